@@ -1,0 +1,15 @@
+// Subcommands of the `usher` CLI. Each register_* adds one subcommand whose
+// callback stores the process exit code in `exit_code`.
+//
+// Exit codes (documented in the README): 0 ok; 1 the command ran but found a
+// problem (invalid workflow, saga not found, refused action); 2 usage error;
+// 3 could not reach the server or open the database.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace usher::cli {
+
+void register_validate(CLI::App& app, int& exit_code);
+
+}  // namespace usher::cli

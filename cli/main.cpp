@@ -1,0 +1,15 @@
+// The `usher` command line. Each subcommand lives in its own file and is added
+// to the app by a register_* function declared in commands.h.
+#include <CLI/CLI.hpp>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"usher: a durable saga orchestration engine for ticketing workflows"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "usher 0.1.0");
+  int exit_code = 0;
+  usher::cli::register_validate(app, exit_code);
+  CLI11_PARSE(app, argc, argv);
+  return exit_code;
+}

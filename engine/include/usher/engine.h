@@ -1,0 +1,132 @@
+// The embedding API: open an engine on a SQLite file, load definitions, bind
+// services to adapters, start sagas and watch them finish.
+//
+//   auto engine = usher::Engine::open({.db_path = "tickets.db"}).value();
+//   engine->load(usher::load_definition_file("workflows/concert-booking.yaml").definition);
+//   engine->register_handler("seats.hold", [](const usher::StepCall& c) { ... });
+//   engine->resume();                      // recovers unfinished sagas, starts executing
+//   auto started = engine->start({.workflow = "concert-booking", .input = {...}});
+//   usher::Json saga = engine->wait(started->id).get();
+//
+// Threading: every method may be called from any thread. The state machine runs
+// on one engine thread; one writer thread owns the SQLite write connection and
+// commits appends in groups. Adapter callbacks may come from any thread; they are
+// posted to the engine thread. Local handlers run on the engine thread and must
+// not block.
+//
+// Crash semantics: start() returns only after the SagaStarted event is durable
+// (with Durability::kFull, even across power loss). A step is sent only after the
+// event that decided it is durable, and its result is logged before anything that
+// depends on it is sent. After a crash, open()+resume() folds every unfinished saga
+// from its events and sends its pending calls again with the same idempotency keys,
+// so services see each call at least once and can drop duplicates by key.
+#pragma once
+
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "usher/adapter.h"
+#include "usher/definition.h"
+#include "usher/options.h"
+#include "usher/saga.h"
+#include "usher/status.h"
+
+namespace usher {
+
+struct StartRequest {
+  std::string workflow;
+  Json input = Json::object();
+  std::string idempotency_key;  // optional; a second start with the same key returns the first saga
+  std::string correlation_id;   // optional; carried to every step as X-Correlation-Id
+  std::string traceparent;      // optional; carried to every step
+};
+
+struct StartResponse {
+  std::string id;
+  bool created = false;  // false when the idempotency key was already used
+  Json saga;             // the saga as the API shows it (DESIGN.md section 5)
+};
+
+// One saga transition, reported to EngineOptions::on_transition.
+struct TransitionInfo {
+  std::string saga_id;
+  std::string workflow;
+  EventType event = EventType::kSagaStarted;
+  std::string step;
+  SagaStatus status = SagaStatus::kRunning;
+  std::string detail;   // outcome or error, may be empty
+  int64_t latency_us = 0;  // for step results: time since the attempt was sent
+};
+
+// An in-process step handler (the `local` adapter). Returns the step's result;
+// a thrown exception counts as a transient failure.
+using LocalHandler = std::function<StepResult(const StepCall&)>;
+
+struct EngineStats {
+  uint64_t commits = 0;          // durable transactions
+  uint64_t events_committed = 0; // events in them
+  uint64_t sagas_in_flight = 0;  // non-terminal sagas held in memory
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  // Opens (or creates) the log. Does not start any saga until resume().
+  static Result<std::unique_ptr<Engine>> open(EngineOptions options);
+
+  // Makes a definition startable by name and stores its source in the log by
+  // hash. A later load of the same name replaces it for new sagas only.
+  virtual Status load(DefinitionPtr definition) = 0;
+  virtual std::vector<DefinitionPtr> definitions() const = 0;
+  virtual DefinitionPtr definition(const std::string& workflow) const = 0;
+
+  // Routes a service (by name, as in the workflow's `services:`) to an adapter.
+  // Services not bound by name use the adapter bound to their transport.
+  virtual void bind_service(const std::string& service, StepAdapterPtr adapter) = 0;
+  virtual void bind_transport(Transport transport, StepAdapterPtr adapter) = 0;
+  // Registers an in-process handler for "service.operation" and routes that
+  // service to the local adapter.
+  virtual void register_handler(const std::string& call, LocalHandler handler) = 0;
+
+  // Recovers every unfinished saga from the log and starts executing. Call once,
+  // after binding adapters; start() before resume() fails with kFailedPrecondition.
+  virtual Status resume() = 0;
+
+  // Starts a saga; returns once SagaStarted is durable. Errors: kNotFound (no such
+  // workflow), kInvalidArgument (input violates the schema; the message lists
+  // every violation as "pointer: problem"), kUnavailable (the log cannot be written).
+  virtual Result<StartResponse> start(StartRequest request) = 0;
+  // Same, but calls `done` on the engine thread instead of blocking.
+  virtual void start_async(StartRequest request, std::function<void(Result<StartResponse>)> done) = 0;
+
+  // The saga as JSON (DESIGN.md section 5), or kNotFound.
+  virtual Result<Json> get(const std::string& saga_id) = 0;
+  // Resolves with the saga once it is terminal or stuck. A saga that does not
+  // exist resolves with null.
+  virtual std::future<Json> wait(const std::string& saga_id) = 0;
+  // Calls `done` when the saga is terminal or stuck, or with the current state
+  // after `timeout` (whichever is first). Called on the engine thread.
+  virtual void on_settled(const std::string& saga_id, Millis timeout, std::function<void(Json)> done) = 0;
+
+  // Operator actions; they return the saga once the request is durable.
+  // cancel: kFailedPrecondition after the pivot was sent or when the saga is not running.
+  virtual Result<Json> cancel(const std::string& saga_id) = 0;
+  // retry: resumes a stuck saga; kFailedPrecondition when it is not stuck.
+  virtual Result<Json> retry(const std::string& saga_id) = 0;
+
+  // Newest first. Reads a separate connection, so it never waits for the writer.
+  virtual Result<Json> list(const SagaFilter& filter) = 0;  // {"sagas": [...], "next": cursor|null}
+  virtual Result<Json> events(const std::string& saga_id) = 0;  // {"events": [...]}
+
+  virtual EngineStats stats() const = 0;
+
+  // Stops taking new work, flushes pending commits, stops adapters. Idempotent.
+  virtual void shutdown() = 0;
+};
+
+}  // namespace usher

@@ -1,0 +1,44 @@
+// Options for opening an engine. Each says its default and what a crash does.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace usher {
+
+enum class Durability {
+  // Default. Every acknowledged start and every logged step result survives a
+  // crash of the process and a loss of power (SQLite synchronous=FULL, WAL).
+  kFull,
+  // synchronous=NORMAL: survives a crash of the process; a power loss may lose
+  // the last transactions acknowledged before it. Faster; opt in knowingly.
+  kNormal,
+};
+
+// Source of time. The engine reads the clock only at its edge and passes time
+// into the state machine inside events, so tests can substitute their own.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual int64_t now_us() = 0;  // microseconds since the Unix epoch
+};
+Clock& system_clock();
+
+struct EngineOptions {
+  // Path of the SQLite saga log; created with the current schema if missing.
+  // ":memory:" is refused: a saga engine without a durable log is a bug.
+  std::string db_path = "usher.db";
+  Durability durability = Durability::kFull;
+  // Most appends one group commit may take; more wait for the next commit.
+  size_t max_batch_events = 8192;
+  // Time source for events and timers. Default: the system clock. Must outlive the engine.
+  Clock* clock = nullptr;
+  // Seed for retry jitter; 0 seeds from std::random_device.
+  uint64_t seed = 0;
+  // Called once per saga transition (for logs and metrics), on the engine thread.
+  // Must not block.
+  std::function<void(const struct TransitionInfo&)> on_transition;
+};
+
+}  // namespace usher

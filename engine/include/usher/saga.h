@@ -1,0 +1,57 @@
+// What a saga looks like from outside: its status, the events of its log, and
+// the filters used to list sagas.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "usher/definition.h"
+
+namespace usher {
+
+enum class SagaStatus { kRunning, kCompensating, kCompleted, kCompensated, kStuck };
+const char* saga_status_name(SagaStatus s);  // "running", ...
+std::optional<SagaStatus> parse_saga_status(std::string_view name);
+inline bool is_terminal(SagaStatus s) { return s == SagaStatus::kCompleted || s == SagaStatus::kCompensated; }
+
+enum class StepStatus { kPending, kRunning, kSucceeded, kFailed, kUnknown, kCompensating, kCompensated };
+const char* step_status_name(StepStatus s);
+
+// The event types of the saga log (DESIGN.md section 4).
+enum class EventType {
+  kSagaStarted,
+  kStepScheduled,
+  kStepSucceeded,
+  kStepFailed,
+  kRetryScheduled,
+  kCompensationStarted,
+  kSagaCompleted,
+  kSagaCompensated,
+  kSagaStuck,
+  kCancelRequested,
+  kOperatorRetried,
+};
+const char* event_type_name(EventType t);  // "SagaStarted", ...
+std::optional<EventType> parse_event_type(std::string_view name);
+
+// One row of saga_events. `occurred_at` is microseconds since the Unix epoch.
+struct Event {
+  std::string saga_id;
+  int64_t seq = 0;  // 1-based, dense per saga
+  EventType type = EventType::kSagaStarted;
+  std::string step;  // empty when the event is not about one step
+  Json data = Json::object();
+  int64_t occurred_at = 0;
+  int64_t causation_seq = 0;  // seq of the event that caused this one (0: an outside request)
+};
+
+struct SagaFilter {
+  std::optional<SagaStatus> status;
+  std::optional<std::string> workflow;
+  size_t limit = 50;
+  std::optional<std::string> after;  // a cursor: the id of the last saga of the previous page
+};
+
+}  // namespace usher
