@@ -1,0 +1,49 @@
+// Reading sagas straight from a log file, without an engine: what `usher ls`,
+// `show`, `events` and `stats` use with --db, and what the engine itself uses
+// to answer get/list/events. Works while a server writes the same file (WAL)
+// and while none runs.
+//
+// Saga JSON (DESIGN.md section 5; fields may be added, these keep their names):
+//   {"id","workflow","version","status","input","created_at","updated_at",
+//    "correlation_id","idempotency_key","deadline","error","current_step",
+//    "steps":[{"name","type","status","attempts","output","error",
+//              "started_at","finished_at",
+//              "compensation": null | {"status","attempts","error","started_at","finished_at"}}]}
+// Times are RFC 3339 UTC strings with milliseconds; absent values are null.
+// A step's status: pending|running|succeeded|failed|unknown|compensating|compensated.
+// A compensation's status: running|succeeded|failed (failed: gave up, saga stuck).
+// Events: {"events":[{"seq","type","step","data","occurred_at"}]} in seq order.
+// A list: {"sagas":[saga…],"next":cursor|null}.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "usher/definition.h"
+#include "usher/saga.h"
+#include "usher/status.h"
+
+namespace usher {
+
+class LogInspector {
+ public:
+  // read_only: open the file read-only (it must exist); the CLI's --db mode.
+  static Result<std::unique_ptr<LogInspector>> open(const std::string& db_path, bool read_only = true);
+  virtual ~LogInspector() = default;
+
+  // The saga folded from its events; with `at_us` (µs since epoch), only the
+  // events that occurred at or before that moment (`usher show --at`).
+  virtual Result<Json> saga(const std::string& id, std::optional<int64_t> at_us = std::nullopt) = 0;
+  virtual Result<Json> events(const std::string& id) = 0;
+  virtual Result<Json> list(const SagaFilter& filter) = 0;
+  // {"sagas": {"running": n, ...}, "total": n}
+  virtual Result<Json> stats() = 0;
+};
+
+// RFC 3339 UTC with milliseconds, e.g. "2026-11-21T05:25:00.123Z".
+std::string format_time(int64_t micros_since_epoch);
+// Accepts RFC 3339 (with or without fraction, Z or ±hh:mm); nullopt when malformed.
+std::optional<int64_t> parse_time(std::string_view text);
+
+}  // namespace usher
