@@ -1,0 +1,517 @@
+// How one attempt travels (all of it on the endpoint's strand):
+//
+//   dispatch ──post──▶ run_call: build the request once
+//                        └─ acquire a connection: newest idle one that is still
+//                           alive, else a new one if under the bound, else wait
+//                           in the endpoint's queue until one is released
+//                        └─ connect if new (resolving the host once per endpoint)
+//                        └─ write, read the reply (body and header limits)
+//                        └─ release: back to the pool (or straight to the first
+//                           waiter) when the reply allowed keep-alive, else close
+//                        └─ classify_reply → done(result)
+//
+// One deadline, now + StepCall::timeout, covers waiting, connecting, writing
+// and reading (tcp_stream::expires_at). What an expiry means depends on where:
+//   - waiting for a pooled connection, resolving or connecting: nothing was
+//     sent, so the result is kTransient (no doubt about the outcome);
+//   - writing or reading: the service may be acting on it, so kTimeout
+//     `step "pay": no answer within 5s`, and the connection is closed because
+//     a late reply would otherwise be read as the answer to the next request.
+//
+// The stale-connection retry. A server may close an idle keep-alive
+// connection just as we reuse it. Before reuse we poll the socket (a FIN or
+// unexpected bytes mean it is dead) which catches most of these. The rest show
+// up as reset/broken pipe on write, or eof/reset on read before any byte of a
+// reply: that attempt is sent once more on a fresh connection, within the same
+// deadline and without counting as an attempt. Why this is safe enough: a
+// server that closes a connection it has read a request from without answering
+// has crashed or is shutting down, and even then the repeat carries the same
+// Idempotency-Key, which every usher step service must honour (delivery is at
+// least once anyway, DESIGN.md section 3). Only reused connections qualify: a
+// fresh connection that dies before the reply is the service failing, and is
+// reported kTransient ("connection lost") for the retry policy to handle.
+#include "http/step_client.h"
+
+#include <poll.h>
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "http/step_reply.h"
+
+namespace usher {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using Strand = asio::strand<asio::io_context::executor_type>;
+using boost::system::error_code;
+
+namespace {
+
+constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
+const char* const kShutDown = "adapter shut down";
+
+// One keep-alive connection. Owned by the pool while idle and by the call
+// using it while busy; touched only on its endpoint's strand.
+struct Connection {
+  explicit Connection(const Strand& strand) : stream(strand) {}
+  beast::tcp_stream stream;
+  beast::flat_buffer buffer;  // reused across replies: no allocation per call once warm
+  bool used = false;          // carried a request before: may have gone stale while idle
+  Clock::time_point idle_since{};
+};
+using ConnectionPtr = std::unique_ptr<Connection>;
+
+// A call waiting for a connection. Lives in the waiting coroutine's frame; the
+// endpoint's queue points at it. release() hands a connection over by setting
+// `conn` and cancelling the timer; the timer's own expiry is the deadline.
+struct Waiter {
+  explicit Waiter(const Strand& strand) : timer(strand) {}
+  asio::steady_timer timer;
+  ConnectionPtr conn;
+};
+
+// True when an idle connection shows no sign of having been closed: nothing to
+// read (a FIN or stray bytes would be) and no hang-up. One poll() with a zero
+// timeout, far cheaper than a reconnect or a failed attempt.
+bool looks_alive(Connection& c) {
+  if (!c.stream.socket().is_open()) return false;
+  pollfd p{c.stream.socket().native_handle(), POLLIN | POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) == 0;
+}
+
+// Errors meaning "the peer closed this connection before answering".
+bool is_peer_close(const error_code& ec) {
+  return ec == http::error::end_of_stream || ec == asio::error::eof ||
+         ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+         ec == asio::error::connection_aborted;
+}
+
+std::string step_prefix(const StepCall& call) { return "step \"" + call.step + "\": "; }
+
+// ---- Endpoint: the pool of one host:port --------------------------------------
+// Every member but the constants is touched only on `strand`.
+struct Endpoint {
+  Endpoint(const Strand& s, http_step::ServiceUrl u) : strand(s), url(std::move(u)) {
+    host_header = url.host_header();
+    if (url.host_is_ip)  // an IP literal needs no DNS
+      addresses.emplace_back(asio::ip::make_address(url.host),
+                             static_cast<unsigned short>(std::stoul(url.port)));
+  }
+  Strand strand;
+  const http_step::ServiceUrl url;
+  std::string host_header;
+  std::vector<tcp::endpoint> addresses;  // resolved once, on first use
+  std::vector<ConnectionPtr> idle;       // a stack: the most recently used is the warmest
+  std::unordered_set<Connection*> busy;  // so shutdown can close them
+  std::unordered_set<tcp::resolver*> resolving;
+  std::deque<Waiter*> waiters;
+  size_t open = 0;  // idle + busy + handed to a waiter + connecting
+  bool closed = false;
+};
+using EndpointPtr = std::shared_ptr<Endpoint>;
+
+}  // namespace
+
+class HttpStepAdapter::Impl {
+ public:
+  explicit Impl(HttpStepAdapterOptions options)
+      : options_(std::move(options)), work_(asio::make_work_guard(io_)) {
+    if (options_.io_threads == 0) options_.io_threads = 1;
+    if (options_.max_connections_per_endpoint == 0) options_.max_connections_per_endpoint = 1;
+    for (unsigned i = 0; i < options_.io_threads; ++i) threads_.emplace_back([this] { io_.run(); });
+  }
+
+  ~Impl() { shutdown(); }
+
+  void dispatch(StepCall call, StepCallback done) {
+    EndpointPtr ep;
+    std::string base_path;
+    std::string route_error;
+    {
+      std::unique_lock lock(mu_);
+      if (stopping_) {
+        lock.unlock();
+        done(StepResult::transient(kShutDown));
+        return;
+      }
+      Route& route = route_for(call.service.url);
+      ep = route.endpoint;
+      base_path = route.base_path;
+      route_error = route.error;
+    }
+    if (!ep) {
+      std::string error = step_prefix(call) + "service \"" + call.service.name + "\": " + route_error;
+      asio::post(io_, [done = std::move(done), error = std::move(error)]() mutable {
+        done(StepResult::failed(std::move(error)));
+      });
+      return;
+    }
+    asio::co_spawn(ep->strand,
+                   run_call(ep, std::move(base_path), std::move(call), std::move(done)),
+                   [](std::exception_ptr e) {
+                     // run_call catches what it can; only `done` itself can throw here.
+                     if (!e) return;
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& ex) {
+                       spdlog::error("http step adapter: step callback threw: {}", ex.what());
+                     }
+                   });
+  }
+
+  void shutdown() {
+    std::lock_guard once(shutdown_mu_);  // a second caller waits for the first to finish
+    std::vector<EndpointPtr> endpoints;
+    {
+      std::lock_guard lock(mu_);
+      if (threads_.empty()) return;  // already shut down
+      stopping_ = true;
+      stopping_flag_.store(true, std::memory_order_release);
+      for (auto& [key, ep] : endpoints_) endpoints.push_back(ep);
+    }
+    // Each endpoint is closed on its own strand, where its state lives. The
+    // calls in progress see operation_aborted and answer "adapter shut down".
+    for (auto& ep : endpoints) asio::post(ep->strand, [this, ep] { close_endpoint(*ep); });
+    work_.reset();
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+    threads_.clear();
+  }
+
+  Stats stats() const {
+    return {connections_opened_.load(), requests_sent_.load(), stale_retries_.load()};
+  }
+
+ private:
+  struct Route {
+    EndpointPtr endpoint;    // null when the URL is bad
+    std::string base_path;
+    std::string error;
+  };
+
+  // Under mu_. Routes are keyed by the whole URL (cheap lookup per call);
+  // routes with the same host:port share one Endpoint and so one pool.
+  Route& route_for(const std::string& url) {
+    auto it = routes_.find(url);
+    if (it != routes_.end()) return it->second;
+    Route route;
+    auto parsed = http_step::parse_service_url(url);
+    if (!parsed) {
+      route.error = parsed.status().message();
+    } else {
+      route.base_path = parsed.value().base_path;
+      auto& ep = endpoints_[parsed.value().endpoint()];
+      if (!ep) ep = std::make_shared<Endpoint>(asio::make_strand(io_), std::move(parsed.value()));
+      route.endpoint = ep;
+    }
+    return routes_.emplace(url, std::move(route)).first->second;
+  }
+
+  bool stopping() const { return stopping_flag_.load(std::memory_order_acquire); }
+
+  void close_endpoint(Endpoint& ep) {
+    ep.closed = true;
+    error_code ignored;
+    for (auto& c : ep.idle) c->stream.socket().close(ignored);
+    ep.open -= ep.idle.size();
+    ep.idle.clear();
+    for (Connection* c : ep.busy) c->stream.socket().close(ignored);
+    for (tcp::resolver* r : ep.resolving) r->cancel();
+    for (Waiter* w : ep.waiters) w->timer.cancel();
+    ep.waiters.clear();
+  }
+
+  // ---- the pool ---------------------------------------------------------------
+  enum class Acquire { kGot, kQueueFull, kDeadline, kStopped };
+
+  asio::awaitable<Acquire> acquire(Endpoint& ep, Clock::time_point deadline, ConnectionPtr& out) {
+    if (ep.closed) co_return Acquire::kStopped;
+    while (!ep.idle.empty()) {
+      ConnectionPtr c = std::move(ep.idle.back());
+      ep.idle.pop_back();
+      if (Clock::now() - c->idle_since <= options_.max_idle && looks_alive(*c)) {
+        out = std::move(c);
+        co_return Acquire::kGot;
+      }
+      error_code ignored;
+      c->stream.socket().close(ignored);
+      --ep.open;
+    }
+    if (ep.open < options_.max_connections_per_endpoint) {
+      ++ep.open;
+      out = std::make_unique<Connection>(ep.strand);
+      co_return Acquire::kGot;
+    }
+    if (ep.waiters.size() >= options_.max_waiting_per_endpoint) co_return Acquire::kQueueFull;
+    Waiter w(ep.strand);
+    w.timer.expires_at(deadline);
+    ep.waiters.push_back(&w);
+    co_await w.timer.async_wait(kAwait);
+    if (w.conn) {  // handed over by release(); it is already counted in `open`
+      out = std::move(w.conn);
+      co_return Acquire::kGot;
+    }
+    std::erase(ep.waiters, &w);
+    co_return ep.closed ? Acquire::kStopped : Acquire::kDeadline;
+  }
+
+  // Gives a connection back after a call. Reusable ones go to the first
+  // waiter, else on the idle stack; others are closed, and their slot in the
+  // bound goes to the first waiter as a new, unconnected connection.
+  void release(Endpoint& ep, ConnectionPtr c, bool reusable) {
+    ep.busy.erase(c.get());
+    if (reusable && !ep.closed) {
+      if (!ep.waiters.empty()) {
+        Waiter* w = ep.waiters.front();
+        ep.waiters.pop_front();
+        w->conn = std::move(c);
+        w->timer.cancel();
+        return;
+      }
+      c->idle_since = Clock::now();
+      ep.idle.push_back(std::move(c));
+      return;
+    }
+    error_code ignored;
+    c->stream.socket().close(ignored);
+    c.reset();
+    --ep.open;
+    if (!ep.waiters.empty() && !ep.closed) {
+      Waiter* w = ep.waiters.front();
+      ep.waiters.pop_front();
+      ++ep.open;
+      w->conn = std::make_unique<Connection>(ep.strand);
+      w->timer.cancel();
+    }
+  }
+
+  // Resolves the endpoint's host name, bounded by the deadline. Calls that
+  // start together before the first answer may each resolve; after that the
+  // addresses are kept for the endpoint's life. Returns an error text or "".
+  asio::awaitable<std::string> resolve(Endpoint& ep, Clock::time_point deadline) {
+    using namespace asio::experimental::awaitable_operators;
+    tcp::resolver resolver(ep.strand);
+    asio::steady_timer timer(ep.strand);
+    timer.expires_at(deadline);
+    ep.resolving.insert(&resolver);
+    auto r = co_await (resolver.async_resolve(ep.url.host, ep.url.port, kAwait) ||
+                       timer.async_wait(kAwait));
+    ep.resolving.erase(&resolver);
+    if (r.index() == 1) co_return "cannot resolve \"" + ep.url.host + "\" in time";
+    auto& [ec, results] = std::get<0>(r);
+    if (ec) co_return "cannot resolve \"" + ep.url.host + "\": " + ec.message();
+    if (ep.addresses.empty())
+      for (const auto& entry : results) ep.addresses.push_back(entry.endpoint());
+    co_return ep.addresses.empty() ? "no address for \"" + ep.url.host + "\"" : "";
+  }
+
+  // ---- one call -----------------------------------------------------------------
+  asio::awaitable<void> run_call(EndpointPtr ep, std::string base_path, StepCall call,
+                                 StepCallback done) {
+    StepResult result;
+    try {
+      result = co_await attempt(*ep, base_path, call);
+    } catch (const std::exception& e) {
+      result = StepResult::transient(step_prefix(call) + "internal error in the HTTP adapter: " + e.what());
+    }
+    done(std::move(result));
+  }
+
+  asio::awaitable<StepResult> attempt(Endpoint& ep, const std::string& base_path, const StepCall& call) {
+    const auto deadline = Clock::now() + call.timeout;
+    const std::string prefix = step_prefix(call);
+    const std::string where = ep.url.endpoint();
+
+    http::verb verb = http::verb::post;
+    if (call.http_method) {
+      verb = http::string_to_verb(*call.http_method);
+      if (verb == http::verb::unknown)
+        co_return StepResult::failed(prefix + "unknown HTTP method \"" + *call.http_method + "\"");
+    }
+    std::string target = base_path;
+    if (call.http_path) {
+      target += *call.http_path;
+    } else {
+      target += '/';
+      target += call.operation;
+    }
+    http::request<http::string_body> req{verb, target, 11};
+    req.set(http::field::host, ep.host_header);
+    req.set(http::field::user_agent, options_.user_agent);
+    req.set("Idempotency-Key", call.idempotency_key);
+    req.set("X-Usher-Saga-Id", call.saga_id);
+    req.set("X-Usher-Step", call.step);
+    req.set("X-Usher-Attempt", std::to_string(call.attempt));
+    if (!call.correlation_id.empty()) req.set("X-Correlation-Id", call.correlation_id);
+    if (!call.traceparent.empty()) req.set("traceparent", call.traceparent);
+    if (verb != http::verb::get && verb != http::verb::head) {
+      req.set(http::field::content_type, "application/json");
+      // replace: a `with` holding invalid UTF-8 is sent mangled rather than throwing.
+      req.body() = call.body.dump(-1, ' ', false, Json::error_handler_t::replace);
+    }
+    req.keep_alive(true);
+    req.prepare_payload();
+
+    for (int round = 0;; ++round) {
+      if (stopping()) co_return StepResult::transient(kShutDown);
+      ConnectionPtr conn;
+      switch (co_await acquire(ep, deadline, conn)) {
+        case Acquire::kGot: break;
+        case Acquire::kStopped: co_return StepResult::transient(kShutDown);
+        case Acquire::kQueueFull:
+          co_return StepResult::transient(prefix + "too many calls waiting for a connection to " + where);
+        case Acquire::kDeadline:
+          co_return StepResult::transient(prefix + "no connection to " + where + " free within " +
+                                          http_step::format_duration(call.timeout) + " (all " +
+                                          std::to_string(options_.max_connections_per_endpoint) +
+                                          " busy)");
+      }
+      Connection& c = *conn;
+      ep.busy.insert(&c);
+      // Whatever happens below, the connection goes back through release():
+      // kept only when `reusable` was set after a complete keep-alive reply.
+      bool reusable = false;
+      struct Lease {
+        Impl& self;
+        Endpoint& ep;
+        ConnectionPtr& conn;
+        bool& reusable;
+        ~Lease() { self.release(ep, std::move(conn), reusable); }
+      } lease{*this, ep, conn, reusable};
+
+      if (!c.stream.socket().is_open()) {
+        if (ep.addresses.empty()) {
+          std::string error = co_await resolve(ep, deadline);
+          if (stopping()) co_return StepResult::transient(kShutDown);
+          if (!error.empty()) co_return StepResult::transient(prefix + error);
+        }
+        c.stream.expires_at(deadline);
+        auto [ec, connected] = co_await c.stream.async_connect(ep.addresses, kAwait);
+        if (stopping()) co_return StepResult::transient(kShutDown);
+        if (ec == beast::error::timeout)
+          co_return StepResult::transient(prefix + "could not connect to " + where + " within " +
+                                          http_step::format_duration(call.timeout));
+        if (ec) co_return StepResult::transient(prefix + "cannot connect to " + where + ": " + ec.message());
+        c.stream.socket().set_option(tcp::no_delay(true), ec);  // small requests: do not wait for Nagle
+        connections_opened_.fetch_add(1, std::memory_order_relaxed);
+      }
+      const bool was_used = c.used;
+      c.used = true;
+
+      c.stream.expires_at(deadline);
+      requests_sent_.fetch_add(1, std::memory_order_relaxed);
+      auto [wec, written] = co_await http::async_write(c.stream, req, kAwait);
+      if (wec) {
+        if (stopping()) co_return StepResult::transient(kShutDown);
+        if (wec == beast::error::timeout) co_return no_answer(call);
+        if (was_used && round == 0 && is_peer_close(wec)) {
+          stale_retries_.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        co_return StepResult::transient(prefix + "connection to " + where + " lost while sending: " + wec.message());
+      }
+
+      http::response_parser<http::string_body> parser;
+      parser.body_limit(options_.max_response_bytes);
+      parser.header_limit(static_cast<std::uint32_t>(options_.max_response_header_bytes));
+      auto [rec, read] = co_await http::async_read(c.stream, c.buffer, parser, kAwait);
+      if (rec) {
+        if (stopping()) co_return StepResult::transient(kShutDown);
+        if (rec == beast::error::timeout) co_return no_answer(call);
+        if (rec == http::error::body_limit)
+          co_return StepResult::transient(prefix + "reply larger than " + size_text(options_.max_response_bytes));
+        if (rec == http::error::header_limit)
+          co_return StepResult::transient(prefix + "reply headers larger than " +
+                                          size_text(options_.max_response_header_bytes));
+        if (was_used && round == 0 && !parser.got_some() && is_peer_close(rec)) {
+          stale_retries_.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        if (is_peer_close(rec))
+          co_return StepResult::transient(prefix + "connection to " + where + " closed before the reply ended: " +
+                                          rec.message());
+        co_return StepResult::transient(prefix + "bad reply from " + where + ": " + rec.message());
+      }
+      auto& res = parser.get();
+      reusable = parser.keep_alive();
+      co_return http_step::classify_reply(call, res.result_int(), res.reason(), res.body(),
+                                          res[http::field::retry_after], std::chrono::system_clock::now());
+    }
+  }
+
+  static StepResult no_answer(const StepCall& call) {
+    return StepResult::timeout(step_prefix(call) + "no answer within " + http_step::format_duration(call.timeout));
+  }
+
+  static std::string size_text(size_t bytes) {
+    if (bytes >= (1u << 20) && bytes % (1u << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+    if (bytes >= 1024 && bytes % 1024 == 0) return std::to_string(bytes >> 10) + " KiB";
+    return std::to_string(bytes) + " bytes";
+  }
+
+  HttpStepAdapterOptions options_;
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::vector<std::thread> threads_;
+
+  std::mutex shutdown_mu_;
+  std::mutex mu_;  // guards routes_, endpoints_, stopping_ (dispatch vs shutdown)
+  bool stopping_ = false;
+  std::unordered_map<std::string, Route> routes_;
+  std::unordered_map<std::string, EndpointPtr> endpoints_;
+
+  std::atomic<bool> stopping_flag_{false};  // read on the strands without the mutex
+  std::atomic<uint64_t> connections_opened_{0};
+  std::atomic<uint64_t> requests_sent_{0};
+  std::atomic<uint64_t> stale_retries_{0};
+};
+
+HttpStepAdapter::HttpStepAdapter(HttpStepAdapterOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+HttpStepAdapter::~HttpStepAdapter() = default;
+
+void HttpStepAdapter::dispatch(StepCall call, StepCallback done) {
+  impl_->dispatch(std::move(call), std::move(done));
+}
+
+void HttpStepAdapter::shutdown() { impl_->shutdown(); }
+
+HttpStepAdapter::Stats HttpStepAdapter::stats() const { return impl_->stats(); }
+
+Status HttpStepAdapter::check_service(const Service& service) {
+  if (service.transport != Transport::kHttp) return Status::ok();
+  auto parsed = http_step::parse_service_url(service.url);
+  if (!parsed) return Status::invalid_argument("service \"" + service.name + "\": " + parsed.status().message());
+  return Status::ok();
+}
+
+}  // namespace usher

@@ -1,0 +1,87 @@
+// The HTTP step adapter: sends each step attempt to its service as one HTTP/1.1
+// request over a keep-alive connection pool (Boost.Beast) and classifies the
+// reply as DESIGN.md section 3 says (see step_reply.h for the table).
+//
+// Threading: the adapter owns an io_context run by `io_threads` threads (1 by
+// default). Each endpoint (host:port) has a strand; its pool, its wait queue
+// and every call to it run on that strand, so the pool has no lock. dispatch()
+// may be called from any thread: it looks up the endpoint under a short mutex
+// and posts a coroutine; it never blocks on I/O. `done` runs on an I/O thread,
+// exactly once per dispatch (until shutdown, see there).
+//
+// Plain http:// only. https:// is refused by check_service() and answered
+// with kFailed by dispatch(): put a TLS sidecar in front of the service.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "usher/adapter.h"
+#include "usher/status.h"
+
+namespace usher {
+
+struct HttpStepAdapterOptions {
+  // Threads running the adapter's io_context. One handles thousands of calls/s;
+  // more help only with many endpoints (an endpoint's calls share a strand).
+  unsigned io_threads = 1;
+  // Open connections (idle + busy + connecting) per host:port. Calls beyond it
+  // wait, in arrival order, for a connection to come back.
+  size_t max_connections_per_endpoint = 64;
+  // Calls allowed to wait for a connection per host:port. One more is answered
+  // at once with kTransient "too many calls waiting", so a dead service cannot
+  // make the queue (and memory) grow without end. A waiting call's deadline
+  // keeps running: when it passes first, the call ends kTransient (the request
+  // was never sent, so its outcome is not in doubt).
+  size_t max_waiting_per_endpoint = 10'000;
+  // Largest reply body accepted; a bigger one ends the attempt kTransient
+  // "reply larger than 1 MiB" and the connection is closed.
+  size_t max_response_bytes = 1 << 20;
+  // Largest reply header block accepted.
+  size_t max_response_header_bytes = 64 << 10;
+  // An idle connection older than this is closed instead of reused, checked
+  // when a call looks for one (no background sweep). Servers drop idle
+  // connections themselves (Node: after 5 s); the liveness check and the one
+  // retry described in step_client.cpp cover that race, this bounds the rest.
+  Millis max_idle{30'000};
+  std::string user_agent = "usher/0.1";
+};
+
+class HttpStepAdapter : public StepAdapter {
+ public:
+  explicit HttpStepAdapter(HttpStepAdapterOptions options = {});
+  ~HttpStepAdapter() override;  // shuts down if not done yet
+  HttpStepAdapter(const HttpStepAdapter&) = delete;
+  HttpStepAdapter& operator=(const HttpStepAdapter&) = delete;
+
+  // Posts the attempt and returns. Answers kFailed for a service URL that is
+  // not http://host[:port][/path] (a configuration error no retry can fix).
+  void dispatch(StepCall call, StepCallback done) override;
+
+  // Closes every connection, wakes every waiting call and joins the I/O
+  // threads. Calls in progress are NOT dropped: their `done` runs, on an I/O
+  // thread, with kTransient "adapter shut down" (the request may have reached
+  // the service; the engine re-sends with the same Idempotency-Key after
+  // recovery). dispatch() after shutdown calls `done` at once on the calling
+  // thread with the same result. Must not be called from inside `done`.
+  void shutdown() override;
+
+  // Checks a service's URL when a definition is bound to the adapter, so a bad
+  // or https:// URL is refused at load time rather than at the first call.
+  static Status check_service(const Service& service);
+
+  struct Stats {
+    uint64_t connections_opened = 0;  // TCP connections established
+    uint64_t requests_sent = 0;       // requests written (a stale-connection retry counts twice)
+    uint64_t stale_retries = 0;       // requests re-sent once because a reused connection was closed
+  };
+  Stats stats() const;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace usher
