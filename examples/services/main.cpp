@@ -26,10 +26,13 @@ using usher::examples::StepService;
 
 constexpr const char* kFooter = R"(
 Operations (POST /{operation}, JSON in and out):
-  seats     hold {concertId, seat} -> {holdId}      release {holdId}
+  seats     hold {concertId, seat} -> {holdId}   release {holdId}
+            hold-block {concertId, seats[], groupName} -> {holdId}
+            hold-parking {concertId, spaces} -> {holdId}   free {concertId, seat}
   payments  charge {userId, amount, reference} -> {paymentId}   refund {paymentId}
-            charge declines (422 {"error":"card declined"}) when amount > 1000
-  tickets   issue {holdId, paymentId} -> {ticketId}  void {ticketId}
+            adjust {userId, amount, reference} -> {adjustmentId}   reverse {adjustmentId}
+            charge and adjust DECLINE (422 {"error":"card declined"}) when amount > 1000
+  tickets   issue {holdId, paymentId} -> {ticketId}   void {ticketId}   reinstate {ticketId}
   notifier  send {userId, ticketId} -> {}
 A repeated Idempotency-Key gets the first final answer again, and nothing is done twice.
 

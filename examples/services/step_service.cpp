@@ -193,6 +193,42 @@ void add_seats_operations(StepService& s) {
     state->holds[id] = Hold{text_of(*concert), text_of(*seat)};
     return {200, Json{{"holdId", id}, {"concertId", *concert}, {"seat", *seat}, {"status", "held"}}, false};
   });
+  // hold-block {concertId, seats:[…], groupName} → 200 {holdId, concertId, seats, status:"held"}
+  // (group-booking.yaml): one hold for a block of seats.
+  s.add_operation("hold-block", [state](const Json& in) -> ServiceReply {
+    const Json* concert = field(in, "concertId");
+    if (!concert) return missing("concertId");
+    auto seats = in.find("seats");
+    if (seats == in.end() || !seats->is_array() || seats->empty())
+      return error_reply(400, "field \"seats\" must be a non-empty array");
+    std::string id = "H-" + std::to_string(state->next++);
+    state->holds[id] = Hold{text_of(*concert), seats->dump()};
+    Json out = {{"holdId", id}, {"concertId", *concert}, {"seats", *seats}, {"status", "held"}};
+    if (const Json* group = field(in, "groupName")) out["groupName"] = *group;
+    return {200, std::move(out), false};
+  });
+  // hold-parking {concertId, spaces} → 200 {holdId, spaces, status:"held"}
+  // (group-booking.yaml). spaces may be 0: an empty hold, still released later.
+  s.add_operation("hold-parking", [state](const Json& in) -> ServiceReply {
+    const Json* concert = field(in, "concertId");
+    const Json* spaces = field(in, "spaces");
+    if (!concert) return missing("concertId");
+    if (!spaces) return missing("spaces");
+    if (!spaces->is_number_integer() || spaces->get<int64_t>() < 0)
+      return error_reply(400, "spaces must be a non-negative integer");
+    std::string id = "H-" + std::to_string(state->next++);
+    state->holds[id] = Hold{text_of(*concert), "parking"};
+    return {200, Json{{"holdId", id}, {"concertId", *concert}, {"spaces", *spaces}, {"status", "held"}}, false};
+  });
+  // free {concertId, seat} → 200 {concertId, seat, status:"on sale"} (seat-exchange.yaml):
+  // puts a sold seat back on sale. Repeatable.
+  s.add_operation("free", [](const Json& in) -> ServiceReply {
+    const Json* concert = field(in, "concertId");
+    const Json* seat = field(in, "seat");
+    if (!concert) return missing("concertId");
+    if (!seat) return missing("seat");
+    return {200, Json{{"concertId", *concert}, {"seat", *seat}, {"status", "on sale"}}, false};
+  });
   // release {holdId} → 200 {holdId, status:"released"}. Releasing twice, or a
   // hold this process does not know (it restarted), succeeds: a compensation
   // must be safe to repeat.
@@ -228,6 +264,27 @@ void add_payments_operations(StepService& s) {
     if (const Json* ref = field(in, "reference")) out["reference"] = *ref;
     return {200, std::move(out), false};
   });
+  // adjust {userId, amount, reference} → 200 {adjustmentId, amount, status}
+  // (seat-exchange.yaml): amount > 0 charges the fan, < 0 refunds, 0 moves no
+  // money. Like charge, a charge above 1000 is declined (422 card declined).
+  s.add_operation("adjust", [state](const Json& in) -> ServiceReply {
+    const Json* user = field(in, "userId");
+    const Json* amount = field(in, "amount");
+    if (!user) return missing("userId");
+    if (!amount) return missing("amount");
+    if (!amount->is_number()) return error_reply(400, "amount must be a number");
+    const double value = amount->get<double>();
+    if (value > 1000) return error_reply(422, "card declined");
+    std::string id = "A-" + std::to_string(state->next++);
+    const char* status = value > 0 ? "charged" : value < 0 ? "refunded" : "no change";
+    return {200, Json{{"adjustmentId", id}, {"amount", *amount}, {"status", status}}, false};
+  });
+  // reverse {adjustmentId} → 200 {adjustmentId, status:"reversed"}; repeatable.
+  s.add_operation("reverse", [](const Json& in) -> ServiceReply {
+    const Json* adjustment = field(in, "adjustmentId");
+    if (!adjustment) return missing("adjustmentId");
+    return {200, Json{{"adjustmentId", *adjustment}, {"status", "reversed"}}, false};
+  });
   // refund {paymentId} → 200 {paymentId, refundId, status:"refunded"}; repeatable.
   s.add_operation("refund", [state](const Json& in) -> ServiceReply {
     const Json* payment = field(in, "paymentId");
@@ -244,7 +301,7 @@ void add_tickets_operations(StepService& s) {
     std::unordered_map<std::string, bool> voided;  // by ticketId
   };
   auto state = std::make_shared<State>();
-  // issue {holdId, paymentId} → 200 {ticketId, holdId, paymentId, status:"issued"}
+  // issue {holdId, paymentId[, parkingHoldId][, replaces]} → 200 {ticketId, holdId, paymentId, status:"issued"}
   s.add_operation("issue", [state](const Json& in) -> ServiceReply {
     const Json* hold = field(in, "holdId");
     const Json* payment = field(in, "paymentId");
@@ -252,9 +309,21 @@ void add_tickets_operations(StepService& s) {
     if (!payment) return missing("paymentId");
     std::string id = "T-" + std::to_string(state->next++);
     state->voided[id] = false;
-    return {200, Json{{"ticketId", id}, {"holdId", *hold}, {"paymentId", *payment}, {"status", "issued"}}, false};
+    Json out = {{"ticketId", id}, {"holdId", *hold}, {"paymentId", *payment}, {"status", "issued"}};
+    // group-booking adds parkingHoldId, seat-exchange adds replaces: echoed back.
+    if (const Json* parking = field(in, "parkingHoldId")) out["parkingHoldId"] = *parking;
+    if (const Json* replaces = field(in, "replaces")) out["replaces"] = *replaces;
+    return {200, std::move(out), false};
   });
-  // void {ticketId} → 200 {ticketId, status:"void"}; repeatable.
+  // reinstate {ticketId} → 200 {ticketId, status:"issued"} (compensates void); repeatable.
+  s.add_operation("reinstate", [state](const Json& in) -> ServiceReply {
+    const Json* ticket = field(in, "ticketId");
+    if (!ticket) return missing("ticketId");
+    state->voided[text_of(*ticket)] = false;
+    return {200, Json{{"ticketId", *ticket}, {"status", "issued"}}, false};
+  });
+  // void {ticketId, reason} → 200 {ticketId, status:"void"}; repeatable, and a
+  // ticket from before this process started is accepted (the demo's oldTicketId).
   s.add_operation("void", [state](const Json& in) -> ServiceReply {
     const Json* ticket = field(in, "ticketId");
     if (!ticket) return missing("ticketId");
@@ -264,7 +333,7 @@ void add_tickets_operations(StepService& s) {
 }
 
 void add_notifier_operations(StepService& s) {
-  // send {userId, ticketId} → 200 {}: the message is "sent" (nothing leaves
+  // send {userId, ticketId[, template]} → 200 {}: the message is "sent" (nothing leaves
   // the process; the request log shows it).
   s.add_operation("send", [](const Json& in) -> ServiceReply {
     if (!field(in, "userId")) return missing("userId");
