@@ -1,8 +1,10 @@
 // A small JSON Schema (draft 7) validator for the keywords people use in an
-// `input:` block: type, properties, required, additionalProperties, enum,
-// const, items, minimum/maximum, exclusiveMinimum/exclusiveMaximum,
-// minLength/maxLength, pattern, minItems/maxItems, anyOf/oneOf/allOf/not and
-// local $ref ("#", "#/definitions/x", "#/properties/y"). Other keywords are ignored.
+// `input:` block: type, properties, patternProperties, required,
+// additionalProperties, enum, const, items, additionalItems, minimum/maximum,
+// exclusiveMinimum/exclusiveMaximum, minLength/maxLength, pattern,
+// minItems/maxItems, anyOf/oneOf/allOf/not, boolean schemas and local $ref
+// ("#", "#/definitions/x", "#/properties/y"). Other keywords are ignored; the
+// list is at the top of json_schema.cpp.
 #pragma once
 
 #include <memory>
