@@ -450,8 +450,8 @@ class EngineImpl final : public Engine {
     Json view = saga_to_json(*saga.def, saga.state);
     auto waiters = std::move(saga.waiters);
     saga.waiters.clear();
-    for (auto& w : waiters) w.done(view);
     if (is_terminal(saga.state.status)) forget(id, saga, Status::ok());
+    for (auto& w : waiters) w.done(view);
   }
 
   void forget(const std::string& id, Saga& saga, const Status& why) {

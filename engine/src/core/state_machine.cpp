@@ -558,6 +558,7 @@ Result<std::pair<Json, std::optional<std::string>>> render_request(const Definit
     if (!idx || !s.steps[*idx].action.succeeded) return nullptr;
     return &s.steps[*idx].output;
   };
+  if (kind == CallKind::kCompensate && !s.steps[step].action.succeeded) ctx.unknown_output_step = def.steps[step].name;
   auto body = render(cs.with, ctx);
   if (!body.is_ok()) return body.status();
   std::optional<std::string> path;

@@ -30,6 +30,11 @@ struct RenderContext {
   std::function<const Json*(std::string_view step)> step_output;
   std::string_view saga_id;
   std::string_view workflow;
+  // When compensating a step whose outcome is unknown (it timed out or never
+  // answered), that step's output cannot be known: references to it render as
+  // null (the text "null" inside a longer string) instead of failing, or as their
+  // `:-default` if they have one, so the compensation can still be sent.
+  std::string_view unknown_output_step;
 };
 
 // Renders a value template. A whole-value expression keeps the JSON type of

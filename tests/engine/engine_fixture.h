@@ -1,0 +1,174 @@
+// Helpers for engine tests: a temp database, the booking workflow with
+// in-process handlers, and a step adapter whose calls the test answers by hand.
+#pragma once
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <string>
+
+#include "usher/engine.h"
+
+namespace usher::test {
+
+// A fresh directory under /tmp, removed at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    path_ = std::filesystem::temp_directory_path() /
+            ("usher-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// reserve -> pay -> confirm (pivot) -> notify, every service local.
+inline const char* kLocalBookingYaml = R"(
+saga: booking
+version: 1
+services:
+  seats:    { local: {} }
+  payments: { local: {} }
+  tickets:  { local: {} }
+  notifier: { local: {} }
+input:
+  type: object
+  required: [seat, amount]
+  properties:
+    seat: { type: integer, minimum: 1 }
+    amount: { type: integer, minimum: 1 }
+defaults:
+  timeout: 2s
+  retry: { attempts: 3, backoff: 1ms, max_backoff: 5ms }
+  compensation_retry: { attempts: 3, backoff: 1ms, max_backoff: 5ms }
+steps:
+  - name: reserve
+    call: seats.hold
+    with: { seat: "${input.seat}" }
+    compensate:
+      call: seats.release
+      with: { holdId: "${steps.reserve.output.holdId:-none}" }
+  - name: pay
+    call: payments.charge
+    with: { amount: "${input.amount}", reference: "${saga.id}" }
+    compensate:
+      call: payments.refund
+      with: { reference: "${saga.id}" }
+  - name: confirm
+    type: pivot
+    call: tickets.issue
+    with: { holdId: "${steps.reserve.output.holdId}" }
+  - name: notify
+    type: retriable
+    call: notifier.send
+    with: { ticketId: "${steps.confirm.output.ticketId}" }
+)";
+
+inline DefinitionPtr load_or_fail(const std::string& yaml) {
+  LoadResult r = load_definition(yaml, "booking.yaml");
+  for (const auto& d : r.diagnostics) MESSAGE(d.to_string());
+  REQUIRE(r.ok());
+  return r.definition;
+}
+
+// Calls seen by the in-process services, in order, e.g. "seats.hold:action".
+class CallLog {
+ public:
+  void add(const StepCall& c) {
+    std::lock_guard lock(mu_);
+    calls_.push_back(c.service.name + "." + c.operation + " " + c.saga_id);
+  }
+  std::vector<std::string> for_saga(const std::string& id) const {
+    std::lock_guard lock(mu_);
+    std::vector<std::string> out;
+    for (const auto& c : calls_)
+      if (c.size() > id.size() && c.compare(c.size() - id.size(), id.size(), id) == 0)
+        out.push_back(c.substr(0, c.size() - id.size() - 1));
+    return out;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::string> calls_;
+};
+
+// Registers the four booking services; a charge of more than 1000 is declined.
+inline void register_booking_handlers(Engine& engine, CallLog& log) {
+  engine.register_handler("seats.hold", [&log](const StepCall& c) {
+    log.add(c);
+    return StepResult::ok({{"holdId", "h-" + std::to_string(c.body["seat"].get<int>())}});
+  });
+  engine.register_handler("seats.release", [&log](const StepCall& c) {
+    log.add(c);
+    return StepResult::ok({});
+  });
+  engine.register_handler("payments.charge", [&log](const StepCall& c) {
+    log.add(c);
+    if (c.body["amount"].get<int>() > 1000) return StepResult::failed("card declined");
+    return StepResult::ok({{"paymentId", "p-" + c.saga_id}});
+  });
+  engine.register_handler("payments.refund", [&log](const StepCall& c) {
+    log.add(c);
+    return StepResult::ok({});
+  });
+  engine.register_handler("tickets.issue", [&log](const StepCall& c) {
+    log.add(c);
+    return StepResult::ok({{"ticketId", "t-" + c.body["holdId"].get<std::string>()}});
+  });
+  engine.register_handler("notifier.send", [&log](const StepCall& c) {
+    log.add(c);
+    return StepResult::ok({});
+  });
+}
+
+// An adapter whose calls wait until the test answers them.
+class ManualAdapter final : public StepAdapter {
+ public:
+  struct Pending {
+    StepCall call;
+    StepCallback done;
+  };
+  void dispatch(StepCall call, StepCallback done) override {
+    std::lock_guard lock(mu_);
+    pending_.push_back({std::move(call), std::move(done)});
+    cv_.notify_all();
+  }
+  // Waits (bounded) for the next call and takes it.
+  Pending next() {
+    std::unique_lock lock(mu_);
+    bool got = cv_.wait_for(lock, std::chrono::seconds(10), [&] { return !pending_.empty(); });
+    REQUIRE_MESSAGE(got, "no call arrived within 10 s");
+    Pending p = std::move(pending_.front());
+    pending_.pop_front();
+    return p;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> pending_;
+};
+
+inline std::unique_ptr<Engine> open_engine(const std::string& db) {
+  EngineOptions options;
+  options.db_path = db;
+  auto engine = Engine::open(options);
+  REQUIRE_MESSAGE(engine.is_ok(), engine.status().to_string());
+  return std::move(engine.value());
+}
+
+}  // namespace usher::test
