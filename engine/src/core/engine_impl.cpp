@@ -29,6 +29,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "core/engine_factory.h"
 #include "core/log_inspector.h"
 #include "core/saga_id.h"
 #include "core/saga_view.h"
@@ -698,19 +699,23 @@ class EngineImpl final : public Engine {
 
 }  // namespace
 
-Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
-  if (options.db_path.empty() || options.db_path == ":memory:")
-    return Status::invalid_argument("the saga log needs a file: \"" + options.db_path + "\" is not durable");
-  auto log = SagaLog::open(options.db_path, options.durability, options.max_batch_events);
-  if (!log.is_ok()) return log.status();
+Result<std::unique_ptr<Engine>> open_engine_with_log(EngineOptions options, std::unique_ptr<SagaLog> log) {
   auto engine_reader = SagaLogReader::open(options.db_path, false);
   if (!engine_reader.is_ok()) return engine_reader.status();
   auto query_reader = SagaLogReader::open(options.db_path, false);
   if (!query_reader.is_ok()) return query_reader.status();
   return std::unique_ptr<Engine>(
-      new EngineImpl(std::move(options), std::move(log.value()),
+      new EngineImpl(std::move(options), std::move(log),
                      std::make_unique<LogInspectorImpl>(std::move(engine_reader.value())),
                      std::make_unique<LogInspectorImpl>(std::move(query_reader.value()))));
+}
+
+Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
+  if (options.db_path.empty() || options.db_path == ":memory:")
+    return Status::invalid_argument("the saga log needs a file: \"" + options.db_path + "\" is not durable");
+  auto log = SagaLog::open(options.db_path, options.durability, options.max_batch_events);
+  if (!log.is_ok()) return log.status();
+  return open_engine_with_log(std::move(options), std::move(log.value()));
 }
 
 }  // namespace usher
