@@ -1,0 +1,545 @@
+#include "http/api_handler.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/http/field.hpp>
+#include <charconv>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "model/json_schema.h"
+#include "usher/inspect.h"
+
+namespace usher::api {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+
+// ---- small parsers ----------------------------------------------------------
+
+std::optional<Millis> parse_wait(std::string_view text) {
+  size_t i = 0;
+  uint64_t n = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+    n = n * 10 + static_cast<uint64_t>(text[i] - '0');
+    if (n > 1'000'000'000) return std::nullopt;  // far beyond any cap; stops overflow
+    ++i;
+  }
+  if (i == 0) return std::nullopt;
+  std::string_view unit = text.substr(i);
+  int64_t v = static_cast<int64_t>(n);
+  if (unit == "ms") return Millis{v};
+  if (unit == "s") return Millis{v * 1000};
+  if (unit == "m") return Millis{v * 60'000};
+  if (unit == "h") return Millis{v * 3'600'000};
+  return std::nullopt;
+}
+
+bool token_matches(std::string_view presented, std::string_view expected) {
+  // Both sides are hashed first, so the comparison below is always over 32
+  // equal-length bytes, and CRYPTO_memcmp's time does not depend on where
+  // they differ. Only the hashing time depends on the presented length.
+  auto digest = [](std::string_view s, unsigned char* out) {
+    unsigned int len = 0;
+    return EVP_Digest(s.data(), s.size(), out, &len, EVP_sha256(), nullptr) == 1 && len == 32;
+  };
+  unsigned char a[EVP_MAX_MD_SIZE], b[EVP_MAX_MD_SIZE];
+  if (!digest(presented, a) || !digest(expected, b)) return false;
+  return CRYPTO_memcmp(a, b, 32) == 0;
+}
+
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// RFC 3986 percent-decoding. '+' stays '+': query values are not form-encoded
+// here, so "?at=2026-01-01T10:00:00+01:00" means what it says.
+std::optional<std::string> percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    if (i + 2 >= s.size()) return std::nullopt;
+    int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
+
+struct Target {
+  std::string path;                    // undecoded, without the query
+  std::vector<std::string> segments;   // decoded, between '/'
+  std::map<std::string, std::string> query;  // decoded; the last of repeated keys wins
+};
+
+std::optional<Target> parse_target(std::string_view target) {
+  Target t;
+  size_t q = target.find('?');
+  std::string_view path = target.substr(0, q);
+  if (path.empty() || path[0] != '/') return std::nullopt;
+  t.path = std::string(path);
+  size_t pos = 1;
+  while (pos <= path.size()) {
+    size_t slash = path.find('/', pos);
+    std::string_view seg = path.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
+    auto decoded = percent_decode(seg);
+    if (!decoded) return std::nullopt;
+    t.segments.push_back(std::move(*decoded));
+    if (slash == std::string_view::npos) break;
+    pos = slash + 1;
+  }
+  if (q != std::string_view::npos) {
+    std::string_view query = target.substr(q + 1);
+    while (!query.empty()) {
+      size_t amp = query.find('&');
+      std::string_view pair = query.substr(0, amp);
+      if (!pair.empty()) {
+        size_t eq = pair.find('=');
+        auto k = percent_decode(pair.substr(0, eq));
+        auto v = percent_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1));
+        if (!k || !v) return std::nullopt;
+        t.query[*k] = std::move(*v);
+      }
+      if (amp == std::string_view::npos) break;
+      query = query.substr(amp + 1);
+    }
+  }
+  return t;
+}
+
+// Deepest nesting of arrays and objects in a JSON text (strings skipped).
+// Checked before parsing: a body of a million '[' would otherwise become a
+// value that later recursive code (dump, schema checks) walks off the stack.
+size_t json_depth(std::string_view s) {
+  size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : s) {
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+      continue;
+    }
+    if (c == '"')
+      in_string = true;
+    else if (c == '[' || c == '{')
+      deepest = std::max(deepest, ++depth);
+    else if ((c == ']' || c == '}') && depth > 0)
+      --depth;
+  }
+  return deepest;
+}
+
+constexpr size_t kMaxJsonDepth = 64;
+
+std::string header_value(const ApiRequest& req, http::field f) {
+  auto it = req.find(f);
+  return it == req.end() ? std::string() : std::string(it->value());
+}
+
+std::string header_value(const ApiRequest& req, std::string_view name) {
+  auto it = req.find(name);
+  return it == req.end() ? std::string() : std::string(it->value());
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+Json workflow_json(const Definition& def) {
+  Json steps = Json::array();
+  for (const Step& s : def.steps) {
+    Json comp = nullptr;
+    if (s.compensate) comp = s.compensate->service + "." + s.compensate->operation;
+    steps.push_back({{"name", s.name},
+                     {"type", step_type_name(s.type)},
+                     {"call", s.action.service + "." + s.action.operation},
+                     {"compensate", std::move(comp)}});
+  }
+  return {{"name", def.name},
+          {"version", def.version},
+          {"description", def.description},
+          {"hash", def.hash},
+          {"pivot", def.pivot ? Json(def.steps[*def.pivot].name) : Json(nullptr)},
+          {"steps", std::move(steps)},
+          {"input", def.input_schema ? *def.input_schema : Json(nullptr)}};
+}
+
+// The engine reports schema violations as a first line and then one
+// "pointer: message" line each (the root as "/"). Used when the engine refuses
+// an input this handler's own check let through (a definition reloaded between
+// the two checks).
+std::vector<ProblemError> errors_from_message(const std::string& message) {
+  std::vector<ProblemError> out;
+  size_t pos = message.find('\n');
+  while (pos != std::string::npos) {
+    size_t next = message.find('\n', pos + 1);
+    std::string line = message.substr(pos + 1, next == std::string::npos ? std::string::npos : next - pos - 1);
+    size_t colon = line.find(": ");
+    if (colon != std::string::npos) {
+      std::string pointer = line.substr(0, colon);
+      out.push_back({pointer == "/" ? std::string() : pointer, line.substr(colon + 2)});
+    }
+    pos = next;
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---- the handler ------------------------------------------------------------
+
+struct ApiHandler::Impl {
+  Impl(Engine& e, ApiMetrics* m, const ApiHandlerOptions& o)
+      : engine(e), metrics(m), options(o), pool(std::max(1u, o.worker_threads)) {}
+
+  Engine& engine;
+  ApiMetrics* metrics;
+  const ApiHandlerOptions& options;
+
+  // Guards `stopped` so that no job is posted once shutdown() joins the pool.
+  std::mutex pool_mu;
+  bool stopped = false;
+  asio::thread_pool pool;
+
+  // Compiled input schemas by definition hash: built once per definition.
+  std::mutex schemas_mu;
+  std::unordered_map<std::string, std::shared_ptr<const JsonSchema>> schemas;
+
+  // The read-only log reader for ?at=, opened on first use; used under its mutex.
+  std::mutex inspector_mu;
+  std::unique_ptr<LogInspector> inspector;
+
+  // One request in progress.
+  struct Ctx {
+    Respond respond;
+    std::string instance;  // the path, for problem details
+    void ok(unsigned status, const Json& body) const { respond(json_response(status, body)); }
+    void fail(ProblemKind kind, std::string_view detail, const std::vector<ProblemError>& errors = {}) const {
+      if (problem_status(kind) >= 500) spdlog::error("api: {}: {}", instance, detail);
+      respond(problem_response(kind, detail, instance, errors));
+    }
+    void fail(const Status& st, ProblemKind not_found) const { fail(problem_kind_of(st, not_found), st.message()); }
+  };
+
+  // Runs `job` on the worker pool, or answers 503 once the handler is shut down.
+  void on_worker(std::shared_ptr<Ctx> ctx, std::function<void(const Ctx&)> job) {
+    std::lock_guard lock(pool_mu);
+    if (stopped) return ctx->fail(ProblemKind::kUnavailable, "the server is shutting down");
+    asio::post(pool, [ctx = std::move(ctx), job = std::move(job)] {
+      try {
+        job(*ctx);
+      } catch (const std::exception& e) {
+        ctx->fail(ProblemKind::kInternal, e.what());
+      }
+    });
+  }
+
+  std::shared_ptr<const JsonSchema> schema_for(const Definition& def) {
+    if (!def.input_schema) return nullptr;
+    std::lock_guard lock(schemas_mu);
+    auto it = schemas.find(def.hash);
+    if (it != schemas.end()) return it->second;
+    auto compiled = JsonSchema::compile(*def.input_schema);
+    // The engine compiled it at load() and refuses a definition whose schema
+    // does not compile, so this holds; without one, the engine checks alone.
+    std::shared_ptr<const JsonSchema> schema;
+    if (compiled.is_ok()) schema = std::make_shared<const JsonSchema>(std::move(compiled.value()));
+    schemas[def.hash] = schema;
+    return schema;
+  }
+
+  void route(const ApiRequest& req, Target& t, std::shared_ptr<Ctx> ctx);
+  void start(const ApiRequest& req, const Target& t, const std::string& workflow, std::shared_ptr<Ctx> ctx);
+  void list(const Target& t, std::shared_ptr<Ctx> ctx);
+  void get(const Target& t, const std::string& id, std::shared_ptr<Ctx> ctx);
+};
+
+ApiHandler::ApiHandler(Engine& engine, ApiMetrics* metrics, ApiHandlerOptions options)
+    : options_(std::move(options)) {
+  impl_ = std::make_unique<Impl>(engine, metrics, options_);
+}
+
+ApiHandler::~ApiHandler() { shutdown(); }
+
+void ApiHandler::shutdown() {
+  {
+    std::lock_guard lock(impl_->pool_mu);
+    if (impl_->stopped) return;
+    impl_->stopped = true;
+  }
+  impl_->pool.join();
+}
+
+void ApiHandler::handle(ApiRequest request, Respond respond) {
+  auto ctx = std::make_shared<Impl::Ctx>();
+  ctx->respond = std::move(respond);
+  try {
+    auto target = parse_target(request.target());
+    if (!target) {
+      return ctx->fail(ProblemKind::kBadRequest, "the request target \"" + std::string(request.target()) +
+                                                     "\" is not a valid path (bad percent-encoding?)");
+    }
+    ctx->instance = target->path;
+    bool health = target->segments.size() == 1 && target->segments[0] == "healthz";
+    if (!options_.token.empty() && !health) {
+      std::string auth = header_value(request, http::field::authorization);
+      std::string_view a = trim(auth);
+      if (a.empty()) return ctx->fail(ProblemKind::kUnauthorized, "this server requires \"Authorization: Bearer <token>\"");
+      if (a.size() < 7 || !iequals(a.substr(0, 7), "bearer ") || !token_matches(trim(a.substr(7)), options_.token))
+        return ctx->fail(ProblemKind::kUnauthorized, "the bearer token is not valid");
+    }
+    impl_->route(request, *target, ctx);
+  } catch (const std::exception& e) {
+    ctx->fail(ProblemKind::kInternal, e.what());
+  }
+}
+
+void ApiHandler::Impl::route(const ApiRequest& req, Target& t, std::shared_ptr<Ctx> ctx) {
+  const auto& seg = t.segments;
+  const http::verb method = req.method();
+  auto allow = [&](http::verb only) {
+    if (method == only) return true;
+    ApiResponse res = problem_response(ProblemKind::kMethodNotAllowed,
+                                       std::string(req.method_string()) + " is not allowed on " + t.path + "; use " +
+                                           std::string(http::to_string(only)),
+                                       t.path);
+    res.set(http::field::allow, http::to_string(only));
+    ctx->respond(std::move(res));
+    return false;
+  };
+
+  if (seg.size() == 1 && seg[0] == "healthz") {
+    if (allow(http::verb::get)) ctx->ok(200, {{"status", "ok"}});
+    return;
+  }
+  if (seg.size() == 1 && seg[0] == "metrics") {
+    if (!allow(http::verb::get)) return;
+    std::string text = metrics ? metrics->render(engine.stats()) : ApiMetrics{}.render(engine.stats());
+    ApiResponse res{http::status::ok, 11};
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.body() = std::move(text);
+    res.prepare_payload();
+    return ctx->respond(std::move(res));
+  }
+  if (seg.size() >= 2 && seg[0] == "v1" && seg[1] == "workflows") {
+    if (seg.size() == 2) {
+      if (!allow(http::verb::get)) return;
+      Json list = Json::array();
+      for (const auto& def : engine.definitions()) list.push_back(workflow_json(*def));
+      return ctx->ok(200, {{"workflows", std::move(list)}});
+    }
+    if (seg.size() == 3 && !seg[2].empty()) {
+      if (!allow(http::verb::get)) return;
+      auto def = engine.definition(seg[2]);
+      if (!def) return ctx->fail(ProblemKind::kWorkflowNotFound, "workflow \"" + seg[2] + "\" is not loaded");
+      return ctx->ok(200, workflow_json(*def));
+    }
+    if (seg.size() == 4 && !seg[2].empty() && seg[3] == "sagas") {
+      if (!allow(http::verb::post)) return;
+      return start(req, t, seg[2], std::move(ctx));
+    }
+  }
+  if (seg.size() >= 2 && seg[0] == "v1" && seg[1] == "sagas") {
+    if (seg.size() == 2) {
+      if (!allow(http::verb::get)) return;
+      return list(t, std::move(ctx));
+    }
+    const std::string& id = seg[2];
+    if (seg.size() == 3 && !id.empty()) {
+      if (!allow(http::verb::get)) return;
+      return get(t, id, std::move(ctx));
+    }
+    if (seg.size() == 4 && !id.empty() && seg[3] == "events") {
+      if (!allow(http::verb::get)) return;
+      return on_worker(std::move(ctx), [this, id](const Ctx& c) {
+        auto r = engine.events(id);
+        if (!r.is_ok()) return c.fail(r.status(), ProblemKind::kSagaNotFound);
+        c.ok(200, r.value());
+      });
+    }
+    if (seg.size() == 4 && !id.empty() && (seg[3] == "cancel" || seg[3] == "retry")) {
+      if (!allow(http::verb::post)) return;
+      bool cancel = seg[3] == "cancel";
+      return on_worker(std::move(ctx), [this, id, cancel](const Ctx& c) {
+        auto r = cancel ? engine.cancel(id) : engine.retry(id);
+        if (!r.is_ok()) return c.fail(r.status(), ProblemKind::kSagaNotFound);
+        c.ok(202, r.value());
+      });
+    }
+  }
+  ctx->fail(ProblemKind::kNotFound, "no route for " + t.path + " (see schemas/openapi.yaml)");
+}
+
+void ApiHandler::Impl::start(const ApiRequest& req, const Target& t, const std::string& workflow,
+                             std::shared_ptr<Ctx> ctx) {
+  DefinitionPtr def = engine.definition(workflow);
+  if (!def) return ctx->fail(ProblemKind::kWorkflowNotFound, "workflow \"" + workflow + "\" is not loaded");
+
+  Millis wait{0};
+  if (auto it = t.query.find("wait"); it != t.query.end() && !it->second.empty()) {
+    auto w = parse_wait(it->second);
+    if (!w) {
+      return ctx->fail(ProblemKind::kBadRequest,
+                       "wait=\"" + it->second + "\" is not a duration; use e.g. 250ms, 10s or 1m (at most " +
+                           std::to_string(options.max_wait.count() / 1000) + "s)");
+    }
+    wait = std::min(*w, options.max_wait);
+  }
+
+  // An empty body starts the saga with {}: a workflow without input needs none.
+  Json input = Json::object();
+  const std::string& body = req.body();
+  if (body.find_first_not_of(" \t\r\n") != std::string::npos) {
+    if (json_depth(body) > kMaxJsonDepth)
+      return ctx->fail(ProblemKind::kBadJson,
+                       "the request body nests arrays/objects deeper than " + std::to_string(kMaxJsonDepth));
+    try {
+      input = Json::parse(body);
+    } catch (const Json::parse_error& e) {
+      // e.what() reads "[json.exception.parse_error.101] parse error at line 1, column 9: ...".
+      std::string what = e.what();
+      if (size_t close = what.find("] "); close != std::string::npos) what = what.substr(close + 2);
+      return ctx->fail(ProblemKind::kBadJson,
+                       "the request body is not valid JSON (at byte " + std::to_string(e.byte) + "): " + what);
+    }
+    if (!input.is_object())
+      return ctx->fail(ProblemKind::kBadJson,
+                       std::string("the request body must be a JSON object (the saga's input), not ") +
+                           input.type_name());
+  }
+  if (auto schema = schema_for(*def)) {
+    auto violations = schema->validate(input);
+    if (!violations.empty()) {
+      std::vector<ProblemError> errors;
+      std::string detail = "the input does not match the schema of \"" + workflow + "\": ";
+      for (size_t i = 0; i < violations.size(); ++i) {
+        errors.push_back({violations[i].pointer, violations[i].message});
+        if (i) detail += "; ";
+        detail += violations[i].to_string();
+      }
+      return ctx->fail(ProblemKind::kSchemaViolation, detail, errors);
+    }
+  }
+
+  StartRequest sr;
+  sr.workflow = workflow;
+  sr.input = std::move(input);
+  sr.idempotency_key = header_value(req, "Idempotency-Key");
+  sr.correlation_id = header_value(req, "X-Correlation-Id");
+  sr.traceparent = header_value(req, "traceparent");
+  // Runs on the engine thread. It captures the engine, not the handler: the
+  // engine outlives its own callbacks, the handler may not.
+  Engine& e = engine;
+  engine.start_async(std::move(sr), [&e, ctx, wait](Result<StartResponse> r) {
+    if (!r.is_ok()) {
+      const Status& st = r.status();
+      if (st.code() == StatusCode::kInvalidArgument)
+        return ctx->fail(ProblemKind::kSchemaViolation, st.message(), errors_from_message(st.message()));
+      // The engine refuses starts before resume() with kFailedPrecondition:
+      // to a client that is "not ready yet", not a conflict.
+      if (st.code() == StatusCode::kFailedPrecondition) return ctx->fail(ProblemKind::kUnavailable, st.message());
+      return ctx->fail(st, ProblemKind::kWorkflowNotFound);
+    }
+    unsigned status = r->created ? 201 : 200;
+    std::string location = "/v1/sagas/" + r->id;
+    auto reply = [ctx, status, location](const Json& saga) {
+      ApiResponse res = json_response(status, saga);
+      res.set(http::field::location, location);
+      ctx->respond(std::move(res));
+    };
+    if (wait.count() <= 0) return reply(r->saga);
+    e.on_settled(r->id, wait, [reply, fallback = std::move(r->saga)](Json saga) {
+      reply(saga.is_null() ? fallback : saga);
+    });
+  });
+}
+
+void ApiHandler::Impl::list(const Target& t, std::shared_ptr<Ctx> ctx) {
+  SagaFilter filter;
+  if (auto it = t.query.find("status"); it != t.query.end() && !it->second.empty()) {
+    auto s = parse_saga_status(it->second);
+    if (!s)
+      return ctx->fail(ProblemKind::kBadRequest,
+                       "status=\"" + it->second +
+                           "\" is not a saga status; use running, compensating, completed, compensated or stuck");
+    filter.status = *s;
+  }
+  if (auto it = t.query.find("workflow"); it != t.query.end() && !it->second.empty()) filter.workflow = it->second;
+  if (auto it = t.query.find("limit"); it != t.query.end() && !it->second.empty()) {
+    size_t n = 0;
+    const std::string& v = it->second;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc() || end != v.data() + v.size() || n < 1 || n > 1000)
+      return ctx->fail(ProblemKind::kBadRequest, "limit=\"" + v + "\" must be an integer from 1 to 1000");
+    filter.limit = n;
+  }
+  if (auto it = t.query.find("after"); it != t.query.end() && !it->second.empty()) filter.after = it->second;
+  on_worker(std::move(ctx), [this, filter](const Ctx& c) {
+    auto r = engine.list(filter);
+    if (!r.is_ok()) return c.fail(r.status(), ProblemKind::kNotFound);
+    c.ok(200, r.value());
+  });
+}
+
+void ApiHandler::Impl::get(const Target& t, const std::string& id, std::shared_ptr<Ctx> ctx) {
+  auto at_it = t.query.find("at");
+  if (at_it == t.query.end() || at_it->second.empty()) {
+    return on_worker(std::move(ctx), [this, id](const Ctx& c) {
+      auto r = engine.get(id);
+      if (!r.is_ok()) return c.fail(r.status(), ProblemKind::kSagaNotFound);
+      c.ok(200, r.value());
+    });
+  }
+  auto at = parse_time(at_it->second);
+  if (!at)
+    return ctx->fail(ProblemKind::kBadRequest,
+                     "at=\"" + at_it->second + "\" is not an RFC 3339 time, e.g. 2026-11-21T05:25:00Z");
+  if (options.db_path.empty())
+    return ctx->fail(ProblemKind::kBadRequest, "this server cannot fold a saga at a time (?at=): no log file configured");
+  on_worker(std::move(ctx), [this, id, at = *at](const Ctx& c) {
+    Result<Json> r = Status::internal("not read");
+    {
+      std::lock_guard lock(inspector_mu);
+      if (!inspector) {
+        auto opened = LogInspector::open(options.db_path, true);
+        if (!opened.is_ok()) return c.fail(ProblemKind::kUnavailable, opened.status().message());
+        inspector = std::move(opened.value());
+      }
+      r = inspector->saga(id, at);
+    }
+    if (!r.is_ok()) return c.fail(r.status(), ProblemKind::kSagaNotFound);
+    c.ok(200, r.value());
+  });
+}
+
+}  // namespace usher::api

@@ -1,0 +1,87 @@
+// The trigger API (DESIGN.md section 5) as a function from request to
+// response: it never touches a socket, so every route is tested without a
+// network and api_server.cpp is the only network code.
+//
+// Routes:
+//   POST /v1/workflows/{name}/sagas[?wait=10s]   start (201 new, 200 same Idempotency-Key)
+//   GET  /v1/sagas[?status=&workflow=&limit=&after=]
+//   GET  /v1/sagas/{id}[?at=RFC3339]             ?at folds the log up to that moment
+//   GET  /v1/sagas/{id}/events
+//   POST /v1/sagas/{id}/cancel | /retry          202 with the saga
+//   GET  /v1/workflows, /v1/workflows/{name}
+//   GET  /healthz (never needs the token), GET /metrics
+//
+// Threading: handle() may be called from any thread and never blocks on the
+// engine. Cheap routes (health, metrics, workflows, every refusal) answer
+// inline, on the caller's thread. A start answers from the engine thread
+// (Engine::start_async, then Engine::on_settled for ?wait). Routes that call
+// blocking engine methods (get, list, events, cancel, retry, the ?at read) run
+// on the handler's own small worker pool, so an I/O thread never waits for a
+// commit. The pool's queue holds at most one job per server connection, as a
+// connection sends its next request only after its response.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "http/api_metrics.h"
+#include "http/api_problem.h"
+#include "usher/engine.h"
+
+namespace usher::api {
+
+struct ApiHandlerOptions {
+  // Bearer token every route but /healthz requires; empty: no authentication.
+  std::string token;
+  // The engine's log file, opened read-only (lazily) to answer GET /v1/sagas/{id}?at=.
+  // Empty: ?at= is answered 400.
+  std::string db_path;
+  // The longest ?wait= honoured; longer values are capped to it.
+  Millis max_wait{60'000};
+  // Threads for the routes that call blocking engine methods.
+  unsigned worker_threads = 2;
+};
+
+class ApiHandler {
+ public:
+  using Respond = std::function<void(ApiResponse)>;
+
+  // `engine` and `metrics` (may be null: /metrics then shows only the engine's
+  // stats) must outlive the handler.
+  ApiHandler(Engine& engine, ApiMetrics* metrics, ApiHandlerOptions options);
+  ~ApiHandler();  // calls shutdown()
+  ApiHandler(const ApiHandler&) = delete;
+  ApiHandler& operator=(const ApiHandler&) = delete;
+
+  // Answers one request by calling `respond` exactly once, on the calling
+  // thread, the engine thread or a worker thread. The one exception: if the
+  // engine is shut down while a ?wait is pending, `respond` is dropped unused.
+  void handle(ApiRequest request, Respond respond);
+
+  // Finishes the worker pool's queued jobs and joins it. Requests handled
+  // afterwards that need the pool are answered 503. Idempotent.
+  void shutdown();
+
+  // The longest time handle() may take to respond (the ?wait cap plus slack
+  // for a commit): the server's deadline for a response.
+  Millis response_deadline() const { return options_.max_wait + Millis{30'000}; }
+
+ private:
+  struct Impl;
+  ApiHandlerOptions options_;  // before impl_, which refers to it
+  std::unique_ptr<Impl> impl_;
+};
+
+// Parses a ?wait= duration: digits followed by ms, s, m or h ("250ms", "5s",
+// "1m"); nullopt for anything else.
+std::optional<Millis> parse_wait(std::string_view text);
+
+// Compares a presented token with the configured one in time that depends only
+// on their lengths, never on where they first differ.
+bool token_matches(std::string_view presented, std::string_view expected);
+
+}  // namespace usher::api

@@ -1,0 +1,376 @@
+#include "http/api_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <chrono>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+namespace usher::api {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+// One connection. Everything in it is touched only on its strand (the
+// stream's executor), except that stop() posts closures onto that strand.
+struct Conn {
+  explicit Conn(tcp::socket socket) : stream(std::move(socket)), response_ready(stream.get_executor()) {}
+  beast::tcp_stream stream;
+  // Wakes the session when the handler's answer has been posted back.
+  asio::steady_timer response_ready;
+  std::optional<ApiResponse> response;
+  uint64_t request_seq = 0;  // answers for an older request (after its deadline) are dropped
+  bool busy = false;         // a request is being handled; stop() lets it finish
+};
+
+// A request the parser refused as malformed (worth a 400), as opposed to the
+// client going away or the deadline passing (nothing to answer).
+bool is_malformed(const boost::system::error_code& ec) {
+  return ec.category() == make_error_code(http::error::bad_method).category() && ec != http::error::end_of_stream &&
+         ec != http::error::partial_message && ec != http::error::need_more && ec != http::error::buffer_overflow;
+}
+
+void log_exception(std::exception_ptr e) {
+  if (!e) return;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    spdlog::error("api server: {}", x.what());
+  }
+}
+
+}  // namespace
+
+class ApiServer::Impl {
+ public:
+  Impl(ApiHandler& handler, ApiServerOptions options)
+      : handler_(handler),
+        options_(std::move(options)),
+        ioc_(static_cast<int>(std::max(1u, options_.io_threads))),
+        work_(asio::make_work_guard(ioc_)),
+        acceptor_(asio::make_strand(ioc_)) {}
+
+  Status bind() {
+    boost::system::error_code ec;
+    tcp::resolver resolver(ioc_);
+    auto results = resolver.resolve(options_.address, std::to_string(options_.port),
+                                    tcp::resolver::numeric_service, ec);
+    if (ec || results.empty())
+      return Status::invalid_argument("cannot resolve listen address \"" + options_.address + "\": " + ec.message());
+    tcp::endpoint ep = results.begin()->endpoint();
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+      return Status::unavailable("cannot listen on " + options_.address + ":" + std::to_string(options_.port) + ": " +
+                                 ec.message());
+    endpoint_ = acceptor_.local_endpoint(ec);
+    return Status::ok();
+  }
+
+  void run() {
+    asio::co_spawn(acceptor_.get_executor(), listen(), log_exception);
+    for (unsigned i = 0; i < std::max(1u, options_.io_threads); ++i) threads_.emplace_back([this] { ioc_.run(); });
+  }
+
+  void stop(Millis grace) {
+    if (stopped_.exchange(true)) return;
+    stopping_ = true;
+    asio::post(acceptor_.get_executor(), [this] {
+      boost::system::error_code ec;
+      acceptor_.close(ec);
+    });
+    // Idle connections close now; busy ones after their response (they see stopping_).
+    for_each_conn([](const std::shared_ptr<Conn>& c) {
+      if (!c->busy) c->stream.socket().close();
+    });
+    wait_drained(grace);
+    // Whatever is left (a ?wait still waiting, a slow client) is dropped.
+    for_each_conn([](const std::shared_ptr<Conn>& c) {
+      boost::system::error_code ec;
+      c->stream.socket().close(ec);
+      c->response_ready.cancel();
+    });
+    wait_drained(Millis{500});
+    work_.reset();
+    ioc_.stop();
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+
+  size_t connections() const {
+    std::lock_guard lock(mu_);
+    return conns_.size();
+  }
+
+  tcp::endpoint endpoint_;
+
+ private:
+  template <typename F>
+  void for_each_conn(F f) {
+    std::vector<std::shared_ptr<Conn>> all;
+    {
+      std::lock_guard lock(mu_);
+      all.assign(conns_.begin(), conns_.end());
+    }
+    for (auto& c : all) asio::post(c->stream.get_executor(), [c, f] {
+      try {
+        f(c);
+      } catch (const std::exception&) {
+        // a socket already closed: nothing to do
+      }
+    });
+  }
+
+  void wait_drained(Millis limit) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (connections() > 0 && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+
+  asio::awaitable<void> listen() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), kTuple);
+      if (stopping_ || !acceptor_.is_open()) co_return;
+      if (ec) {
+        // Out of file descriptors and the like: wait a little rather than spin.
+        spdlog::warn("api server: accept: {}", ec.message());
+        asio::steady_timer pause(acceptor_.get_executor(), std::chrono::milliseconds(50));
+        co_await pause.async_wait(kTuple);
+        continue;
+      }
+      auto conn = std::make_shared<Conn>(std::move(socket));
+      bool admitted = false;
+      {
+        std::lock_guard lock(mu_);
+        if (conns_.size() < options_.max_connections) {
+          conns_.insert(conn);
+          admitted = true;
+        }
+      }
+      if (admitted)
+        asio::co_spawn(conn->stream.get_executor(), session(conn), log_exception);
+      else
+        asio::co_spawn(conn->stream.get_executor(), refuse(conn), log_exception);
+    }
+  }
+
+  // Beyond max_connections: one 503, then close, reading nothing.
+  asio::awaitable<void> refuse(std::shared_ptr<Conn> c) {
+    ApiResponse res = problem_response(ProblemKind::kUnavailable, "too many connections; try again later");
+    res.keep_alive(false);
+    res.set(http::field::retry_after, "1");
+    c->stream.expires_after(std::chrono::seconds(1));
+    co_await http::async_write(c->stream, res, kTuple);
+    boost::system::error_code ec;
+    c->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    c->stream.socket().close(ec);
+  }
+
+  // Sends a response the server makes itself (413, 431, 400 before the
+  // handler), then closes the connection gracefully.
+  asio::awaitable<void> answer_and_close(std::shared_ptr<Conn> c, ApiResponse res, unsigned version) {
+    res.version(version);
+    res.keep_alive(false);
+    c->stream.expires_after(options_.write_timeout);
+    auto [ec, n] = co_await http::async_write(c->stream, res, kTuple);
+    (void)n;
+    if (!ec) co_await linger(c);
+  }
+
+  // After refusing a request whose body is still arriving: stop sending and
+  // discard what comes in for a second (never keeping it), so the client
+  // finishes writing and reads our answer instead of a connection reset.
+  asio::awaitable<void> linger(std::shared_ptr<Conn> c) {
+    boost::system::error_code ec;
+    c->stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    c->stream.expires_after(std::chrono::seconds(1));
+    std::array<char, 16 << 10> sink;
+    for (;;) {
+      auto [rec, n] = co_await c->stream.async_read_some(asio::buffer(sink), kTuple);
+      if (rec) break;
+      (void)n;
+    }
+  }
+
+  asio::awaitable<ApiResponse> call_handler(std::shared_ptr<Conn> c, ApiRequest req) {
+    uint64_t seq = ++c->request_seq;
+    c->response.reset();
+    c->response_ready.expires_after(handler_.response_deadline());
+    auto ex = c->stream.get_executor();
+    // Called exactly once from any thread (see ApiHandler::handle); always
+    // posted, so it runs after this coroutine is suspended on the timer.
+    handler_.handle(std::move(req), [c, ex, seq](ApiResponse r) {
+      asio::post(ex, [c, seq, r = std::move(r)]() mutable {
+        if (c->request_seq != seq) return;
+        c->response = std::move(r);
+        c->response_ready.cancel();
+      });
+    });
+    while (!c->response) {
+      auto [ec] = co_await c->response_ready.async_wait(kTuple);
+      if (c->response) break;
+      if (!ec || stopping_) {
+        c->request_seq++;  // a late answer must not land in the next request's slot
+        co_return problem_response(ProblemKind::kUnavailable,
+                                   stopping_ ? "the server is shutting down" : "no answer in time");
+      }
+    }
+    co_return std::move(*c->response);
+  }
+
+  asio::awaitable<void> session(std::shared_ptr<Conn> c) {
+    struct Unregister {
+      Impl* self;
+      std::shared_ptr<Conn> c;
+      ~Unregister() {
+        std::lock_guard lock(self->mu_);
+        self->conns_.erase(c);
+      }
+    } unregister{this, c};
+
+    beast::flat_buffer buffer;
+    for (;;) {
+      // Between requests the connection may stay idle for idle_timeout; once
+      // a request's first byte is here, the whole request has read_timeout.
+      if (buffer.size() == 0) {
+        c->stream.expires_after(options_.idle_timeout);
+        auto [ec, n] = co_await c->stream.async_read_some(buffer.prepare(4096), kTuple);
+        if (ec) break;
+        buffer.commit(n);
+      }
+      if (stopping_) break;
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(static_cast<std::uint32_t>(std::min<size_t>(options_.max_header_bytes, UINT32_MAX)));
+      parser.body_limit(options_.max_body_bytes);
+      c->stream.expires_after(options_.read_timeout);
+      auto [hec, hn] = co_await http::async_read_header(c->stream, buffer, parser, kTuple);
+      (void)hn;
+      if (hec == http::error::header_limit) {
+        co_await answer_and_close(
+            c,
+            problem_response(ProblemKind::kHeaderTooLarge,
+                             "the request's header is larger than " + std::to_string(options_.max_header_bytes) +
+                                 " bytes"),
+            11);
+        break;
+      }
+      if (hec) {
+        if (is_malformed(hec))
+          co_await answer_and_close(
+              c, problem_response(ProblemKind::kBadRequest, "malformed HTTP request: " + hec.message()), 11);
+        break;
+      }
+      const unsigned version = parser.get().version();
+      if (auto len = parser.content_length(); len && *len > options_.max_body_bytes) {
+        co_await answer_and_close(c,
+                                  problem_response(ProblemKind::kBodyTooLarge,
+                                                   "the request body (" + std::to_string(*len) +
+                                                       " bytes) is larger than the limit of " +
+                                                       std::to_string(options_.max_body_bytes) + " bytes",
+                                                   parser.get().target()),
+                                  version);
+        break;
+      }
+      if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+        http::response<http::empty_body> cont{http::status::continue_, version};
+        c->stream.expires_after(options_.write_timeout);
+        auto [cec, cn] = co_await http::async_write(c->stream, cont, kTuple);
+        (void)cn;
+        if (cec) break;
+        c->stream.expires_after(options_.read_timeout);
+      }
+      auto [bec, bn] = co_await http::async_read(c->stream, buffer, parser, kTuple);
+      (void)bn;
+      if (bec == http::error::body_limit) {
+        co_await answer_and_close(c,
+                                  problem_response(ProblemKind::kBodyTooLarge,
+                                                   "the request body is larger than the limit of " +
+                                                       std::to_string(options_.max_body_bytes) + " bytes",
+                                                   parser.get().target()),
+                                  version);
+        break;
+      }
+      if (bec) {
+        if (is_malformed(bec))
+          co_await answer_and_close(
+              c, problem_response(ProblemKind::kBadRequest, "malformed HTTP request: " + bec.message()), version);
+        break;
+      }
+
+      ApiRequest req = parser.release();
+      bool keep_alive = req.keep_alive();
+      c->busy = true;
+      ApiResponse res = co_await call_handler(c, std::move(req));
+      c->busy = false;
+      if (stopping_) keep_alive = false;
+      res.version(version);
+      res.keep_alive(keep_alive);
+      res.prepare_payload();
+      c->stream.expires_after(options_.write_timeout);
+      auto [wec, wn] = co_await http::async_write(c->stream, res, kTuple);
+      (void)wn;
+      if (wec || !keep_alive) break;
+    }
+    boost::system::error_code ec;
+    c->stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    c->stream.socket().close(ec);
+  }
+
+  ApiHandler& handler_;
+  ApiServerOptions options_;
+  asio::io_context ioc_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  tcp::acceptor acceptor_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> stopped_{false};
+  mutable std::mutex mu_;
+  std::unordered_set<std::shared_ptr<Conn>> conns_;
+};
+
+Result<std::unique_ptr<ApiServer>> ApiServer::start(ApiHandler& handler, ApiServerOptions options) {
+  auto impl = std::make_unique<Impl>(handler, std::move(options));
+  Status st = impl->bind();
+  if (!st.is_ok()) return st;
+  impl->run();
+  return std::unique_ptr<ApiServer>(new ApiServer(std::move(impl)));
+}
+
+ApiServer::ApiServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ApiServer::~ApiServer() { stop(Millis{0}); }
+
+tcp::endpoint ApiServer::local_endpoint() const { return impl_->endpoint_; }
+
+void ApiServer::stop(Millis grace) { impl_->stop(grace); }
+
+size_t ApiServer::connections() const { return impl_->connections(); }
+
+}  // namespace usher::api
