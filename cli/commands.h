@@ -11,5 +11,13 @@
 namespace usher::cli {
 
 void register_validate(CLI::App& app, int& exit_code);
+void register_serve(CLI::App& app, int& exit_code);
+void register_start(CLI::App& app, int& exit_code);
+void register_ls(CLI::App& app, int& exit_code);
+void register_show(CLI::App& app, int& exit_code);
+void register_events(CLI::App& app, int& exit_code);
+void register_cancel(CLI::App& app, int& exit_code);
+void register_retry(CLI::App& app, int& exit_code);
+void register_stats(CLI::App& app, int& exit_code);
 
 }  // namespace usher::cli

@@ -10,6 +10,14 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "usher 0.1.0");
   int exit_code = 0;
   usher::cli::register_validate(app, exit_code);
+  usher::cli::register_serve(app, exit_code);
+  usher::cli::register_start(app, exit_code);
+  usher::cli::register_ls(app, exit_code);
+  usher::cli::register_show(app, exit_code);
+  usher::cli::register_events(app, exit_code);
+  usher::cli::register_cancel(app, exit_code);
+  usher::cli::register_retry(app, exit_code);
+  usher::cli::register_stats(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

@@ -1,0 +1,218 @@
+#include "saga_source.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "usher/inspect.h"
+
+namespace usher::cli {
+
+namespace {
+
+constexpr const char* kDefaultServer = "http://127.0.0.1:8080";
+constexpr const char* kStatuses[] = {"running", "compensating", "completed", "compensated", "stuck"};
+
+int exit_code_for(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kUnavailable:
+    case StatusCode::kDataLoss:
+      return kExitUnreachable;
+    default:
+      return kExitProblem;
+  }
+}
+
+Answer from_result(Result<Json> result) {
+  if (!result.is_ok()) return Answer::fail(exit_code_for(result.status()), result.status().message());
+  return Answer::success(std::move(result.value()));
+}
+
+// ---- --db ---------------------------------------------------------------------
+
+class DbSource final : public SagaSource {
+ public:
+  explicit DbSource(std::unique_ptr<LogInspector> inspector) : inspector_(std::move(inspector)) {}
+
+  Answer saga(const std::string& id, const std::optional<std::string>&, std::optional<int64_t> at_us) override {
+    return from_result(inspector_->saga(id, at_us));
+  }
+  Answer events(const std::string& id) override { return from_result(inspector_->events(id)); }
+  Answer list(const SagaFilter& filter) override { return from_result(inspector_->list(filter)); }
+  Answer stats() override { return from_result(inspector_->stats()); }
+
+ private:
+  std::unique_ptr<LogInspector> inspector_;
+};
+
+// ---- --server -----------------------------------------------------------------
+
+class ServerSource final : public SagaSource {
+ public:
+  explicit ServerSource(ApiClient client) : client_(std::move(client)) {}
+
+  Answer saga(const std::string& id, const std::optional<std::string>& at_text, std::optional<int64_t>) override {
+    std::string target = "/v1/sagas/" + url_encode(id);
+    if (at_text) target += "?at=" + url_encode(*at_text);
+    return answer_from(client_.request("GET", target));
+  }
+
+  Answer events(const std::string& id) override {
+    return answer_from(client_.request("GET", "/v1/sagas/" + url_encode(id) + "/events"));
+  }
+
+  Answer list(const SagaFilter& filter) override {
+    std::string query = "limit=" + std::to_string(filter.limit);
+    if (filter.status) query += std::string("&status=") + saga_status_name(*filter.status);
+    if (filter.workflow) query += "&workflow=" + url_encode(*filter.workflow);
+    if (filter.after) query += "&after=" + url_encode(*filter.after);
+    return answer_from(client_.request("GET", "/v1/sagas?" + query));
+  }
+
+  // The API has no counting route, so the counts come from listing each status
+  // page by page: exact, and the same numbers LogInspector::stats gives, at the
+  // cost of reading every saga once (fine for an operator's command; a
+  // dashboard should scrape /metrics instead).
+  Answer stats() override {
+    Json by_status = Json::object();
+    int64_t total = 0;
+    for (const char* name : kStatuses) {
+      int64_t count = 0;
+      SagaFilter filter;
+      filter.status = parse_saga_status(name);
+      filter.limit = 1000;
+      for (;;) {
+        Answer page = list(filter);
+        if (!page.ok()) return page;
+        const Json& sagas = page.json["sagas"];
+        if (!sagas.is_array()) return Answer::fail(kExitUnreachable, "the server's saga list has no \"sagas\" array");
+        count += static_cast<int64_t>(sagas.size());
+        const Json& next = page.json["next"];
+        if (!next.is_string() || sagas.empty()) break;
+        filter.after = next.get<std::string>();
+      }
+      by_status[name] = count;
+      total += count;
+    }
+    return Answer::success(Json{{"sagas", std::move(by_status)}, {"total", total}});
+  }
+
+ private:
+  ApiClient client_;
+};
+
+std::string trim(std::string s) {
+  const char* space = " \t\r\n\f\v";
+  s.erase(s.find_last_not_of(space) + 1);
+  s.erase(0, s.find_first_not_of(space));
+  return s;
+}
+
+std::optional<ApiClient> make_client(const CommonOptions& options, Answer& failure) {
+  std::string server = options.server;
+  if (server.empty()) {
+    const char* env = std::getenv("USHER_SERVER");
+    server = env && *env ? env : kDefaultServer;
+  }
+  auto url = ServerUrl::parse(server);
+  if (!url.is_ok()) {
+    failure = Answer::fail(kExitUsage, url.status().message());
+    return std::nullopt;
+  }
+  std::string token;
+  if (!options.token_file.empty()) {
+    std::ifstream in(options.token_file);
+    if (!in) {
+      failure = Answer::fail(kExitUsage, "cannot read token file " + options.token_file);
+      return std::nullopt;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    token = trim(text.str());
+    if (token.empty()) {
+      failure = Answer::fail(kExitUsage, "token file " + options.token_file + " is empty");
+      return std::nullopt;
+    }
+  } else if (const char* env = std::getenv("USHER_TOKEN")) {
+    token = trim(env);
+  }
+  return ApiClient(std::move(url.value()), std::move(token));
+}
+
+}  // namespace
+
+void add_common_options(CLI::App& cmd, CommonOptions& options) {
+  cmd.add_option("--db", options.db, "read this saga log directly (read-only; works while a server runs or is down)");
+  cmd.add_option("--server", options.server, "trigger API URL (default: $USHER_SERVER, else http://127.0.0.1:8080)");
+  cmd.add_option("--token-file", options.token_file, "file holding the API bearer token (default: $USHER_TOKEN)");
+  cmd.add_flag("--json", options.json, "print the JSON the API returns instead of a table");
+}
+
+std::unique_ptr<SagaSource> open_source(const CommonOptions& options, Answer& failure) {
+  if (!options.db.empty() && !options.server.empty()) {
+    failure = Answer::fail(kExitUsage, "give --db or --server, not both");
+    return nullptr;
+  }
+  if (!options.db.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(options.db, ec)) {
+      failure = Answer::fail(kExitUnreachable, "cannot open database " + options.db + ": no such file");
+      return nullptr;
+    }
+    auto inspector = LogInspector::open(options.db, /*read_only=*/true);
+    if (!inspector.is_ok()) {
+      failure = Answer::fail(kExitUnreachable,
+                             "cannot open database " + options.db + ": " + inspector.status().message());
+      return nullptr;
+    }
+    return std::make_unique<DbSource>(std::move(inspector.value()));
+  }
+  auto client = make_client(options, failure);
+  if (!client) return nullptr;
+  return std::make_unique<ServerSource>(std::move(*client));
+}
+
+std::optional<ApiClient> connect_server(const CommonOptions& options, const char* command, Answer& failure) {
+  if (!options.db.empty()) {
+    failure = Answer::fail(kExitUsage, std::string("`usher ") + command +
+                                           "` changes a saga, which only the server may do: use --server URL "
+                                           "(--db opens the log read-only)");
+    return std::nullopt;
+  }
+  return make_client(options, failure);
+}
+
+Answer answer_from(const Result<HttpResponse>& response) {
+  if (!response.is_ok()) return Answer::fail(kExitUnreachable, response.status().message());
+  const HttpResponse& res = response.value();
+  Json body = Json::parse(res.body, nullptr, /*allow_exceptions=*/false);
+  if (res.status >= 200 && res.status < 300) {
+    if (body.is_discarded()) return Answer::fail(kExitUnreachable, "the server answered " +
+                                                                       std::to_string(res.status) +
+                                                                       " with a body that is not JSON");
+    return Answer::success(std::move(body));
+  }
+  // A problem document (RFC 9457): `detail` says what went wrong, `title` names it.
+  std::string why;
+  if (body.is_object()) {
+    if (auto d = body.find("detail"); d != body.end() && d->is_string()) why = d->get<std::string>();
+    else if (auto t = body.find("title"); t != body.end() && t->is_string()) why = t->get<std::string>();
+  }
+  if (why.empty()) why = res.body.empty() ? "no details" : res.body.substr(0, 200);
+  std::string message = why + " (HTTP " + std::to_string(res.status) + ")";
+  if (res.status == 401) message += "; give the token with --token-file or USHER_TOKEN";
+  return Answer::fail(res.status >= 500 ? kExitUnreachable : kExitProblem, message);
+}
+
+int report(const Answer& answer) {
+  if (!answer.ok()) std::cerr << "usher: " << answer.error << "\n";
+  return answer.exit_code;
+}
+
+void print_json(const Json& json) {
+  std::cout << json.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
+}
+
+}  // namespace usher::cli
