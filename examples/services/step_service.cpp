@@ -128,15 +128,19 @@ ServiceReply StepService::call_operation(const std::string& operation, const Ser
       return finish(it->second.reply, true);
     }
   }
-  if (auto fault = injected_fault(operation)) return finish(std::move(*fault), false);
-
   ServiceReply reply;
-  Json in = req.body.empty() ? Json::object() : Json::parse(req.body, nullptr, false);
-  if (in.is_discarded() || !in.is_object())
-    reply = error_reply(400, "body must be a JSON object");
-  else
-    reply = ops_.at(operation)(in);
-  if (!req.idempotency_key.empty() && is_final(reply.status))
+  if (auto fault = injected_fault(operation)) {
+    // An injected decline is a final answer like a real one and is replayed
+    // as such; injected 503s and hangs are not remembered.
+    reply = std::move(*fault);
+  } else {
+    Json in = req.body.empty() ? Json::object() : Json::parse(req.body, nullptr, false);
+    if (in.is_discarded() || !in.is_object())
+      reply = error_reply(400, "body must be a JSON object");
+    else
+      reply = ops_.at(operation)(in);
+  }
+  if (!req.idempotency_key.empty() && !reply.hang && is_final(reply.status))
     answers_.emplace(req.idempotency_key, Stored{operation, reply});
   return finish(std::move(reply), false);
 }
