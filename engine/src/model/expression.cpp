@@ -121,6 +121,13 @@ std::variant<const Json*, std::string> resolve(const Expression& e, const Render
         return &scratch;
       }
       cur = ctx.step_output ? ctx.step_output(e.step) : nullptr;
+      if (cur == nullptr && !e.step.empty() && e.step == ctx.unknown_output_step) {
+        // The compensation of a step whose outcome is unknown must still be
+        // sent: its output renders as its default or, without one, as null.
+        if (e.fallback) return "step \"" + e.step + "\" has an unknown outcome";
+        static const Json kNull;
+        return &kNull;
+      }
       if (cur == nullptr) return "step \"" + e.step + "\" has no output";
       break;
   }

@@ -1,0 +1,40 @@
+// Internals of the workflow loader, shared by definition_loader.cpp (the file
+// as a whole: top level, services, defaults, directories) and step_loader.cpp
+// (steps: calls, templates, references and the pivot rules).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "model/yaml_reader.h"
+#include "usher/definition.h"
+
+namespace usher::loader {
+
+// A `retry:` block as written: each field is optional and is merged over a
+// base policy field by field (DESIGN.md section 3).
+struct RetrySpec {
+  std::optional<uint32_t> attempts;
+  std::optional<Millis> backoff;
+  std::optional<double> multiplier;
+  std::optional<Millis> max_backoff;
+  RetryPolicy over(RetryPolicy base) const;
+};
+
+// Reads `retry: {attempts, backoff, multiplier, max_backoff}`; fields with
+// errors are reported and left unset.
+RetrySpec read_retry(yaml::Reader& reader, const yaml::Field& field, const yaml::Where& where);
+
+// Replaces `${env.X}` parts of a template by their text. An unset (or empty)
+// variable takes the expression's default; without one it is an error.
+// When `env_only`, any other expression is an error too (service settings are
+// fixed at load time). Adjacent text parts are merged.
+std::optional<StringTemplate> resolve_env(yaml::Reader& reader, StringTemplate tmpl, SourcePos pos,
+                                          const yaml::Where& where, EnvLookup env, bool env_only);
+
+// Reads `steps:` into def.steps and def.pivot, using def.services and the
+// definition-wide defaults (default_timeout, default_retry,
+// compensation_retry) already stored in def.
+void load_steps(yaml::Reader& reader, const yaml::Field& steps, Definition& def, EnvLookup env);
+
+}  // namespace usher::loader
