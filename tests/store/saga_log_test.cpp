@@ -254,6 +254,41 @@ TEST_CASE("a failing group fails alone and its batch-mates are committed") {
   CHECK(f_events->front().type == EventType::kSagaStarted);
 }
 
+TEST_CASE("appends fail as unavailable while another process holds the write lock, and work after") {
+  test::TempDir dir;
+  const std::string path = dir.file("log.db");
+  auto log = open_log(path);
+  {
+    test::RawDb other(path);
+    other.exec("BEGIN IMMEDIATE");
+    // The writer waits out its busy timeout (5 s), then fails the whole batch.
+    std::promise<void> entered;
+    std::promise<void> release;
+    log->append({}, {}, [&, wait = release.get_future().share()](Status) {
+      entered.set_value();
+      wait.wait();
+    });
+    entered.get_future().wait();
+    std::vector<Status> outcomes(3);
+    for (int i = 0; i < 3; ++i) {
+      log->append({event(saga_id(i), 1, EventType::kSagaStarted)}, {row(saga_id(i))},
+                  [&outcomes, i](Status s) { outcomes[static_cast<size_t>(i)] = std::move(s); });
+    }
+    release.set_value();
+    log->flush();
+    for (const Status& s : outcomes) {
+      CHECK(s.code() == StatusCode::kUnavailable);
+      CHECK(s.message().find("locked") != std::string::npos);
+    }
+    other.exec("ROLLBACK");
+  }
+  CHECK(append_and_wait(*log, {event(saga_id(1), 1, EventType::kSagaStarted)}, {row(saga_id(1))}).is_ok());
+  auto reader = open_reader(path);
+  auto counts = reader->count_by_status();
+  REQUIRE(counts.is_ok());
+  CHECK(counts->front().second == 1);
+}
+
 TEST_CASE("the durability setting is applied to the write connection") {
   test::TempDir dir;
   SUBCASE("full") {

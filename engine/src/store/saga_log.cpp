@@ -245,12 +245,20 @@ void SqliteSagaLog::run() {
 void SqliteSagaLog::commit_batch(std::vector<Group>& batch) {
   pending_.clear();
   for (Group& g : batch) pending_.push_back(&g);
+  // A failure to begin is no group's fault and would repeat for each of them
+  // (the write lock is held elsewhere past the busy timeout, the file is gone).
+  auto finish_all = [this](const Status& s) {
+    for (Group* g : pending_) finish(g->done, s);
+  };
 
   for (size_t excluded = 0;; ++excluded) {
+    if (Status s = begin(); !s) {
+      finish_all(s);
+      return;
+    }
+    Status s;
     size_t failed = pending_.size();
     uint64_t events = 0;
-    Status s = sqlite::to_status(begin_.step(), db_.get(), "begin transaction on saga log " + path_);
-    begin_.reset();
     for (size_t i = 0; s && i < pending_.size(); ++i) {
       s = write_group(*pending_[i]);
       if (s) {
@@ -261,7 +269,7 @@ void SqliteSagaLog::commit_batch(std::vector<Group>& batch) {
     }
     if (s) s = commit(events);
     if (s) {
-      for (Group* g : pending_) finish(g->done, Status::ok());
+      finish_all(Status::ok());
       return;
     }
     rollback();
@@ -271,14 +279,24 @@ void SqliteSagaLog::commit_batch(std::vector<Group>& batch) {
     if (pending_.empty()) return;
   }
 
-  for (Group* g : pending_) {
-    Status s = sqlite::to_status(begin_.step(), db_.get(), "begin transaction on saga log " + path_);
-    begin_.reset();
-    if (s) s = write_group(*g);
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    Group* g = pending_[i];
+    if (Status s = begin(); !s) {
+      pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(i));
+      finish_all(s);
+      return;
+    }
+    Status s = write_group(*g);
     if (s) s = commit(g->events.size());
     if (!s) rollback();
     finish(g->done, std::move(s));
   }
+}
+
+Status SqliteSagaLog::begin() {
+  int rc = begin_.step();
+  begin_.reset();
+  return sqlite::to_status(rc, db_.get(), "begin a transaction on saga log " + path_);
 }
 
 Status SqliteSagaLog::write_group(const Group& group) {

@@ -69,6 +69,7 @@ class SqliteSagaLog final : public SagaLog {
   // Writer thread only.
   void run();
   void commit_batch(std::vector<Group>& batch);
+  Status begin();
   Status write_group(const Group& group);
   Status commit(uint64_t events);
   void rollback();
