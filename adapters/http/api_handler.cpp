@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "model/duration.h"
 #include "model/json_schema.h"
 #include "usher/inspect.h"
 
@@ -24,23 +25,7 @@ namespace http = boost::beast::http;
 
 // ---- small parsers ----------------------------------------------------------
 
-std::optional<Millis> parse_wait(std::string_view text) {
-  size_t i = 0;
-  uint64_t n = 0;
-  while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
-    n = n * 10 + static_cast<uint64_t>(text[i] - '0');
-    if (n > 1'000'000'000) return std::nullopt;  // far beyond any cap; stops overflow
-    ++i;
-  }
-  if (i == 0) return std::nullopt;
-  std::string_view unit = text.substr(i);
-  int64_t v = static_cast<int64_t>(n);
-  if (unit == "ms") return Millis{v};
-  if (unit == "s") return Millis{v * 1000};
-  if (unit == "m") return Millis{v * 60'000};
-  if (unit == "h") return Millis{v * 3'600'000};
-  return std::nullopt;
-}
+std::optional<Millis> parse_wait(std::string_view text) { return parse_duration(text); }
 
 bool token_matches(std::string_view presented, std::string_view expected) {
   // Both sides are hashed first, so the comparison below is always over 32

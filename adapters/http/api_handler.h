@@ -76,8 +76,8 @@ class ApiHandler {
   std::unique_ptr<Impl> impl_;
 };
 
-// Parses a ?wait= duration: digits followed by ms, s, m or h ("250ms", "5s",
-// "1m"); nullopt for anything else.
+// Parses a ?wait= duration as workflow files write them ("250ms", "5s", "1m",
+// "1.5s"); nullopt for anything else.
 std::optional<Millis> parse_wait(std::string_view text);
 
 // Compares a presented token with the configured one in time that depends only

@@ -1,0 +1,67 @@
+// Configuration of `usher serve`: defaults, the YAML config file, and the
+// checks on the token file. Flags are applied by serve.cpp on top of what
+// load_serve_config() returns, so a flag always wins over the file.
+//
+// usher.yaml (every key optional):
+//   db: usher.db
+//   workflows: workflows
+//   listen: 127.0.0.1:8080
+//   token_file: /etc/usher/token
+//   durability: full            # full | normal
+//   log_level: info             # trace | debug | info | warn | error | critical | off
+//   io_threads: 1               # threads serving the trigger API
+//   limits:
+//     max_body_bytes: 1048576
+//     max_header_bytes: 16384
+//     max_connections: 1024
+//     idle_timeout: 60s
+//   http:
+//     max_connections_per_service: 64
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "usher/definition.h"
+#include "usher/options.h"
+#include "usher/status.h"
+
+namespace usher::cli {
+
+struct ServeConfig {
+  std::string db = "usher.db";
+  std::string workflows = "workflows";
+  std::string listen = "127.0.0.1:8080";
+  std::string token_file;  // empty: no authentication
+  Durability durability = Durability::kFull;
+  std::string log_level = "info";
+  unsigned io_threads = 1;
+  size_t max_body_bytes = 1 << 20;
+  size_t max_header_bytes = 16 << 10;
+  size_t max_connections = 1024;
+  Millis idle_timeout{60'000};
+  size_t max_connections_per_service = 64;
+};
+
+// Reads `path` over `config`. kInvalidArgument names the file and key:
+// "usher.yaml: limits.max_body_bytes: expected a positive integer".
+Result<ServeConfig> load_serve_config(const std::string& path, ServeConfig config);
+
+// "full" | "normal".
+Result<Durability> parse_durability(const std::string& text);
+// One of spdlog's level names.
+Status check_log_level(const std::string& text);
+
+struct ListenAddress {
+  std::string host;
+  uint16_t port = 0;
+};
+// "HOST:PORT", "[v6]:PORT" or ":PORT" (127.0.0.1); port 0 picks a free port.
+Result<ListenAddress> parse_listen(const std::string& text);
+
+// The token alone, surrounding whitespace trimmed. Refuses a file that group
+// or others may read (mode & 077), an unreadable file, and an empty token.
+Result<std::string> read_token_file(const std::string& path);
+
+}  // namespace usher::cli
