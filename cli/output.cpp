@@ -114,8 +114,11 @@ std::string format_duration(int64_t us) {
   } else if (us < 1'000'000) {
     std::snprintf(buf, sizeof buf, "%" PRId64 " ms", (us + 500) / 1'000);
   } else if (us < 60'000'000) {
+    // Two decimals at most, trailing zeros dropped: "5 s", "1.5 s", "1.25 s".
     const int64_t centis = (us + 5'000) / 10'000;
-    std::snprintf(buf, sizeof buf, "%" PRId64 ".%02" PRId64 " s", centis / 100, centis % 100);
+    if (centis % 100 == 0) std::snprintf(buf, sizeof buf, "%" PRId64 " s", centis / 100);
+    else if (centis % 10 == 0) std::snprintf(buf, sizeof buf, "%" PRId64 ".%" PRId64 " s", centis / 100, centis % 100 / 10);
+    else std::snprintf(buf, sizeof buf, "%" PRId64 ".%02" PRId64 " s", centis / 100, centis % 100);
   } else {
     const int64_t s = us / 1'000'000;
     if (s < 3600) std::snprintf(buf, sizeof buf, "%" PRId64 "m%02" PRId64 "s", s / 60, s % 60);

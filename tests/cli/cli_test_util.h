@@ -1,0 +1,83 @@
+// Helpers for the CLI tests: a temporary directory, running the built `usher`
+// binary and capturing what it prints and how it exits.
+#pragma once
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <doctest/doctest.h>
+
+namespace usher::test {
+
+class TempDir {
+ public:
+  TempDir() {
+    static std::atomic<int> counter{0};
+    path_ = std::filesystem::temp_directory_path() /
+            ("usher-cli-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Quotes one argument for /bin/sh.
+inline std::string shell_quote(const std::string& arg) {
+  std::string q = "'";
+  for (char c : arg) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Runs `usher ARGS…` with a clean environment for the variables the CLI reads
+// (so a developer's USHER_SERVER or USHER_TOKEN cannot change a test).
+inline CommandResult run_usher(const std::string& args, const std::string& env = "") {
+  static std::atomic<int> counter{0};
+  const std::string err_file = std::filesystem::temp_directory_path() /
+                               ("usher-cli-err-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+  const std::string command = "env -u USHER_SERVER -u USHER_TOKEN NO_COLOR=1 " + env + " " +
+                              shell_quote(USHER_BINARY_DIR "/cli/usher") + " " + args + " 2>" + shell_quote(err_file);
+  CommandResult r;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::array<char, 4096> buf{};
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
+  const int status = ::pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.err = read_file(err_file);
+  std::filesystem::remove(err_file);
+  return r;
+}
+
+}  // namespace usher::test
