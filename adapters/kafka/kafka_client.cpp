@@ -10,14 +10,15 @@
 namespace usher::kafka {
 namespace {
 
-// librdkafka's syslog levels to spdlog's. Its debug chatter (7) stays at
+// librdkafka's syslog levels to spdlog's, one step down: its errors are
+// mostly a broker connection that failed and will be retried (the calls it
+// affects end with their own errors), and its debug chatter (7) stays at
 // trace so that a debug log of usher is not drowned.
 void log_to_spdlog(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
   const char* name = rk ? rd_kafka_name(rk) : "rdkafka";
   spdlog::level::level_enum lvl = spdlog::level::trace;
-  if (level <= 3) lvl = spdlog::level::err;
-  else if (level == 4) lvl = spdlog::level::warn;
-  else if (level <= 6) lvl = spdlog::level::info;
+  if (level <= 4) lvl = spdlog::level::warn;
+  else if (level <= 6) lvl = spdlog::level::debug;
   spdlog::log(lvl, "kafka {} {}: {}", name, fac, buf);
 }
 

@@ -101,8 +101,9 @@ struct KafkaStepAdapter::Impl {
       spdlog::error("kafka {}: fatal error, restart usher: {}", rd_kafka_name(rk), fatal);
       return;
     }
-    spdlog::warn("kafka {}: {}: {}", rd_kafka_name(rk), rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)),
-                 reason);
+    // The log callback has already reported it as a warning.
+    spdlog::debug("kafka {}: {}: {}", rd_kafka_name(rk), rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)),
+                  reason);
   }
 };
 

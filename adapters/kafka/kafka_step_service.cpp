@@ -23,8 +23,9 @@ std::string KafkaStepReply::encode() const {
 namespace {
 
 void error_cb(rd_kafka_t* rk, int err, const char* reason, void*) {
-  spdlog::warn("kafka {}: {}: {}", rd_kafka_name(rk), rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)),
-               reason);
+  // The log callback has already reported it as a warning.
+  spdlog::debug("kafka {}: {}: {}", rd_kafka_name(rk), rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)),
+                reason);
 }
 
 void delivery_cb(rd_kafka_t*, const rd_kafka_message_t* msg, void*) {
@@ -124,6 +125,7 @@ void KafkaStepService::handle(const rd_kafka_message_t* msg) {
   req.topic = rd_kafka_topic_name(msg->rkt);
   req.partition = msg->partition;
   req.offset = msg->offset;
+  req.key = std::string(kafka::key_of(msg));
   rd_kafka_headers_t* hdrs = nullptr;
   if (rd_kafka_message_headers(const_cast<rd_kafka_message_t*>(msg), &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
     const char* name = nullptr;

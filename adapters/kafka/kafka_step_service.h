@@ -37,6 +37,7 @@ struct KafkaStepRequest {
   std::string topic;  // the request topic it came from
   int32_t partition = 0;
   int64_t offset = 0;
+  std::string key;              // the message key (usher sends the saga id)
   std::string saga_id;          // usher-saga-id (also the message key)
   std::string step;             // usher-step
   std::string operation;        // usher-operation, e.g. "charge"
