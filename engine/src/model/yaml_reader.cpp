@@ -167,7 +167,8 @@ std::optional<Fields> Reader::map(const YAML::Node& node, SourcePos pos, const W
   Fields out;
   out.pos = pos;
   for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node& key = it->first;
+    // Copies: yaml-cpp iterators hand out a temporary proxy, so a reference would dangle.
+    const YAML::Node key = it->first;
     SourcePos key_pos = position(key);
     if (key_pos.line == 0) key_pos = pos;
     if (!key.IsScalar()) {
