@@ -509,6 +509,17 @@ void ApiHandler::Impl::get(const Target& t, const std::string& id, std::shared_p
   if (!at)
     return ctx->fail(ProblemKind::kBadRequest,
                      "at=\"" + at_it->second + "\" is not an RFC 3339 time, e.g. 2026-11-21T05:25:00Z");
+  // Times are shown with milliseconds, and an event's own time has
+  // microseconds: a time written to the millisecond (or coarser) means the
+  // end of that millisecond, so the occurred_at of an event includes it.
+  {
+    const std::string& text = at_it->second;
+    size_t dot = text.find('.');
+    size_t digits = 0;
+    while (dot != std::string::npos && dot + 1 + digits < text.size() && std::isdigit(static_cast<unsigned char>(text[dot + 1 + digits])))
+      ++digits;
+    if (digits <= 3) *at += 999;
+  }
   if (options.db_path.empty())
     return ctx->fail(ProblemKind::kBadRequest, "this server cannot fold a saga at a time (?at=): no log file configured");
   on_worker(std::move(ctx), [this, id, at = *at](const Ctx& c) {

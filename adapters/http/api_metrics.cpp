@@ -3,7 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cstdio>
+#include <charconv>
 #include <vector>
 
 namespace usher::api {
@@ -71,10 +71,11 @@ std::string labels(std::initializer_list<std::string_view> names, const std::vec
   return out;
 }
 
+// The shortest text that reads back as the same double ("0.0025", not "0.0025000000000000001").
 std::string number(double v) {
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return ec == std::errc() ? std::string(buf, end) : std::string("NaN");
 }
 
 // Sorted copies, so a scrape lists series in a stable order.
