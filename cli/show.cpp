@@ -1,5 +1,7 @@
 // `usher show ID [--at TIME]`: the timeline of one saga. With --at, the saga
 // folded from the events up to that moment, and only those events' lines.
+#include <cctype>
+#include <cstdio>
 #include <iostream>
 
 #include "commands.h"
@@ -11,6 +13,28 @@
 namespace usher::cli {
 
 namespace {
+
+// Events are stamped in microseconds but printed in milliseconds, so a time
+// copied from `usher events` or `show` must cover its whole millisecond to
+// include the event it was copied from: `--at T` means "up to the end of T at
+// the precision it was written in" (…:27.713Z keeps events up to .713999,
+// …:27Z up to .999999).
+int64_t end_of_precision(const std::string& text, int64_t us) {
+  size_t digits = 0;
+  if (text.size() > 19 && text[19] == '.')
+    while (20 + digits < text.size() && std::isdigit(static_cast<unsigned char>(text[20 + digits]))) ++digits;
+  int64_t unit = 1;
+  for (size_t i = digits; i < 6; ++i) unit *= 10;
+  return us + unit - 1;
+}
+
+// RFC 3339 with microseconds, so the server cuts where the log does.
+std::string micros_time(int64_t us) {
+  std::string t = format_time(us);  // …:27.713Z
+  char extra[8];
+  std::snprintf(extra, sizeof extra, "%03d", static_cast<int>(((us % 1000) + 1000) % 1000));
+  return t.substr(0, t.size() - 1) + extra + "Z";
+}
 
 struct ShowOptions {
   CommonOptions common;
@@ -26,7 +50,8 @@ int run_show(const ShowOptions& o) {
     at_us = parse_time(o.at);
     if (!at_us)
       return report(Answer::fail(kExitUsage, "--at \"" + o.at + "\" is not an RFC 3339 time, e.g. 2026-11-21T05:25:00Z"));
-    at_text = o.at;
+    at_us = end_of_precision(o.at, *at_us);
+    at_text = micros_time(*at_us);
   }
   Answer failure;
   auto source = open_source(o.common, failure);
@@ -49,7 +74,7 @@ int run_show(const ShowOptions& o) {
     events.json["events"] = std::move(kept);
   }
   render_timeline(std::cout, saga.json, &events.json);
-  if (at_text) std::cout << "\n" << paint("as of " + format_time(*at_us) + " (--at)", Color::kDim) << "\n";
+  if (at_us) std::cout << "\n" << paint("as of " + o.at + " (--at)", Color::kDim) << "\n";
   return kExitOk;
 }
 

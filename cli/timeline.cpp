@@ -119,10 +119,10 @@ void print_header(std::ostream& out, const Json& saga) {
   field("status", status_word(status));
   field("created", text_or_dash(saga, "created_at"));
   const std::string lasted = span(saga, "created_at", "updated_at");
-  if (!lasted.empty()) {
-    const bool settled = status == "completed" || status == "compensated" || status == "stuck";
-    field("duration", settled ? lasted : lasted + " so far (last change " + text_or_dash(saga, "updated_at") + ")");
-  }
+  const bool settled = status == "completed" || status == "compensated" || status == "stuck";
+  if (settled && !lasted.empty()) field("duration", lasted);
+  if (!settled) field("updated", text_or_dash(saga, "updated_at") + (lasted.empty() ? "" : " (" + lasted + " after start)"));
+  if (auto deadline = string_at(saga, "deadline"); deadline && !settled) field("deadline", *deadline);
   if (auto current = string_at(saga, "current_step"); current && status != "completed" && status != "compensated")
     field("current step", *current);
   field("correlation", text_or_dash(saga, "correlation_id"));
