@@ -1,6 +1,134 @@
 #!/usr/bin/env bash
-# The demo: validates and prints the shipped workflows.
+# The demo (`make demo` runs `bash scripts/demo.sh BUILD_DIR` after the build):
+#   1. validates the shipped workflows;
+#   2. starts the example step services and `usher serve` on free ports (port 0,
+#      read back from their startup lines) with a throw-away saga log;
+#   3. books a concert seat that completes, and one whose payment is declined
+#      (payments.charge declines amounts over 1000) and is compensated, each
+#      with `usher start --wait`;
+#   4. prints both timelines with `usher show`, the declined one also as it
+#      stood before the decline (`--at`), then `usher ls` and `usher stats`.
+# Everything it starts is stopped on exit, whatever happens; if something does
+# not come up in time the script fails with the logs.
 set -euo pipefail
+
 build=${1:-build}
 cd "$(dirname "$0")/.."
-"$build/cli/usher" validate workflows/
+root=$PWD
+[[ $build == /* ]] || build=$root/$build
+usher=$build/cli/usher
+services_bin=$build/examples/services/usher-example-services
+for bin in "$usher" "$services_bin"; do
+  [[ -x $bin ]] || { echo "demo: $bin is missing; build first (make build BUILD_DIR=${1:-build})" >&2; exit 1; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/usher-demo.XXXXXX")
+pids=()
+
+cleanup() {
+  local status=$?
+  # SIGTERM is how both programs expect to be stopped; each exits within a few seconds.
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() {
+  echo "demo: $*" >&2
+  for log in "$work"/*.out "$work"/*.log; do
+    [[ -s $log ]] || continue
+    echo "---- ${log##*/} (last 40 lines)" >&2
+    tail -n 40 "$log" >&2
+  done
+  exit 1
+}
+
+# wait_for_line FILE REGEX PID: prints the first line of FILE matching REGEX;
+# gives up after 15 s or as soon as PID has exited.
+wait_for_line() {
+  local file=$1 pattern=$2 pid=$3 line
+  for _ in $(seq 1 150); do
+    line=$(grep -m1 -E "$pattern" "$file" 2>/dev/null || true)
+    if [[ -n $line ]]; then
+      echo "$line"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+if [[ -t 1 && -z ${NO_COLOR:-} ]]; then
+  section() { printf '\n\033[1m== %s\033[0m\n\n' "$*"; }
+else
+  section() { printf '\n== %s\n\n' "$*"; }
+fi
+
+# --- 1. the workflows ---------------------------------------------------------
+section "usher validate workflows/"
+"$usher" validate workflows/
+
+# --- 2. the step services and the engine --------------------------------------
+section "starting usher-example-services and usher serve"
+"$services_bin" --seats-port 0 --payments-port 0 --tickets-port 0 --notifier-port 0 \
+  >"$work/services.out" 2>"$work/services.log" &
+pids+=($!)
+ports=$(wait_for_line "$work/services.out" '^\{.*"notifier"' "${pids[-1]}") ||
+  fail "usher-example-services did not print its ports"
+port_of() { [[ $ports =~ \"$1\":([0-9]+) ]] && echo "${BASH_REMATCH[1]}"; }
+export SEATS_URL=http://127.0.0.1:$(port_of seats)
+export PAYMENTS_URL=http://127.0.0.1:$(port_of payments)
+export TICKETS_URL=http://127.0.0.1:$(port_of tickets)
+export NOTIFY_URL=http://127.0.0.1:$(port_of notifier)
+echo "step services: seats $SEATS_URL, payments $PAYMENTS_URL, tickets $TICKETS_URL, notifier $NOTIFY_URL"
+
+"$usher" serve --db "$work/usher.db" --workflows workflows --listen 127.0.0.1:0 \
+  >"$work/serve.out" 2>"$work/serve.log" &
+pids+=($!)
+listening=$(wait_for_line "$work/serve.out" '^usher: listening on ' "${pids[-1]}") ||
+  fail "usher serve did not start listening"
+export USHER_SERVER=http://${listening#usher: listening on }
+unset USHER_TOKEN
+echo "usher serve: $USHER_SERVER (saga log $work/usher.db)"
+
+# saga_status ID: the saga's status as the API reports it.
+saga_status() {
+  "$usher" show "$1" --json | sed -n 's/^  "status": "\([a-z]*\)",\{0,1\}$/\1/p'
+}
+
+# --- 3. two bookings ------------------------------------------------------------
+section "a booking that completes: usher start concert-booking --wait"
+ok_input='{"userId":"fan-17","concertId":"arena-2026-11-21","seat":"B12","amount":120}'
+echo "input: $ok_input"
+ok_id=$("$usher" start concert-booking --input "$ok_input" --wait -q) || fail "usher start failed"
+"$usher" show "$ok_id"
+[[ $(saga_status "$ok_id") == completed ]] || fail "saga $ok_id did not complete"
+
+section "a booking declined at payment (amount > 1000), then compensated"
+declined_input='{"userId":"fan-42","concertId":"arena-2026-11-21","seat":"B13","amount":2400}'
+echo "input: $declined_input"
+declined_id=$("$usher" start concert-booking --input "$declined_input" --wait -q) || fail "usher start failed"
+"$usher" show "$declined_id"
+[[ $(saga_status "$declined_id") == compensated ]] || fail "saga $declined_id was not compensated"
+
+# --- 4. time travel and the overview --------------------------------------------
+# The moment the seat was held: columns of `usher events` are SEQ DATE TIME TYPE STEP DATA.
+held_at=$("$usher" events "$declined_id" | awk '$4 == "StepSucceeded" && $5 == "reserve" { print $2 "T" $3 "Z"; exit }')
+if [[ -n $held_at ]]; then
+  section "the declined booking as it stood when the seat was held: usher show --at $held_at"
+  "$usher" show "$declined_id" --at "$held_at"
+fi
+
+section "usher ls"
+"$usher" ls
+
+section "usher stats"
+"$usher" stats
+
+section "done"
+echo "Both sagas settled as expected. The same views read a log file directly, with or"
+echo "without a server: usher ls --db FILE, usher show ID --db FILE, usher events ID --json."
