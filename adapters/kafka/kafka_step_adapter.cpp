@@ -52,6 +52,11 @@ struct KafkaStepAdapter::Impl {
     kafka::HandlePtr consumer;
     kafka::QueuePtr replies;  // the consumer's queue, polled by the poll thread
     // Guarded by Impl::mu_:
+    // Request topics by name, created when first seen: creating the handle
+    // at once starts the topic's metadata lookup, whereas a topic that
+    // rd_kafka_producev meets for the first time on an idle producer waits
+    // for librdkafka's 1 s metadata timer.
+    std::map<std::string, rd_kafka_topic_t*> topics;
     std::map<std::string, bool> ready;  // reply topic -> assigned
     std::map<std::string, std::vector<Request>> waiting;  // reply topic -> requests produced once it is ready
   };
@@ -78,6 +83,9 @@ struct KafkaStepAdapter::Impl {
   // RD_KAFKA_MSG_F_BLOCK) and runs no callback.
   rd_kafka_resp_err_t produce_locked(Cluster& c, const Request& req);
   std::optional<Pending> take_locked(const std::string& correlation_id);
+  // The producer's handle of a request topic, created at first use; null
+  // when librdkafka refuses the name.
+  rd_kafka_topic_t* topic_locked(Cluster& c, const std::string& topic);
 
   // ---- poll thread ----------------------------------------------------------
 
@@ -208,6 +216,8 @@ void KafkaStepAdapter::dispatch(StepCall call, StepCallback done) {
       now = StepResult::transient(label + ": adapter shut down");
     } else if (auto cluster = d.cluster_locked(brokers); !cluster) {
       now = StepResult::failed(label + ": " + cluster.status().message());
+    } else if (!d.topic_locked(**cluster, req.topic)) {
+      now = StepResult::failed(label + ": topic \"" + req.topic + "\": " + rd_kafka_err2str(rd_kafka_last_error()));
     } else {
       Impl::Cluster& c = **cluster;
       auto deadline = d.deadlines_.emplace(Clock::now() + call.timeout, req.correlation_id);
@@ -231,7 +241,7 @@ rd_kafka_resp_err_t KafkaStepAdapter::Impl::produce_locked(Cluster& c, const Req
   rd_kafka_headers_t* hdrs = rd_kafka_headers_new(req.headers.size());
   for (const auto& [name, value] : req.headers) rd_kafka_header_add(hdrs, name, -1, value.data(), value.size());
   rd_kafka_resp_err_t err = rd_kafka_producev(
-      c.producer.get(), RD_KAFKA_V_TOPIC(req.topic.c_str()),
+      c.producer.get(), RD_KAFKA_V_RKT(c.topics.at(req.topic)),
       RD_KAFKA_V_KEY(req.key.data(), req.key.size()),
       RD_KAFKA_V_VALUE(const_cast<char*>(req.value.data()), req.value.size()),
       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
@@ -239,6 +249,13 @@ rd_kafka_resp_err_t KafkaStepAdapter::Impl::produce_locked(Cluster& c, const Req
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) rd_kafka_headers_destroy(hdrs);
   else produced_.fetch_add(1, std::memory_order_relaxed);
   return err;
+}
+
+rd_kafka_topic_t* KafkaStepAdapter::Impl::topic_locked(Cluster& c, const std::string& topic) {
+  if (auto it = c.topics.find(topic); it != c.topics.end()) return it->second;
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(c.producer.get(), topic.c_str(), nullptr);
+  if (rkt) c.topics.emplace(topic, rkt);
+  return rkt;
 }
 
 std::optional<KafkaStepAdapter::Impl::Pending> KafkaStepAdapter::Impl::take_locked(const std::string& id) {
@@ -427,6 +444,7 @@ void KafkaStepAdapter::shutdown() {
   for (auto& [brokers, c] : clusters) {
     if (rd_kafka_flush(c->producer.get(), static_cast<int>(d.options.shutdown_flush.count())) != RD_KAFKA_RESP_ERR_NO_ERROR)
       spdlog::warn("kafka {}: requests still undelivered at shutdown, dropped", brokers);
+    for (auto& [_, rkt] : c->topics) rd_kafka_topic_destroy(rkt);
     c->replies.reset();  // a queue must go before its handle
     rd_kafka_consumer_close(c->consumer.get());
     c->consumer.reset();

@@ -71,6 +71,9 @@ Result<std::unique_ptr<KafkaStepService>> KafkaStepService::create(KafkaStepServ
 
   std::unique_ptr<KafkaStepService> service(new KafkaStepService(std::move(options), std::move(handler)));
   service->producer_ = std::move(*producer);
+  for (const auto& t : service->options_.reply_topics)
+    if (rd_kafka_topic_t* rkt = rd_kafka_topic_new(service->producer_.get(), t.c_str(), nullptr))
+      service->reply_topics_.push_back(rkt);
   service->consumer_ = std::move(*consumer);
   return service;
 }
@@ -96,6 +99,8 @@ void KafkaStepService::stop() {
   if (thread_.joinable()) thread_.join();
   if (rd_kafka_flush(producer_.get(), static_cast<int>(options_.shutdown_flush.count())) != RD_KAFKA_RESP_ERR_NO_ERROR)
     spdlog::warn("kafka step service: replies still undelivered at stop, dropped");
+  for (rd_kafka_topic_t* rkt : reply_topics_) rd_kafka_topic_destroy(rkt);
+  reply_topics_.clear();
   if (started_) {
     // Commits the stored offsets and leaves the group, so another member
     // takes the partitions over at once instead of after a session timeout.
@@ -170,6 +175,13 @@ void KafkaStepService::handle(const rd_kafka_message_t* msg) {
   }
   if (!reply) return;
   if (Status s = this->reply(req, *reply); !s) spdlog::warn("kafka step service: {}", s.message());
+}
+
+size_t KafkaStepService::assigned_partitions() const {
+  rd_kafka_topic_partition_list_t* list = nullptr;
+  if (rd_kafka_assignment(consumer_.get(), &list) != RD_KAFKA_RESP_ERR_NO_ERROR || !list) return 0;
+  kafka::PartitionListPtr owner(list);
+  return static_cast<size_t>(list->cnt);
 }
 
 Status KafkaStepService::reply(const KafkaStepRequest& request, const KafkaStepReply& reply) {

@@ -74,6 +74,9 @@ struct KafkaStepServiceOptions {
   std::string brokers;              // bootstrap servers
   std::vector<std::string> topics;  // request topics, e.g. {"payments.requests"}
   std::string group_id;             // consumer group; empty: "usher-service-" + first topic
+  // Reply topics made known to the producer at start: the first reply to a
+  // topic it has not seen may otherwise wait about 1 s for metadata.
+  std::vector<std::string> reply_topics = {"usher.replies"};
   // Pass-through librdkafka properties (security.protocol, sasl.*, ssl.*),
   // for the consumer and the producer alike.
   kafka::Properties properties;
@@ -103,6 +106,10 @@ class KafkaStepService {
   Status reply_raw(const KafkaStepRequest& request, std::string_view value);
 
   uint64_t requests_handled() const { return handled_.load(); }
+  // Partitions of the request topics this member holds now (0 until the
+  // group's first rebalance has assigned it some). For tests and readiness
+  // probes: a new group takes seconds to form.
+  size_t assigned_partitions() const;
 
  private:
   KafkaStepService(KafkaStepServiceOptions options, KafkaStepHandler handler);
@@ -112,6 +119,7 @@ class KafkaStepService {
   KafkaStepServiceOptions options_;
   KafkaStepHandler handler_;
   kafka::HandlePtr producer_;
+  std::vector<rd_kafka_topic_t*> reply_topics_;  // held so librdkafka keeps their metadata
   kafka::HandlePtr consumer_;
   std::thread thread_;
   std::atomic<bool> stop_{false};

@@ -85,6 +85,17 @@ class Results {
   std::vector<StepResult> results_;
 };
 
+// Polls `pred` every 10 ms for up to `wait`.
+template <typename Pred>
+bool eventually(Pred pred, std::chrono::milliseconds wait = std::chrono::seconds(10)) {
+  const auto end = std::chrono::steady_clock::now() + wait;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return pred();
+}
+
 // The mock cluster holds a fetch that finds no data for fetch.wait.max.ms
 // instead of answering when data comes, as a real broker does; a short wait
 // keeps the tests' round trips short.
@@ -106,6 +117,10 @@ inline std::unique_ptr<KafkaStepService> start_service(const MockCluster& mock, 
   auto service = KafkaStepService::create(options, std::move(handler));
   REQUIRE_MESSAGE(service.is_ok(), service.status().to_string());
   REQUIRE((*service)->start().is_ok());
+  // Requests wait in the topic until the group has formed, but the short
+  // attempt timeouts of the tests would not.
+  REQUIRE_MESSAGE(eventually([&] { return (*service)->assigned_partitions() > 0; }, std::chrono::seconds(15)),
+                  "the step service was not assigned any partition");
   return std::move(service.value());
 }
 
@@ -165,17 +180,6 @@ inline StepCall pay_call(const MockCluster& mock, const std::string& saga_id, Js
   call.idempotency_key = saga_id + ":pay:action";
   call.timeout = timeout;
   return call;
-}
-
-// Polls `pred` every 10 ms for up to `wait`.
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds wait = std::chrono::seconds(10)) {
-  const auto end = std::chrono::steady_clock::now() + wait;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return pred();
 }
 
 }  // namespace usher::test
