@@ -273,29 +273,50 @@ class ApiServer::Impl {
       auto [hec, hn] = co_await http::async_read_header(c->stream, buffer, parser, kTuple);
       (void)hn;
       if (hec == http::error::header_limit) {
-        co_await answer_and_close(
-            c,
-            problem_response(ProblemKind::kHeaderTooLarge,
+        {
+          // Built outside the co_await expression: GCC 12 mishandles temporaries there.
+          ApiResponse refusal = problem_response(ProblemKind::kHeaderTooLarge,
                              "the request's header is larger than " + std::to_string(options_.max_header_bytes) +
-                                 " bytes"),
-            11);
+                                 " bytes");
+          co_await answer_and_close(c, std::move(refusal), 11);
+        }
+        break;
+      }
+      if (hec == http::error::body_limit) {
+        // Beast checks a declared Content-Length against the limit as soon as
+        // the header is complete: the body has not been read.
+        std::string length = std::string(parser.get()[http::field::content_length]);
+        {
+          // Built outside the co_await expression: GCC 12 mishandles temporaries there.
+          ApiResponse refusal = problem_response(ProblemKind::kBodyTooLarge,
+                                                   "the request body (" + (length.empty() ? "?" : length) +
+                                                       " bytes) is larger than the limit of " +
+                                                       std::to_string(options_.max_body_bytes) + " bytes",
+                                                   parser.get().target());
+          co_await answer_and_close(c, std::move(refusal), parser.get().version());
+        }
         break;
       }
       if (hec) {
         if (is_malformed(hec))
-          co_await answer_and_close(
-              c, problem_response(ProblemKind::kBadRequest, "malformed HTTP request: " + hec.message()), 11);
+          {
+            // Built outside the co_await expression: GCC 12 mishandles temporaries there.
+            ApiResponse refusal = problem_response(ProblemKind::kBadRequest, "malformed HTTP request: " + hec.message());
+            co_await answer_and_close(c, std::move(refusal), 11);
+          }
         break;
       }
       const unsigned version = parser.get().version();
       if (auto len = parser.content_length(); len && *len > options_.max_body_bytes) {
-        co_await answer_and_close(c,
-                                  problem_response(ProblemKind::kBodyTooLarge,
+        {
+          // Built outside the co_await expression: GCC 12 mishandles temporaries there.
+          ApiResponse refusal = problem_response(ProblemKind::kBodyTooLarge,
                                                    "the request body (" + std::to_string(*len) +
                                                        " bytes) is larger than the limit of " +
                                                        std::to_string(options_.max_body_bytes) + " bytes",
-                                                   parser.get().target()),
-                                  version);
+                                                   parser.get().target());
+          co_await answer_and_close(c, std::move(refusal), version);
+        }
         break;
       }
       if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
@@ -309,18 +330,23 @@ class ApiServer::Impl {
       auto [bec, bn] = co_await http::async_read(c->stream, buffer, parser, kTuple);
       (void)bn;
       if (bec == http::error::body_limit) {
-        co_await answer_and_close(c,
-                                  problem_response(ProblemKind::kBodyTooLarge,
+        {
+          // Built outside the co_await expression: GCC 12 mishandles temporaries there.
+          ApiResponse refusal = problem_response(ProblemKind::kBodyTooLarge,
                                                    "the request body is larger than the limit of " +
                                                        std::to_string(options_.max_body_bytes) + " bytes",
-                                                   parser.get().target()),
-                                  version);
+                                                   parser.get().target());
+          co_await answer_and_close(c, std::move(refusal), version);
+        }
         break;
       }
       if (bec) {
         if (is_malformed(bec))
-          co_await answer_and_close(
-              c, problem_response(ProblemKind::kBadRequest, "malformed HTTP request: " + bec.message()), version);
+          {
+            // Built outside the co_await expression: GCC 12 mishandles temporaries there.
+            ApiResponse refusal = problem_response(ProblemKind::kBadRequest, "malformed HTTP request: " + bec.message());
+            co_await answer_and_close(c, std::move(refusal), version);
+          }
         break;
       }
 

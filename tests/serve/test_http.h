@@ -57,6 +57,11 @@ inline HttpReply raw_request(uint16_t port, std::string bytes, std::chrono::mill
   asio::io_context io;
   HttpReply out;
   beast::tcp_stream stream(io);
+  // Named lambdas: a coroutine lambda's captures live in the closure, which
+  // must outlive the coroutine.
+  auto writer = [&]() -> asio::awaitable<void> {
+    co_await asio::async_write(stream.socket(), asio::buffer(bytes), asio::as_tuple(asio::use_awaitable));
+  };
   auto reader = [&]() -> asio::awaitable<void> {
     constexpr auto tuple = asio::as_tuple(asio::use_awaitable);
     auto [cec] = co_await stream.async_connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), tuple);
@@ -65,9 +70,7 @@ inline HttpReply raw_request(uint16_t port, std::string bytes, std::chrono::mill
       co_return;
     }
     // The write runs beside the read; its failure (the server closed early) is expected and ignored.
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-      co_await asio::async_write(stream.socket(), asio::buffer(bytes), asio::as_tuple(asio::use_awaitable));
-    }, asio::detached);
+    asio::co_spawn(io, writer(), asio::detached);
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
     parser.body_limit(64 << 20);

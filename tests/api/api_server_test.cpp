@@ -1,0 +1,141 @@
+// The server's own limits, over a real socket on 127.0.0.1 (port 0).
+#include <doctest/doctest.h>
+
+#include <thread>
+
+#include "api/api_fixture.h"
+#include "http/api_server.h"
+#include "serve/test_http.h"
+
+using usher::Json;
+using usher::test::ApiFixture;
+namespace http = boost::beast::http;
+namespace api = usher::api;
+
+namespace {
+
+struct ServerFixture : ApiFixture {
+  explicit ServerFixture(api::ApiServerOptions o = {}) {
+    o.port = 0;
+    auto started = api::ApiServer::start(*handler, o);
+    REQUIRE_MESSAGE(started.is_ok(), started.status().to_string());
+    server = std::move(started.value());
+    port = server->port();
+    REQUIRE(port != 0);
+  }
+  ~ServerFixture() { server->stop(usher::Millis{0}); }
+  std::unique_ptr<api::ApiServer> server;
+  uint16_t port = 0;
+};
+
+}  // namespace
+
+TEST_CASE("the server answers over a socket and keeps the connection alive") {
+  ServerFixture f;
+  auto r = usher::test::request(f.port, http::verb::post, "/v1/workflows/booking/sagas?wait=5s",
+                                R"({"seat":"A1","amount":5})");
+  CHECK(r.status == 201);
+  CHECK(r.json()["status"] == "completed");
+  // Two requests on one connection.
+  std::string two =
+      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  auto first = usher::test::raw_request(f.port, two);
+  CHECK(first.status == 200);
+}
+
+TEST_CASE("a header larger than the limit gets 431") {
+  api::ApiServerOptions o;
+  o.max_header_bytes = 4096;
+  ServerFixture f(o);
+  auto r = usher::test::request(f.port, http::verb::get, "/healthz", "", {{"X-Big", std::string(8000, 'a')}});
+  CHECK(r.status == 431);
+  CHECK(r.header("Content-Type") == "application/problem+json");
+  CHECK(usher::test::request(f.port, http::verb::get, "/healthz").status == 200);
+}
+
+TEST_CASE("a body larger than the limit gets 413 without being read, and the server serves others") {
+  api::ApiServerOptions o;
+  o.max_body_bytes = 1024;
+  ServerFixture f(o);
+  SUBCASE("declared by Content-Length") {
+    std::string head =
+        "POST /v1/workflows/booking/sagas HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 4000000\r\n\r\n";
+    auto r = usher::test::raw_request(f.port, head + std::string(4'000'000, ' '));
+    CHECK(r.status == 413);
+    CHECK(r.json()["status"] == 413);
+  }
+  SUBCASE("chunked, without a length") {
+    std::string req =
+        "POST /v1/workflows/booking/sagas HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (int i = 0; i < 10; ++i) req += "200\r\n" + std::string(512, ' ') + "\r\n";
+    req += "0\r\n\r\n";
+    auto r = usher::test::raw_request(f.port, req);
+    CHECK(r.status == 413);
+  }
+  SUBCASE("Expect: 100-continue is refused before the body is sent") {
+    std::string head =
+        "POST /v1/workflows/booking/sagas HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+        "Content-Length: 4000000\r\n\r\n";
+    CHECK(usher::test::raw_request(f.port, head).status == 413);
+  }
+  CHECK(usher::test::request(f.port, http::verb::post, "/v1/workflows/booking/sagas", R"({"seat":"A","amount":1})")
+            .status == 201);
+}
+
+TEST_CASE("malformed requests get 400 and the server keeps running") {
+  ServerFixture f;
+  auto r = usher::test::raw_request(f.port, "NOT HTTP AT ALL\r\n\r\n");
+  CHECK(r.status == 400);
+  CHECK(usher::test::request(f.port, http::verb::get, "/healthz").status == 200);
+}
+
+TEST_CASE("connections beyond the limit are refused at once with 503") {
+  api::ApiServerOptions o;
+  o.max_connections = 2;
+  ServerFixture f(o);
+  namespace asio = boost::asio;
+  asio::io_context io;
+  std::vector<asio::ip::tcp::socket> held;
+  for (int i = 0; i < 2; ++i) {
+    held.emplace_back(io);
+    held.back().connect({asio::ip::make_address("127.0.0.1"), f.port});
+  }
+  for (int i = 0; i < 100 && f.server->connections() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(f.server->connections() == 2);
+  auto r = usher::test::request(f.port, http::verb::get, "/healthz", "", {}, std::chrono::seconds(3));
+  CHECK(r.status == 503);
+  held.clear();
+  for (int i = 0; i < 100 && f.server->connections() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(usher::test::request(f.port, http::verb::get, "/healthz").status == 200);
+}
+
+TEST_CASE("an idle keep-alive connection is closed after the idle timeout") {
+  api::ApiServerOptions o;
+  o.idle_timeout = usher::Millis{200};
+  ServerFixture f(o);
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::ip::tcp::socket s(io);
+  s.connect({asio::ip::make_address("127.0.0.1"), f.port});
+  for (int i = 0; i < 100 && f.server->connections() < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(f.server->connections() == 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  CHECK(f.server->connections() == 0);
+}
+
+TEST_CASE("stop answers a request in progress and closes idle connections") {
+  ServerFixture f;
+  std::string id = f.post("/v1/workflows/slow/sagas", "").json["id"];
+  usher::test::HttpReply waited;
+  std::thread waiter([&] {
+    waited = usher::test::request(f.port, http::verb::get, "/healthz");
+  });
+  waiter.join();
+  CHECK(waited.status == 200);
+  auto before = std::chrono::steady_clock::now();
+  f.server->stop(usher::Millis{500});
+  CHECK(std::chrono::steady_clock::now() - before < std::chrono::seconds(2));
+  CHECK(usher::test::request(f.port, http::verb::get, "/healthz", "", {}, std::chrono::seconds(1)).status == 0);
+}
