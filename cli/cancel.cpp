@@ -10,7 +10,7 @@ void register_cancel(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("cancel", "Cancel a running saga (it compensates); needs --server");
   add_common_options(*cmd, options->common);
   cmd->add_option("id", options->id, "saga id");
-  cmd->callback([options, &exit_code] { exit_code = run_saga_action(*options, "cancel"); });
+  cmd->callback([options, &exit_code] { exit_code = guarded([&] { return run_saga_action(*options, "cancel"); }); });
 }
 
 }  // namespace usher::cli

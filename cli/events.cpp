@@ -47,7 +47,7 @@ void register_events(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("events", "Print a saga's event log");
   add_common_options(*cmd, options->common);
   cmd->add_option("id", options->id, "saga id");
-  cmd->callback([options, &exit_code] { exit_code = run_events(*options); });
+  cmd->callback([options, &exit_code] { exit_code = guarded([&] { return run_events(*options); }); });
 }
 
 }  // namespace usher::cli

@@ -71,7 +71,7 @@ void register_ls(CLI::App& app, int& exit_code) {
   cmd->add_option("--workflow", options->workflow, "only sagas of this workflow");
   cmd->add_option("--limit", options->limit, "at most this many sagas (default 50)");
   cmd->add_option("--after", options->after, "the page after this cursor (printed as `more:` by the previous page)");
-  cmd->callback([options, &exit_code] { exit_code = run_ls(*options); });
+  cmd->callback([options, &exit_code] { exit_code = guarded([&] { return run_ls(*options); }); });
 }
 
 }  // namespace usher::cli

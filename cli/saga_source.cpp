@@ -211,6 +211,16 @@ int report(const Answer& answer) {
   return answer.exit_code;
 }
 
+int guarded(const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const Json::exception& e) {
+    return report(Answer::fail(kExitUnreachable, std::string("unexpected JSON: ") + e.what()));
+  } catch (const std::exception& e) {
+    return report(Answer::fail(kExitProblem, e.what()));
+  }
+}
+
 void print_json(const Json& json) {
   std::cout << json.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
 }

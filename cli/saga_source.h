@@ -10,6 +10,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -74,6 +75,11 @@ Answer answer_from(const Result<HttpResponse>& response);
 
 // Prints the error of a failed answer to stderr as "usher: …".
 int report(const Answer& answer);
+
+// Runs a command's body. A document of an unexpected shape (from a server of
+// another version, say) throws from the JSON library; it is reported as an
+// unusable source (exit 3) instead of escaping through CLI11 and aborting.
+int guarded(const std::function<int()>& body);
 
 // Prints JSON for --json: indented, one document, so that the output of --db
 // and --server can be compared with diff.

@@ -86,7 +86,7 @@ void register_show(CLI::App& app, int& exit_code) {
   add_common_options(*cmd, options->common);
   cmd->add_option("id", options->id, "saga id");
   cmd->add_option("--at", options->at, "show the saga as it stood at this RFC 3339 time");
-  cmd->callback([options, &exit_code] { exit_code = run_show(*options); });
+  cmd->callback([options, &exit_code] { exit_code = guarded([&] { return run_show(*options); }); });
 }
 
 }  // namespace usher::cli

@@ -94,7 +94,7 @@ void register_start(CLI::App& app, int& exit_code) {
   cmd->add_flag("--wait{30s}", options->wait, "wait until the saga settles, at most DURATION (default 30s)");
   cmd->add_option("--idempotency-key", options->idempotency_key, "a repeated key returns the first saga");
   cmd->add_flag("-q,--quiet", options->quiet, "print only the saga id");
-  cmd->callback([options, &exit_code] { exit_code = run_start(*options); });
+  cmd->callback([options, &exit_code] { exit_code = guarded([&] { return run_start(*options); }); });
 }
 
 }  // namespace usher::cli

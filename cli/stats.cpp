@@ -41,7 +41,7 @@ void register_stats(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<CommonOptions>();
   auto* cmd = app.add_subcommand("stats", "Count sagas by status");
   add_common_options(*cmd, *options);
-  cmd->callback([options, &exit_code] { exit_code = run_stats(*options); });
+  cmd->callback([options, &exit_code] { exit_code = guarded([&] { return run_stats(*options); }); });
 }
 
 }  // namespace usher::cli
