@@ -39,7 +39,8 @@ int run_stats(const CommonOptions& o) {
 
 void register_stats(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<CommonOptions>();
-  auto* cmd = app.add_subcommand("stats", "Count sagas by status");
+  auto* cmd = app.add_subcommand(
+      "stats", "Count sagas by status (--server counts by listing each status through the API)");
   add_common_options(*cmd, *options);
   cmd->callback([options, &exit_code] { exit_code = guarded([&] { return run_stats(*options); }); });
 }
