@@ -89,14 +89,20 @@ class TestServer {
 
   // Closes every connection that is waiting for its next request, as a server
   // with a short keep-alive timeout does.
+  // Waits until every open connection is idle first: the client may hold its
+  // reply before the server's session has gone back to reading.
   void close_idle_connections() {
-    std::promise<void> done;
-    boost::asio::post(io_, [&] {
-      boost::system::error_code ignored;
-      for (auto* s : idle_) s->close(ignored);
-      done.set_value();
-    });
-    done.get_future().wait();
+    for (int tries = 0; tries < 200; ++tries) {
+      std::promise<bool> done;
+      boost::asio::post(io_, [&] {
+        if (idle_.size() != sockets_.size()) return done.set_value(false);
+        boost::system::error_code ignored;
+        for (auto* s : idle_) s->close(ignored);
+        done.set_value(true);
+      });
+      if (done.get_future().get()) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
   }
 
  private:
