@@ -368,3 +368,12 @@ TEST_CASE("many concurrent calls through one I/O thread all complete") {
   CHECK_MESSAGE(ok == kCalls, first_error);
   CHECK(server.connections_accepted() <= 64);
 }
+
+TEST_CASE("a host name is resolved once and its connections are reused") {
+  TestServer server([](const SeenRequest&) { return reply(200, "{}"); });
+  HttpStepAdapter adapter;
+  const std::string url = "http://localhost:" + std::to_string(server.port());
+  for (int i = 0; i < 3; ++i) REQUIRE(call_sync(adapter, make_call(url)).outcome == Outcome::kOk);
+  CHECK(server.connections_accepted() == 1);
+  CHECK(server.seen().at(0).headers.at("host") == "localhost:" + std::to_string(server.port()));
+}
