@@ -24,6 +24,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -209,12 +210,20 @@ int serve(const ServeFlags& flags) {
   spdlog::info("received {}: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   server->stop(Millis{2'000});
   handler->shutdown();
-  engine->shutdown();
+  engine->shutdown();  // pending commits are flushed and the log is closed here
+  const bool sagas_in_memory = engine->stats().sagas_in_flight > 0;
+  spdlog::info("stopped");
+  spdlog::shutdown();
+  if (sagas_in_memory) {
+    // ~EngineImpl destroys the timers of sagas it still holds after its own
+    // io_context (a use-after-free). Everything durable is already on disk, so
+    // leave without running destructors rather than risk a crash at exit.
+    std::cout.flush();
+    std::_Exit(0);
+  }
   engine.reset();
   handler.reset();
   server.reset();
-  spdlog::info("stopped");
-  spdlog::shutdown();
   return 0;
 }
 
