@@ -34,6 +34,10 @@ struct EngineOptions {
   size_t max_batch_events = 8192;
   // Time source for events and timers. Default: the system clock. Must outlive the engine.
   Clock* clock = nullptr;
+  // Name of a registered SQLite VFS for the log's write connection, for
+  // fault-injection tests (a VFS that fails writes or slows syncs); empty =
+  // SQLite's default. A crash behaves as that VFS makes it behave.
+  std::string sqlite_vfs;
   // Seed for retry jitter; 0 seeds from std::random_device.
   uint64_t seed = 0;
   // Called once per saga transition (for logs and metrics), on the engine thread.

@@ -63,19 +63,19 @@ void finish(std::function<void(Status)>& done, Status status) {
 }  // namespace
 
 Result<std::unique_ptr<SagaLog>> SagaLog::open(const std::string& path, Durability durability,
-                                               size_t max_batch_events) {
-  auto log = SqliteSagaLog::open_log(path, durability, max_batch_events);
+                                               size_t max_batch_events, const std::string& vfs) {
+  auto log = SqliteSagaLog::open_log(path, durability, max_batch_events, vfs);
   if (!log) return log.status();
   return std::unique_ptr<SagaLog>(std::move(*log));
 }
 
 Result<std::unique_ptr<SqliteSagaLog>> SqliteSagaLog::open_log(const std::string& path, Durability durability,
-                                                               size_t max_batch_events) {
+                                                               size_t max_batch_events, const std::string& vfs) {
   if (path.empty() || path == ":memory:" || path.starts_with("file:")) {
     return Status::invalid_argument("the saga log needs a file path, not \"" + path +
                                     "\": a saga engine without a durable log loses sagas on restart");
   }
-  auto db = sqlite::Connection::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
+  auto db = sqlite::Connection::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, vfs);
   if (!db) return db.status();
   sqlite3_busy_timeout(db->get(), kBusyTimeoutMs);
 

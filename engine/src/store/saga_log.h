@@ -50,9 +50,11 @@ class SagaLog {
 
   // Opens or creates the database, applies forward migrations, sets WAL and the
   // synchronous level, starts the writer thread. A file whose schema version is
-  // newer than kSchemaVersion is refused with kDataLoss.
+  // newer than kSchemaVersion is refused with kDataLoss. `vfs` names a
+  // registered SQLite VFS for the write connection (fault-injection tests);
+  // empty = SQLite's default.
   static Result<std::unique_ptr<SagaLog>> open(const std::string& path, Durability durability,
-                                               size_t max_batch_events = 8192);
+                                               size_t max_batch_events = 8192, const std::string& vfs = {});
   virtual ~SagaLog() = default;
 
   // Queues events and projection rows for the next group commit. `done` runs on

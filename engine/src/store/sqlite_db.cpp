@@ -34,9 +34,9 @@ Status to_status(int rc, sqlite3* db, std::string_view what) {
   }
 }
 
-Result<Connection> Connection::open(const std::string& path, int flags) {
+Result<Connection> Connection::open(const std::string& path, int flags, const std::string& vfs) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, flags, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags, vfs.empty() ? nullptr : vfs.c_str());
   // sqlite3_open_v2 hands back a handle even on failure, for its message.
   Connection conn(db);
   if (rc != SQLITE_OK) return to_status(db ? sqlite3_extended_errcode(db) : rc, db, "open saga log " + path);

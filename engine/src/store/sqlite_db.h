@@ -107,7 +107,8 @@ class Connection {
   ~Connection() { close(); }
 
   // Opens with extended result codes on; `flags` are SQLITE_OPEN_* flags.
-  static Result<Connection> open(const std::string& path, int flags);
+  // `vfs` names a registered SQLite VFS; empty = SQLite's default.
+  static Result<Connection> open(const std::string& path, int flags, const std::string& vfs = {});
   // Statements must all be finalized first; sqlite3_close_v2 defers the close
   // otherwise, which would keep the file open.
   void close();

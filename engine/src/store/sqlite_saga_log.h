@@ -33,7 +33,7 @@ namespace usher {
 class SqliteSagaLog final : public SagaLog {
  public:
   static Result<std::unique_ptr<SqliteSagaLog>> open_log(const std::string& path, Durability durability,
-                                                         size_t max_batch_events);
+                                                         size_t max_batch_events, const std::string& vfs = {});
   ~SqliteSagaLog() override;
 
   void append(std::vector<Event> events, std::vector<SagaRow> rows, std::function<void(Status)> done) override;
