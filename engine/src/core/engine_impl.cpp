@@ -273,6 +273,8 @@ class EngineImpl final : public Engine {
       }
     }
 
+    if (Status refused = refuse_while_log_fails(); !refused.is_ok()) return done(refused);
+
     int64_t now = clock_.now_us();
     std::string id = ids_.next(now);
     auto owned = std::make_unique<Saga>();
@@ -345,13 +347,14 @@ class EngineImpl final : public Engine {
     auto it = sagas_.find(id);
     bool current = it != sagas_.end() && it->second->generation == generation;
     if (!st.is_ok()) {
-      spdlog::error("saga {}: saga log append failed: {}", id, st.to_string());
+      note_log_failure(id, st);
       if (after) after(st);
       // The in-memory state ran ahead of the log. Reload from what is durable.
       it = sagas_.find(id);
       if (it != sagas_.end() && it->second->generation == generation && it->second->durable) reload_later(id);
       return;
     }
+    note_log_ok();
     if (options_.on_transition)
       for (const auto& t : transitions) options_.on_transition(t);
     if (after) after(Status::ok());
@@ -487,6 +490,55 @@ class EngineImpl final : public Engine {
       if (settled(saga.state.status)) return settle(id);
       run_commands(saga, pending_commands(*saga.def, saga.state, clock_.now_us()));
     });
+  }
+
+  // ---- the log's health ----------------------------------------------------------
+  // A failed append (I/O error, full disk, a lock held too long) marks the log
+  // unhealthy until an append succeeds again. Meanwhile new sagas are refused
+  // at once with kUnavailable (503 over HTTP) instead of each waiting for a
+  // commit that fails, and the sagas already acknowledged are kept: they reload
+  // from the log and retry their appends (reload_later). One start per
+  // kLogProbeInterval is let through as a probe, so an engine with no saga in
+  // flight still notices the fault clearing; it is refused like the others if
+  // the log still fails, with nothing written.
+
+  static constexpr std::chrono::seconds kLogProbeInterval{1};
+
+  Status refuse_while_log_fails() {
+    if (log_healthy_) return Status::ok();
+    const auto now = std::chrono::steady_clock::now();
+    if (probe_in_flight_ || now < next_probe_) return Status::unavailable("saga log unavailable: " + log_fault_);
+    probe_in_flight_ = true;
+    next_probe_ = now + kLogProbeInterval;
+    return Status::ok();
+  }
+
+  void note_log_failure(const std::string& id, const Status& st) {
+    probe_in_flight_ = false;
+    if (st.code() != StatusCode::kUnavailable) {
+      // This append's own content was refused (a duplicate key, data that is
+      // not valid JSON text): about this saga, not the log, which stays usable.
+      spdlog::error("saga {}: saga log append failed: {}", id, st.to_string());
+      return;
+    }
+    if (log_healthy_) {
+      // One line per episode: with a full disk every saga's append fails, and
+      // the reason is the same for all of them.
+      spdlog::error("saga log unavailable: {}; refusing new sagas until an append succeeds (sagas in flight are kept "
+                    "and retried)",
+                    st.to_string());
+      log_healthy_ = false;
+      next_probe_ = std::chrono::steady_clock::now() + kLogProbeInterval;
+    }
+    log_fault_ = st.message();
+    spdlog::debug("saga {}: saga log append failed: {}", id, st.to_string());
+  }
+
+  void note_log_ok() {
+    probe_in_flight_ = false;
+    if (log_healthy_) return;
+    log_healthy_ = true;
+    spdlog::info("saga log writable again; accepting new sagas");
   }
 
   // ---- reading and operating ---------------------------------------------------
@@ -686,6 +738,10 @@ class EngineImpl final : public Engine {
   uint64_t generation_ = 0;
   uint64_t waiter_token_ = 0;
   bool resumed_ = false;
+  bool log_healthy_ = true;      // see "the log's health"
+  std::string log_fault_;        // why the last append failed
+  bool probe_in_flight_ = false;  // a start let through while unhealthy, not yet committed
+  std::chrono::steady_clock::time_point next_probe_;
 
   std::atomic<bool> stopping_{false};
   std::atomic<bool> shut_down_{false};
@@ -713,7 +769,7 @@ Result<std::unique_ptr<Engine>> open_engine_with_log(EngineOptions options, std:
 Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   if (options.db_path.empty() || options.db_path == ":memory:")
     return Status::invalid_argument("the saga log needs a file: \"" + options.db_path + "\" is not durable");
-  auto log = SagaLog::open(options.db_path, options.durability, options.max_batch_events);
+  auto log = SagaLog::open(options.db_path, options.durability, options.max_batch_events, options.sqlite_vfs);
   if (!log.is_ok()) return log.status();
   return open_engine_with_log(std::move(options), std::move(log.value()));
 }
