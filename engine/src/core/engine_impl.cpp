@@ -654,6 +654,10 @@ class EngineImpl final : public Engine {
     work_.reset();
     io_.stop();
     if (thread_.joinable()) thread_.join();
+    // Saga timers belong to io_: destroy them while it still exists.
+    sagas_.clear();
+    key_index_.clear();
+    in_flight_ = 0;
     log_->close();
   }
 
