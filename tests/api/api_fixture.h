@@ -84,8 +84,8 @@ steps:
 )";
 
 // slow: its one step answers "try again later" and backs off for a minute, so
-// the saga stays running (for cancel). fragile: its compensation always
-// fails, so a declined second step leaves the saga stuck (for retry).
+// the saga stays running (for cancel). fragile: its compensation fails the
+// first time, so a declined second step leaves the saga stuck (for retry).
 inline const char* kSlowYaml = R"(
 saga: slow
 version: 1
@@ -146,7 +146,11 @@ struct ApiFixture {
     engine->register_handler("notifier.send", [](const StepCall&) { return StepResult::ok(Json::object()); });
     engine->register_handler("waiter.wait", [](const StepCall&) { return StepResult::transient("busy"); });
     engine->register_handler("box.open", [](const StepCall&) { return StepResult::ok(Json::object()); });
-    engine->register_handler("box.close", [](const StepCall&) { return StepResult::failed("jammed"); });
+    // Jammed the first time only: the saga gets stuck, and an operator retry
+    // then compensates it (so no saga stays in memory past the test).
+    engine->register_handler("box.close", [closes = 0](const StepCall&) mutable {
+      return ++closes == 1 ? StepResult::failed("jammed") : StepResult::ok(Json::object());
+    });
     engine->register_handler("box.fail", [](const StepCall&) { return StepResult::failed("no"); });
     REQUIRE(engine->resume().is_ok());
     api::ApiHandlerOptions ho;

@@ -236,8 +236,15 @@ TEST_CASE("cancel and retry answer 202, 409 in the wrong state, 404 for an unkno
   SUBCASE("retry a stuck saga") {
     auto started = f.post("/v1/workflows/fragile/sagas?wait=10s", "");
     REQUIRE(started.json["status"] == "stuck");
-    auto r = f.post("/v1/sagas/" + started.json["id"].get<std::string>() + "/retry");
+    std::string id = started.json["id"];
+    auto r = f.post("/v1/sagas/" + id + "/retry");
     CHECK(r.status == 202);
+    auto done = f.get("/v1/sagas/" + id);
+    for (int i = 0; i < 200 && done.json["status"] != "compensated"; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      done = f.get("/v1/sagas/" + id);
+    }
+    CHECK(done.json["status"] == "compensated");
   }
   SUBCASE("unknown saga") {
     check_problem(f.post("/v1/sagas/0190aaaa-0000-7000-8000-000000000000/cancel"), 404);
