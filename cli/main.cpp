@@ -18,6 +18,12 @@ int main(int argc, char** argv) {
   usher::cli::register_cancel(app, exit_code);
   usher::cli::register_retry(app, exit_code);
   usher::cli::register_stats(app, exit_code);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version are "errors" that exit 0; every real usage error
+    // exits 2, whatever CLI11's own code for it is (see commands.h).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   return exit_code;
 }

@@ -211,16 +211,8 @@ int serve(const ServeFlags& flags) {
   server->stop(Millis{2'000});
   handler->shutdown();
   engine->shutdown();  // pending commits are flushed and the log is closed here
-  const bool sagas_in_memory = engine->stats().sagas_in_flight > 0;
   spdlog::info("stopped");
   spdlog::shutdown();
-  if (sagas_in_memory) {
-    // ~EngineImpl destroys the timers of sagas it still holds after its own
-    // io_context (a use-after-free). Everything durable is already on disk, so
-    // leave without running destructors rather than risk a crash at exit.
-    std::cout.flush();
-    std::_Exit(0);
-  }
   engine.reset();
   handler.reset();
   server.reset();

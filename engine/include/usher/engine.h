@@ -57,6 +57,7 @@ struct TransitionInfo {
   std::string workflow;
   EventType event = EventType::kSagaStarted;
   std::string step;
+  CallKind kind = CallKind::kAction;  // for step events: the action or its compensation
   SagaStatus status = SagaStatus::kRunning;
   std::string detail;   // outcome or error, may be empty
   int64_t latency_us = 0;  // for step results: time since the attempt was sent
@@ -69,6 +70,7 @@ using LocalHandler = std::function<StepResult(const StepCall&)>;
 struct EngineStats {
   uint64_t commits = 0;          // durable transactions
   uint64_t events_committed = 0; // events in them
+  uint64_t commit_micros_total = 0;  // time spent committing (the sync), summed
   uint64_t sagas_in_flight = 0;  // non-terminal sagas held in memory
 };
 
@@ -125,7 +127,10 @@ class Engine {
 
   virtual EngineStats stats() const = 0;
 
-  // Stops taking new work, flushes pending commits, stops adapters. Idempotent.
+  // Stops taking new work, stops adapters, flushes pending commits. Calls in
+  // flight are left as they are in the log: they are sent again (same
+  // idempotency key) when the log is next opened. Waiters of on_settled()/wait()
+  // get the saga as it stands. Idempotent.
   virtual void shutdown() = 0;
 };
 

@@ -376,6 +376,7 @@ class EngineImpl final : public Engine {
   }
 
   void dispatch(Saga& saga, DispatchCommand cmd) {
+    if (stopping_) return;  // logged as scheduled: sent on the next start
     const Step& step = saga.def->steps[cmd.step];
     const CallSpec& spec = cmd.kind == CallKind::kAction ? step.action : *step.compensate;
     StepCall call;
@@ -415,6 +416,10 @@ class EngineImpl final : public Engine {
   }
 
   void on_result(const std::string& id, uint64_t generation, ResultInput r) {
+    // While stopping, adapters answer their calls in flight with "shut down";
+    // that is not the service's answer. The call stays in flight in the log
+    // and is sent again on the next start.
+    if (stopping_) return;
     auto it = sagas_.find(id);
     if (it == sagas_.end() || it->second->generation != generation) return;
     Saga& saga = *it->second;
@@ -430,7 +435,7 @@ class EngineImpl final : public Engine {
     int64_t delay_us = std::max<int64_t>(0, t.at - clock_.now_us());
     timer->expires_after(std::chrono::microseconds(delay_us));
     timer->async_wait([this, id = saga.state.id, generation = saga.generation, t](const boost::system::error_code& ec) {
-      if (ec) return;  // cancelled or re-armed
+      if (ec || stopping_) return;  // cancelled, re-armed, or the engine is stopping
       auto it = sagas_.find(id);
       if (it == sagas_.end() || it->second->generation != generation) return;
       process(*it->second, Input{clock_.now_us(), jitter(), TimerInput{t.kind, t.step, t.call, t.attempt}});
@@ -628,6 +633,7 @@ class EngineImpl final : public Engine {
     EngineStats s;
     s.commits = ls.commits;
     s.events_committed = ls.events;
+    s.commit_micros_total = ls.commit_micros_total;
     s.sagas_in_flight = in_flight_.load();
     return s;
   }
@@ -646,9 +652,13 @@ class EngineImpl final : public Engine {
     log_->flush();
     // Let the engine thread run what the flush posted, then stop it.
     run_on_engine([this] {
-      for (auto& [id, saga] : sagas_)
+      for (auto& [id, saga] : sagas_) {
         for (auto* t : {&saga->attempt_timer, &saga->retry_timer, &saga->deadline_timer})
           if (*t) (*t)->cancel();
+        auto waiters = std::move(saga->waiters);
+        saga->waiters.clear();
+        for (auto& w : waiters) w.done(saga_to_json(*saga->def, saga->state));
+      }
       return 0;
     });
     work_.reset();
@@ -706,6 +716,7 @@ class EngineImpl final : public Engine {
       t.event = e.type;
       t.step = e.step;
       t.status = saga.state.status;
+      t.kind = e.data.value("kind", "") == "compensate" ? CallKind::kCompensate : CallKind::kAction;
       if (e.type == EventType::kStepFailed) t.detail = e.data.value("outcome", "") + ": " + e.data.value("error", "");
       if (e.type == EventType::kStepSucceeded || e.type == EventType::kStepFailed) {
         if (auto idx = saga.def->step_index(e.step)) {

@@ -98,7 +98,9 @@ Json saga_to_json(const Definition& def, const SagaState& s) {
     if (st.compensation_started) {
       const CallState& c = st.compensation;
       const char* status = c.succeeded ? "succeeded" : st.compensation_gave_up ? "failed" : "running";
-      comp = {{"status", status},
+      const CallSpec& spec = *def.steps[i].compensate;
+      comp = {{"call", spec.service + "." + spec.operation},
+              {"status", status},
               {"attempts", c.attempts},
               {"error", c.succeeded ? Json(nullptr) : text_or_null(c.error)},
               {"started_at", time_or_null(c.started_at)},
@@ -107,6 +109,7 @@ Json saga_to_json(const Definition& def, const SagaState& s) {
     bool finished = a.succeeded || (!a.in_flight && a.retry_at == 0 && a.last_outcome);
     steps.push_back({{"name", def.steps[i].name},
                      {"type", step_type_name(def.steps[i].type)},
+                     {"call", def.steps[i].action.service + "." + def.steps[i].action.operation},
                      {"status", step_status_name(step_status(s, i))},
                      {"attempts", a.attempts},
                      {"output", a.succeeded ? st.output : Json(nullptr)},
