@@ -44,5 +44,20 @@ demo: deps
 	$(MAKE) build
 	bash scripts/demo.sh $(BUILD_DIR)
 
+# The ticketing saga benchmark (BENCHMARK.md, docs/performance.md): every mode,
+# durable (synchronous=FULL), one table, targets checked, JSON in
+# $(BUILD_DIR)/bench/bench-data/results.json. `bench` is the quick version
+# (under 2 minutes); `bench-full` runs BENCHMARK.md's sizes, 100,000-saga
+# recovery and a BENCH_SOAK_SECONDS soak (10 minutes by default).
+BENCH_SOAK_SECONDS ?= 600
+.PHONY: bench-full
+bench: deps
+	$(MAKE) build
+	$(BUILD_DIR)/bench/usher-bench --suite quick
+
+bench-full: deps
+	$(MAKE) build
+	$(BUILD_DIR)/bench/usher-bench --suite full --soak-seconds $(BENCH_SOAK_SECONDS)
+
 clean:
 	rm -rf $(BUILD_DIR) build-asan

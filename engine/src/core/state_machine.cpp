@@ -624,7 +624,7 @@ void check_invariants(const Definition& def, const SagaState& s) {
   }
   if (s.status == SagaStatus::kCompensating) {
     // 4: nothing forward is active.
-    for (const auto& st : s.steps) assert(!st.action.in_flight && st.action.retry_at == 0);
+    for ([[maybe_unused]] const auto& st : s.steps) assert(!st.action.in_flight && st.action.retry_at == 0);
     // 6: a saga past its pivot never compensates.
     assert(!s.pivot_succeeded);
   }
@@ -632,9 +632,9 @@ void check_invariants(const Definition& def, const SagaState& s) {
   for (size_t k = 1; k < s.compensation_plan.size(); ++k)
     assert(s.compensation_plan[k - 1] > s.compensation_plan[k]);
   if (s.status == SagaStatus::kCompleted)  // 7
-    for (const auto& st : s.steps) assert(st.action.succeeded);
+    for ([[maybe_unused]] const auto& st : s.steps) assert(st.action.succeeded);
   if (s.status == SagaStatus::kCompensated)  // 7
-    for (size_t i : s.compensation_plan) assert(s.steps[i].compensation.succeeded);
+    for ([[maybe_unused]] size_t i : s.compensation_plan) assert(s.steps[i].compensation.succeeded);
 }
 
 }  // namespace usher

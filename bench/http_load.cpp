@@ -1,0 +1,289 @@
+// The two runners that drive HTTP themselves: `baseline` (the driver makes
+// each saga's step calls, no engine: the ceiling of this machine for this
+// step service) and `server` (each saga is one start through `usher serve`'s
+// API with ?wait=, which answers once the saga has finished).
+//
+// Both keep C sagas in flight as C coroutines on one io_context, each with its
+// own keep-alive connection, taking seats 1..N from a shared counter.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "bench_run.h"
+#include "ticketing_rules.h"
+
+namespace usher::bench {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
+constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
+
+struct Target {
+  std::string host;
+  std::string port;
+};
+
+Target parse_url(const std::string& url) {
+  auto hostport = url.substr(url.find("//") + 2);
+  auto colon = hostport.rfind(':');
+  return {hostport.substr(0, colon), hostport.substr(colon + 1)};
+}
+
+// One keep-alive connection, opened on first use and reopened after an error.
+class Connection {
+ public:
+  Connection(asio::any_io_executor ex, tcp::endpoint at, std::string host) : stream_(ex), at_(at), host_(std::move(host)) {}
+
+  // POSTs `body` to `target`; the reply's status and body, or status 0 on a transport error.
+  asio::awaitable<std::pair<int, std::string>> post(const std::string& target, std::string body) {
+    if (!stream_.socket().is_open()) {
+      stream_.expires_after(std::chrono::seconds(10));
+      auto [ec] = co_await stream_.async_connect(at_, kAwait);
+      if (ec) co_return std::make_pair(0, "connect: " + ec.message());
+      stream_.socket().set_option(tcp::no_delay(true));
+    }
+    http::request<http::string_body> req{http::verb::post, target, 11};
+    req.set(http::field::host, host_);
+    req.set(http::field::content_type, "application/json");
+    req.keep_alive(true);
+    req.body() = std::move(body);
+    req.prepare_payload();
+    stream_.expires_after(std::chrono::seconds(120));
+    auto [wec, wn] = co_await http::async_write(stream_, req, kAwait);
+    if (wec) co_return fail("write: " + wec.message());
+    http::response<http::string_body> res;
+    auto [rec, rn] = co_await http::async_read(stream_, buffer_, res, kAwait);
+    if (rec) co_return fail("read: " + rec.message());
+    if (!res.keep_alive()) close();
+    co_return std::make_pair(static_cast<int>(res.result_int()), std::move(res.body()));
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();
+    buffer_.clear();
+  }
+
+ private:
+  std::pair<int, std::string> fail(std::string why) {
+    close();
+    return {0, std::move(why)};
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  tcp::endpoint at_;
+  std::string host_;
+};
+
+enum class Ending { kCompleted, kCompensated, kOther };
+
+// One saga's work, given a connection and a seat.
+using SagaFn = std::function<asio::awaitable<Ending>(Connection&, uint64_t seat)>;
+
+struct Load {
+  std::atomic<uint64_t> next{1};
+  std::vector<float> latencies;
+  std::atomic<uint64_t> completed{0}, compensated{0}, other{0};
+  std::mutex error_mu;
+  std::string first_error;
+};
+
+asio::awaitable<void> worker(Load& load, uint64_t n, tcp::endpoint at, std::string host, const SagaFn& saga) {
+  Connection conn(co_await asio::this_coro::executor, at, std::move(host));
+  for (;;) {
+    uint64_t seat = load.next.fetch_add(1);
+    if (seat > n) break;
+    auto t0 = SteadyClock::now();
+    Ending e = co_await saga(conn, seat);
+    load.latencies[seat - 1] = std::chrono::duration<float, std::milli>(SteadyClock::now() - t0).count();
+    (e == Ending::kCompleted ? load.completed : e == Ending::kCompensated ? load.compensated : load.other)++;
+  }
+  conn.close();
+}
+
+// Runs C workers over N seats on `threads` threads; fills timing and endings.
+void drive(const RunSpec& spec, const std::string& url, const SagaFn& saga, RunResult& out, unsigned threads = 1) {
+  Load load;
+  load.latencies.assign(spec.sagas, 0.0f);
+  Target t = parse_url(url);
+  asio::io_context io;
+  tcp::endpoint at(asio::ip::make_address(t.host), static_cast<unsigned short>(std::stoi(t.port)));
+  for (unsigned i = 0; i < spec.concurrency; ++i)
+    asio::co_spawn(io, worker(load, spec.sagas, at, t.host + ":" + t.port, saga), asio::detached);
+  auto t0 = SteadyClock::now();
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
+  io.run();
+  for (auto& th : pool) th.join();
+  out.seconds = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  out.latencies_ms = std::move(load.latencies);
+  out.completed = load.completed;
+  out.compensated = load.compensated;
+  out.other = load.other;
+}
+
+std::string step_body(uint64_t seat) {
+  return "{\"sagaId\":\"b-" + std::to_string(seat) + "\",\"seat\":" + std::to_string(seat) + "}";
+}
+
+// The saga without an engine: the same calls the engine would make.
+asio::awaitable<Ending> baseline_saga(Connection& c, uint64_t seat) {
+  auto ok = [](const std::pair<int, std::string>& r) { return r.first == 200; };
+  if (!ok(co_await c.post("/reserve", step_body(seat)))) co_return Ending::kOther;
+  auto pay = co_await c.post("/pay", step_body(seat));
+  if (pay.first == 422) {
+    if (!ok(co_await c.post("/reserve/cancel", step_body(seat)))) co_return Ending::kOther;
+    co_return Ending::kCompensated;
+  }
+  if (!ok(pay)) co_return Ending::kOther;
+  if (!ok(co_await c.post("/confirm", step_body(seat)))) co_return Ending::kOther;
+  if (!ok(co_await c.post("/notify", step_body(seat)))) co_return Ending::kOther;
+  co_return Ending::kCompleted;
+}
+
+}  // namespace
+
+RunResult run_baseline(const RunSpec& spec) {
+  RunResult r;
+  r.spec = spec;
+  if (!reset_counts(spec.service_url, r.error)) {
+    r.ok = false;
+    return r;
+  }
+  double cpu0 = process_cpu_seconds(0);
+  drive(spec, spec.service_url, baseline_saga, r);
+  r.cpu_seconds = process_cpu_seconds(0) - cpu0;
+  r.count_check = check_counts(spec.service_url, spec.sagas, r.count_detail);
+  return r;
+}
+
+namespace {
+
+// The `usher_log_..._total` counters of /metrics.
+std::optional<double> metric(const std::string& text, const std::string& name) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(name + " ", 0) == 0) return std::stod(line.substr(name.size() + 1));
+  }
+  return std::nullopt;
+}
+
+// strace's -c summary: the "calls" column of the fsync and fdatasync rows.
+std::optional<double> strace_syncs(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  double total = 0;
+  bool any = false;
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream f(line);
+    std::vector<std::string> cols;
+    for (std::string c; f >> c;) cols.push_back(c);
+    if (cols.size() >= 5 && (cols.back() == "fsync" || cols.back() == "fdatasync")) {
+      total += std::stod(cols[3]);
+      any = true;
+    }
+  }
+  if (!any) return 0.0;
+  return total;
+}
+
+}  // namespace
+
+RunResult run_server(const RunSpec& spec) {
+  RunResult r;
+  r.spec = spec;
+  auto fail = [&](std::string why) {
+    r.ok = false;
+    r.error = std::move(why);
+    return r;
+  };
+  if (access(spec.usher_binary.c_str(), X_OK) != 0) return fail("no usher binary at " + spec.usher_binary);
+  if (!reset_counts(spec.service_url, r.error)) return fail(r.error);
+
+  const std::string db = spec.work_dir + "/server-" + std::to_string(spec.concurrency) + ".db";
+  for (const char* ext : {"", "-wal", "-shm"}) std::filesystem::remove(db + ext);
+  // strace only stops the traced process at the two sync calls (--seccomp-bpf),
+  // so counting costs one ptrace round trip per fsync and nothing else.
+  const std::string strace_out = spec.work_dir + "/server-" + std::to_string(spec.concurrency) + ".strace";
+  std::filesystem::remove(strace_out);
+  std::vector<std::string> argv;
+  bool traced = access("/usr/bin/strace", X_OK) == 0;
+  if (traced) argv = {"/usr/bin/strace", "-f", "--seccomp-bpf", "-qq", "-c", "-e", "trace=fsync,fdatasync", "-o", strace_out};
+  for (const std::string& a : {spec.usher_binary, std::string("serve"), std::string("--db"), db, std::string("--workflows"),
+                               spec.workflows_dir, std::string("--listen"), std::string("127.0.0.1:0"),
+                               std::string("--log-level"), std::string("warn"), std::string("--durability"),
+                               std::string(spec.synchronous_full ? "full" : "normal")})
+    argv.push_back(a);
+  auto child = spawn(argv, {"USHER_BENCH_SERVICE_URL=" + spec.service_url}, db + ".log");
+  if (!child) return fail("cannot start " + spec.usher_binary);
+  auto port = read_line_with(*child, "usher: listening on 127.0.0.1:", 30);
+  if (!port) {
+    stop_child(*child);
+    return fail("usher serve did not report its port (see " + db + ".log)");
+  }
+  drain(*child, db + ".stdout.log");
+  const std::string api = "http://127.0.0.1:" + *port;
+  // The usher process: strace's child when traced.
+  int usher_pid = child->pid;
+  if (traced) {
+    std::ifstream kids("/proc/" + std::to_string(child->pid) + "/task/" + std::to_string(child->pid) + "/children");
+    int kid = 0;
+    if (kids >> kid) usher_pid = kid;
+  }
+
+  const double cpu0 = process_cpu_seconds(usher_pid);
+  SagaFn saga = [](Connection& c, uint64_t seat) -> asio::awaitable<Ending> {
+    auto res = co_await c.post("/v1/workflows/bench-ticketing/sagas?wait=120s", "{\"seat\":" + std::to_string(seat) + "}");
+    if (res.first != 201) {
+      static std::atomic<bool> told{false};
+      if (!told.exchange(true))
+        std::fprintf(stderr, "usher-bench: a start answered %d: %s\n", res.first, res.second.substr(0, 300).c_str());
+      co_return Ending::kOther;
+    }
+    // The status is near the front of the saga; no need to parse the rest.
+    if (res.second.find("\"status\":\"completed\"") != std::string::npos) co_return Ending::kCompleted;
+    if (res.second.find("\"status\":\"compensated\"") != std::string::npos) co_return Ending::kCompensated;
+    co_return Ending::kOther;
+  };
+  drive(spec, api, saga, r);
+  r.cpu_seconds = process_cpu_seconds(usher_pid) - cpu0;
+  r.peak_rss_mb = peak_rss_mb(usher_pid);
+  if (auto m = http_request(api, "GET", "/metrics"); m && m->first == 200) {
+    auto commits = metric(m->second, "usher_log_commits_total");
+    auto events = metric(m->second, "usher_log_events_total");
+    if (commits && events && *commits > 0) r.events_per_commit = *events / *commits;
+  }
+  // The usher process itself gets the SIGTERM, so that strace sees it exit
+  // and writes its summary.
+  kill(usher_pid, SIGTERM);
+  wait_exit(*child, 10);
+  if (traced) r.fsyncs = strace_syncs(strace_out);
+  r.count_check = check_counts(spec.service_url, spec.sagas, r.count_detail);
+  return r;
+}
+
+}  // namespace usher::bench
