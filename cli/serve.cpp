@@ -35,6 +35,7 @@
 #include "http/api_metrics.h"
 #include "http/api_server.h"
 #include "http/step_client.h"
+#include "kafka/kafka_step_adapter.h"
 #include "serve_config.h"
 #include "usher/definition.h"
 #include "usher/engine.h"
@@ -159,16 +160,23 @@ int serve(const ServeFlags& flags) {
       spdlog::shutdown();
       return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDataLoss ? 3 : 1;
     }
-    for (const auto& [name, service] : def->services)
-      if (service.transport == Transport::kKafka)
-        spdlog::warn("workflow {}: service {} uses Kafka, which `usher serve` does not bind yet; its steps will be "
-                     "retried as unavailable",
-                     def->name, name);
     spdlog::info("loaded {} v{} ({} steps) from {}", def->name, def->version, def->steps.size(), def->file);
   }
   HttpStepAdapterOptions http_options;
   http_options.max_connections_per_endpoint = config.max_connections_per_service;
   engine->bind_transport(Transport::kHttp, std::make_shared<HttpStepAdapter>(http_options));
+  // Kafka: no connection is made until a step goes to a cluster.
+  KafkaStepAdapterOptions kafka_options;
+  kafka_options.properties = config.kafka_properties;
+  kafka_options.group_id = config.kafka_group_id;
+  auto kafka = KafkaStepAdapter::create(kafka_options);
+  if (!kafka.is_ok()) {
+    std::cerr << "usher serve: kafka: " << kafka.status().message() << "\n";
+    engine->shutdown();
+    spdlog::shutdown();
+    return 2;
+  }
+  engine->bind_transport(Transport::kKafka, kafka.value());
   if (Status s = engine->resume(); !s.is_ok()) {
     std::cerr << "usher serve: cannot recover sagas from " << config.db << ": " << s.message() << "\n";
     engine->shutdown();

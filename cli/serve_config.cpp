@@ -120,7 +120,7 @@ Result<ServeConfig> load_serve_config(const std::string& path, ServeConfig confi
   if (!root.is_object()) return Status::invalid_argument(path + ": expected a mapping of settings");
   if (Status s = only_keys(path, root, "",
                            {"db", "workflows", "listen", "token_file", "durability", "log_level", "io_threads",
-                            "limits", "http"});
+                            "limits", "http", "kafka"});
       !s.is_ok())
     return s;
   for (auto [key, out] : {std::pair<const char*, std::string*>{"db", &config.db},
@@ -168,6 +168,22 @@ Result<ServeConfig> load_serve_config(const std::string& path, ServeConfig confi
     if (Status s = read_count(path, h, "max_connections_per_service", "http.", config.max_connections_per_service);
         !s.is_ok())
       return s;
+  }
+  if (root.contains("kafka")) {
+    const Json& k = root["kafka"];
+    if (!k.is_object()) return bad(path, "kafka", "expected a mapping");
+    if (Status s = only_keys(path, k, "kafka.", {"properties", "group_id"}); !s.is_ok()) return s;
+    if (Status s = read_string(path, k, "group_id", "kafka.", config.kafka_group_id); !s.is_ok()) return s;
+    if (k.contains("properties")) {
+      const Json& props = k["properties"];
+      if (!props.is_object()) return bad(path, "kafka.properties", "expected a mapping of librdkafka properties");
+      for (const auto& [name, value] : props.items()) {
+        // librdkafka takes every property as text; YAML may have typed it.
+        if (value.is_structured() || value.is_null())
+          return bad(path, "kafka.properties." + name, "expected a scalar value");
+        config.kafka_properties[name] = value.is_string() ? value.get<std::string>() : value.dump();
+      }
+    }
   }
   return config;
 }

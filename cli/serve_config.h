@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "usher/definition.h"
@@ -42,6 +43,10 @@ struct ServeConfig {
   size_t max_connections = 1024;
   Millis idle_timeout{60'000};
   size_t max_connections_per_service = 64;
+  // `kafka:` — librdkafka properties passed through to the Kafka step adapter
+  // (security.protocol, sasl.*, ssl.*, ...) and its reply consumer's group.id.
+  std::map<std::string, std::string> kafka_properties;
+  std::string kafka_group_id;  // empty: unique per process
 };
 
 // Reads `path` over `config`. kInvalidArgument names the file and key:

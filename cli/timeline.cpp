@@ -132,6 +132,15 @@ void print_header(std::ostream& out, const Json& saga) {
   if (auto error = string_at(saga, "error")) field("error", paint(*error, Color::kRed));
 }
 
+// "call     payments.charge over kafka": which service a step or compensation
+// calls, and how it gets there.
+void print_call(std::ostream& out, const Json& part) {
+  auto call = string_at(part, "call");
+  if (!call) return;
+  auto transport = string_at(part, "transport");
+  out << "       call     " << *call << (transport ? " over " + *transport : "") << "\n";
+}
+
 void print_steps(std::ostream& out, const Json& steps, const std::vector<LogEvent>& events) {
   out << "\n" << paint("steps", Color::kBold) << "\n";
   size_t width = 0;
@@ -145,6 +154,7 @@ void print_steps(std::ostream& out, const Json& steps, const std::vector<LogEven
                        span(s, "started_at", "finished_at");
     while (!line.empty() && line.back() == ' ') line.pop_back();
     out << line << "\n";
+    print_call(out, s);
     if (auto output = s.find("output"); output != s.end() && !output->is_null())
       out << "       output   " << compact_json(*output) << "\n";
     if (auto error = string_at(s, "error")) out << "       error    " << paint(*error, Color::kRed) << "\n";
@@ -195,6 +205,7 @@ void print_compensations(std::ostream& out, const Json& steps, const std::vector
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
     out << line << "\n";
+    print_call(out, comp);
     if (auto error = string_at(comp, "error")) out << "       error    " << paint(*error, Color::kRed) << "\n";
     print_attempts(out, events, name, /*compensate=*/true);
   }

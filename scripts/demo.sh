@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The demo (`make demo` runs `bash scripts/demo.sh BUILD_DIR` after the build):
 #   1. validates the shipped workflows;
-#   2. starts the example step services and `usher serve` on free ports (port 0,
-#      read back from their startup lines) with a throw-away saga log;
+#   2. starts a local Kafka (usher-kafka-sandbox: librdkafka's mock cluster, the
+#      real protocol over TCP), the payments service over Kafka, the other
+#      example step services over HTTP, and `usher serve`, all on free ports
+#      (read back from their startup lines), with a throw-away saga log;
 #   3. books a concert seat that completes, and one whose payment is declined
 #      (payments.charge declines amounts over 1000) and is compensated, each
 #      with `usher start --wait`;
@@ -18,7 +20,9 @@ root=$PWD
 [[ $build == /* ]] || build=$root/$build
 usher=$build/cli/usher
 services_bin=$build/examples/services/usher-example-services
-for bin in "$usher" "$services_bin"; do
+sandbox_bin=$build/examples/kafka-sandbox/usher-kafka-sandbox
+payments_bin=$build/examples/kafka-payments/usher-kafka-payments
+for bin in "$usher" "$services_bin" "$sandbox_bin" "$payments_bin"; do
   [[ -x $bin ]] || { echo "demo: $bin is missing; build first (make build BUILD_DIR=${1:-build})" >&2; exit 1; }
 done
 
@@ -73,7 +77,16 @@ section "usher validate workflows/"
 "$usher" validate workflows/
 
 # --- 2. the step services and the engine --------------------------------------
-section "starting usher-example-services and usher serve"
+section "starting a local Kafka, the payments service over Kafka, the HTTP services and usher serve"
+"$sandbox_bin" --brokers 1 >"$work/kafka.out" 2>"$work/kafka.log" &
+pids+=($!)
+bootstrap=$(wait_for_line "$work/kafka.out" '^bootstrap.servers=' "${pids[-1]}") ||
+  fail "usher-kafka-sandbox did not print its bootstrap servers"
+export KAFKA_BROKERS=${bootstrap#bootstrap.servers=}
+"$payments_bin" --brokers "$KAFKA_BROKERS" >"$work/payments.out" 2>"$work/payments.log" &
+pids+=($!)
+echo "kafka: $KAFKA_BROKERS (payments.requests -> usher-kafka-payments -> usher.replies)"
+
 "$services_bin" --seats-port 0 --payments-port 0 --tickets-port 0 --notifier-port 0 \
   >"$work/services.out" 2>"$work/services.log" &
 pids+=($!)
@@ -81,10 +94,9 @@ ports=$(wait_for_line "$work/services.out" '^\{.*"notifier"' "${pids[-1]}") ||
   fail "usher-example-services did not print its ports"
 port_of() { [[ $ports =~ \"$1\":([0-9]+) ]] && echo "${BASH_REMATCH[1]}"; }
 export SEATS_URL=http://127.0.0.1:$(port_of seats)
-export PAYMENTS_URL=http://127.0.0.1:$(port_of payments)
 export TICKETS_URL=http://127.0.0.1:$(port_of tickets)
 export NOTIFY_URL=http://127.0.0.1:$(port_of notifier)
-echo "step services: seats $SEATS_URL, payments $PAYMENTS_URL, tickets $TICKETS_URL, notifier $NOTIFY_URL"
+echo "http services: seats $SEATS_URL, tickets $TICKETS_URL, notifier $NOTIFY_URL"
 
 "$usher" serve --db "$work/usher.db" --workflows workflows --listen 127.0.0.1:0 \
   >"$work/serve.out" 2>"$work/serve.log" &

@@ -57,7 +57,10 @@ TEST_CASE("loads concert-booking as written in the design") {
   CHECK(def.steps[3].action.retry.max_backoff == usher::Millis{300'000});
   CHECK(def.steps[3].action.retry.multiplier == 2.0);
   CHECK(def.services.at("seats").url == "http://127.0.0.1:7101");
-  CHECK(def.services.at("payments").url == "http://127.0.0.1:7102");
+  CHECK(def.services.at("payments").transport == usher::Transport::kKafka);
+  CHECK(def.services.at("payments").brokers == "127.0.0.1:9092");
+  CHECK(def.services.at("payments").topic == "payments.requests");
+  CHECK(def.services.at("payments").reply_topic == "usher.replies");
   CHECK(def.services.at("tickets").url == "http://127.0.0.1:7103");
   CHECK(def.services.at("notifier").url == "http://127.0.0.1:7104");
 

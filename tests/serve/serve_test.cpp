@@ -35,8 +35,31 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// The example services on free ports; the workflows find them through the
-// environment variables they read (SEATS_URL, ...), set for the server child.
+// A Kafka mock cluster (usher-kafka-sandbox) and the payments service over
+// Kafka: concert-booking charges and refunds through them.
+struct KafkaPayments {
+  KafkaPayments() : sandbox({USHER_BINARY_DIR "/examples/kafka-sandbox/usher-kafka-sandbox", "--brokers", "1"}) {
+    for (;;) {
+      auto line = sandbox.read_line();
+      REQUIRE_MESSAGE(line.has_value(), "the Kafka sandbox printed no bootstrap servers");
+      const std::string prefix = "bootstrap.servers=";
+      if (line->rfind(prefix, 0) == 0) {
+        brokers = line->substr(prefix.size());
+        break;
+      }
+    }
+    ::setenv("KAFKA_BROKERS", brokers.c_str(), 1);
+    payments = std::make_unique<Child>(std::vector<std::string>{
+        USHER_BINARY_DIR "/examples/kafka-payments/usher-kafka-payments", "--brokers", brokers});
+  }
+  Child sandbox;
+  std::string brokers;
+  std::unique_ptr<Child> payments;
+};
+
+// The example services on free ports, and payments over Kafka; the workflows
+// find them through the environment variables they read (SEATS_URL, ...,
+// KAFKA_BROKERS), set for the server child.
 struct Services {
   Services()
       : child({USHER_BINARY_DIR "/examples/services/usher-example-services", "--seats-port", "0", "--payments-port", "0",
@@ -51,6 +74,7 @@ struct Services {
     ::setenv("NOTIFY_URL", url("notifier").c_str(), 1);
   }
   Child child;
+  KafkaPayments kafka;
 };
 
 struct Server {
@@ -188,10 +212,10 @@ TEST_CASE("usher serve exits 0 within 5 s of SIGTERM, also with a request waitin
   TempDir dir;
   Services services;
   Server server(dir);
-  // A ?wait on a saga that cannot finish: the payments service hangs.
+  // A ?wait on a saga that cannot finish: the seats service hangs.
   auto ctl = usher::test::request(
-      static_cast<uint16_t>(std::stoi(std::string(std::getenv("PAYMENTS_URL")).substr(17))), http::verb::post,
-      "/_control", R"({"operation":"charge","mode":"hang"})");
+      static_cast<uint16_t>(std::stoi(std::string(std::getenv("SEATS_URL")).substr(17))), http::verb::post,
+      "/_control", R"({"operation":"hold","mode":"hang"})");
   CHECK(ctl.status == 200);
   std::thread waiting([&] {
     usher::test::request(server.port, http::verb::post, "/v1/workflows/concert-booking/sagas?wait=60s", kBooking, {},

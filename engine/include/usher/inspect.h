@@ -6,9 +6,9 @@
 // Saga JSON (DESIGN.md section 5; fields may be added, these keep their names):
 //   {"id","workflow","version","status","input","created_at","updated_at",
 //    "correlation_id","idempotency_key","deadline","error","current_step",
-//    "steps":[{"name","type","status","attempts","output","error",
+//    "steps":[{"name","type","call","transport","status","attempts","output","error",
 //              "started_at","finished_at",
-//              "compensation": null | {"status","attempts","error","started_at","finished_at"}}]}
+//              "compensation": null | {"call","transport","status","attempts","error","started_at","finished_at"}}]}
 // Times are RFC 3339 UTC strings with milliseconds; absent values are null.
 // A step's status: pending|running|succeeded|failed|unknown|compensating|compensated.
 // A compensation's status: running|succeeded|failed (failed: gave up, saga stuck).

@@ -100,6 +100,7 @@ Json saga_to_json(const Definition& def, const SagaState& s) {
       const char* status = c.succeeded ? "succeeded" : st.compensation_gave_up ? "failed" : "running";
       const CallSpec& spec = *def.steps[i].compensate;
       comp = {{"call", spec.service + "." + spec.operation},
+              {"transport", transport_name(def.services.at(spec.service).transport)},
               {"status", status},
               {"attempts", c.attempts},
               {"error", c.succeeded ? Json(nullptr) : text_or_null(c.error)},
@@ -110,6 +111,7 @@ Json saga_to_json(const Definition& def, const SagaState& s) {
     steps.push_back({{"name", def.steps[i].name},
                      {"type", step_type_name(def.steps[i].type)},
                      {"call", def.steps[i].action.service + "." + def.steps[i].action.operation},
+                     {"transport", transport_name(def.services.at(def.steps[i].action.service).transport)},
                      {"status", step_status_name(step_status(s, i))},
                      {"attempts", a.attempts},
                      {"output", a.succeeded ? st.output : Json(nullptr)},
