@@ -58,8 +58,8 @@ class ApiHandler {
   ApiHandler& operator=(const ApiHandler&) = delete;
 
   // Answers one request by calling `respond` exactly once, on the calling
-  // thread, the engine thread or a worker thread. The one exception: if the
-  // engine is shut down while a ?wait is pending, `respond` is dropped unused.
+  // thread, the engine thread or a worker thread. A ?wait pending when the
+  // engine shuts down is answered with the saga as it stands.
   void handle(ApiRequest request, Respond respond);
 
   // Finishes the worker pool's queued jobs and joins it. Requests handled
