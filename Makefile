@@ -59,5 +59,18 @@ bench-full: deps
 	$(MAKE) build
 	$(BUILD_DIR)/bench/usher-bench --suite full --soak-seconds $(BENCH_SOAK_SECONDS)
 
+# The chaos test's long version (docs/reliability.md): CHAOS_KILLS SIGKILLs of
+# `usher serve` at random moments over CHAOS_SECONDS while CHAOS_SAGAS sagas
+# run; prints the totals (kills, sagas by outcome, violations, which must be 0).
+# `make test` runs the short version (tests/chaos defaults).
+CHAOS_KILLS ?= 100
+CHAOS_SECONDS ?= 240
+CHAOS_SAGAS ?= 3000
+.PHONY: chaos
+chaos: deps
+	$(MAKE) build
+	USHER_CHAOS_KILLS=$(CHAOS_KILLS) USHER_CHAOS_SECONDS=$(CHAOS_SECONDS) USHER_CHAOS_SAGAS=$(CHAOS_SAGAS) \
+	  $(BUILD_DIR)/tests/chaos/usher_chaos_tests
+
 clean:
 	rm -rf $(BUILD_DIR) build-asan

@@ -197,6 +197,7 @@ int serve(const ServeFlags& flags) {
   server_options.max_header_bytes = config.max_header_bytes;
   server_options.max_connections = config.max_connections;
   server_options.idle_timeout = config.idle_timeout;
+  server_options.read_timeout = config.read_timeout;
   auto started = api::ApiServer::start(*handler, server_options);
   if (!started.is_ok()) {
     std::cerr << "usher serve: " << started.status().message() << "\n";

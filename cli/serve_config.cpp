@@ -5,6 +5,7 @@
 #include <charconv>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include "model/duration.h"
 #include "model/yaml_json.h"
@@ -146,7 +147,7 @@ Result<ServeConfig> load_serve_config(const std::string& path, ServeConfig confi
     const Json& limits = root["limits"];
     if (!limits.is_object()) return bad(path, "limits", "expected a mapping");
     if (Status s = only_keys(path, limits, "limits.",
-                             {"max_body_bytes", "max_header_bytes", "max_connections", "idle_timeout"});
+                             {"max_body_bytes", "max_header_bytes", "max_connections", "idle_timeout", "read_timeout"});
         !s.is_ok())
       return s;
     if (Status s = read_count(path, limits, "max_body_bytes", "limits.", config.max_body_bytes); !s.is_ok()) return s;
@@ -154,11 +155,14 @@ Result<ServeConfig> load_serve_config(const std::string& path, ServeConfig confi
       return s;
     if (Status s = read_count(path, limits, "max_connections", "limits.", config.max_connections); !s.is_ok())
       return s;
-    if (limits.contains("idle_timeout")) {
-      const Json& v = limits["idle_timeout"];
+    for (auto [key, out, example] : {std::tuple<const char*, Millis*, const char*>{"idle_timeout", &config.idle_timeout, "60s"},
+                                     {"read_timeout", &config.read_timeout, "30s"}}) {
+      if (!limits.contains(key)) continue;
+      const Json& v = limits[key];
       std::optional<Millis> d = v.is_string() ? parse_duration(v.get<std::string>()) : std::nullopt;
-      if (!d || d->count() <= 0) return bad(path, "limits.idle_timeout", "expected a duration such as 60s");
-      config.idle_timeout = *d;
+      if (!d || d->count() <= 0)
+        return bad(path, std::string("limits.") + key, std::string("expected a duration such as ") + example);
+      *out = *d;
     }
   }
   if (root.contains("http")) {

@@ -15,6 +15,7 @@
 //     max_header_bytes: 16384
 //     max_connections: 1024
 //     idle_timeout: 60s
+//     read_timeout: 30s         # to receive one request once its first byte came
 //   http:
 //     max_connections_per_service: 64
 #pragma once
@@ -42,6 +43,7 @@ struct ServeConfig {
   size_t max_header_bytes = 16 << 10;
   size_t max_connections = 1024;
   Millis idle_timeout{60'000};
+  Millis read_timeout{30'000};
   size_t max_connections_per_service = 64;
   // `kafka:` — librdkafka properties passed through to the Kafka step adapter
   // (security.protocol, sasl.*, ssl.*, ...) and its reply consumer's group.id.

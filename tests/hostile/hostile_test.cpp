@@ -1,0 +1,477 @@
+// Hostile HTTP against the real `usher serve` binary on 127.0.0.1, with tight
+// limits from a usher.yaml written here: slow clients, huge headers, idle
+// connection floods, pipelined garbage, wrong methods, path traversal and
+// unicode IDs. Each case checks the status it gets and that the server still
+// serves a normal request afterwards. The security cases check that the
+// bearer token never reaches the server's logs, even at debug level.
+#include <doctest/doctest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "chaos/usher_process.h"
+#include "serve/test_http.h"
+
+using nlohmann::json;
+namespace http = boost::beast::http;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device rd;
+    path_ = std::filesystem::temp_directory_path() /
+            ("usher-hostile-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct Limits {
+  int max_connections = 64;
+  std::string idle_timeout = "1s";
+  std::string read_timeout = "3s";
+  int max_header_bytes = 8192;
+};
+
+// `usher serve` on the shipped workflows with `limits`, its stdout and stderr in one file.
+struct Server {
+  explicit Server(const TempDir& dir, Limits limits = {}, std::vector<std::string> extra = {}) {
+    {
+      std::ofstream config(dir.file("usher.yaml"));
+      config << "limits:\n  max_connections: " << limits.max_connections << "\n  idle_timeout: " << limits.idle_timeout
+             << "\n  read_timeout: " << limits.read_timeout << "\n  max_header_bytes: " << limits.max_header_bytes
+             << "\n";
+    }
+    std::vector<std::string> argv = {USHER_BINARY_DIR "/cli/usher", "serve", "--config", dir.file("usher.yaml"), "--db",
+                                     dir.file("usher.db"), "--workflows", USHER_SOURCE_DIR "/workflows", "--listen",
+                                     "127.0.0.1:0", "--log-level", "warn"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    REQUIRE(process.start(argv, dir.file("server.log")));
+    auto rest = process.wait_for_line("usher: listening on 127.0.0.1:", seconds(30));
+    REQUIRE_MESSAGE(rest.has_value(), "usher serve did not start:\n" << process.output());
+    port = static_cast<uint16_t>(std::stoi(*rest));
+  }
+
+  // The server is alive and answers a normal request at once.
+  void check_still_serving() {
+    auto started = Clock::now();
+    auto health = usher::test::request(port, http::verb::get, "/healthz", "", {}, seconds(5));
+    CHECK(health.status == 200);
+    auto workflows = usher::test::request(port, http::verb::get, "/v1/workflows", "", {}, seconds(5));
+    CHECK(workflows.status == 200);
+    CHECK(Clock::now() - started < milliseconds(1500));
+    CHECK_MESSAGE(::kill(process.pid(), 0) == 0, "usher serve is gone:\n" << process.output());
+  }
+
+  usher::test::LoggedProcess process;
+  uint16_t port = 0;
+};
+
+// A blocking TCP connection to 127.0.0.1:port, or -1.
+int connect_to(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool send_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+struct Received {
+  std::string data;
+  bool closed = false;  // the server closed (or reset) the connection before the deadline
+};
+
+// Reads until the server closes the connection or the deadline passes.
+Received read_until_close(int fd, milliseconds deadline) {
+  Received r;
+  auto until = Clock::now() + deadline;
+  for (;;) {
+    auto left = std::chrono::duration_cast<milliseconds>(until - Clock::now()).count();
+    if (left <= 0) return r;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+    char chunk[4096];
+    ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+    if (n <= 0) {
+      r.closed = true;
+      return r;
+    }
+    r.data.append(chunk, static_cast<size_t>(n));
+  }
+}
+
+// Sends `bytes` on a fresh connection and reads everything until the server closes it.
+Received send_and_read(uint16_t port, const std::string& bytes, milliseconds deadline = seconds(5)) {
+  int fd = connect_to(port);
+  REQUIRE(fd >= 0);
+  send_all(fd, bytes);  // the server may close before it has read everything: that is its right
+  Received r = read_until_close(fd, deadline);
+  ::close(fd);
+  return r;
+}
+
+// The status codes of the responses in `data`, in order.
+std::vector<int> statuses(const std::string& data) {
+  std::vector<int> out;
+  for (size_t at = data.find("HTTP/1.1 "); at != std::string::npos; at = data.find("HTTP/1.1 ", at + 1))
+    if (at == 0 || data[at - 1] == '\n' || data[at - 1] == '}')  // a response starts after the previous body
+      out.push_back(std::atoi(data.c_str() + at + 9));
+  return out;
+}
+
+// An error answer must be RFC 9457 problem+json whose `status` matches, with a detail.
+void check_problem(const usher::test::HttpReply& r, const std::string& what) {
+  INFO(what << " -> " << r.status << " " << r.body);
+  CHECK(r.header("Content-Type") == "application/problem+json");
+  json body = r.json();
+  REQUIRE(body.is_object());
+  CHECK(body["status"] == r.status);
+  CHECK(body["title"].is_string());
+  CHECK(body["detail"].is_string());
+}
+
+const std::string kHealthz = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+
+}  // namespace
+
+TEST_CASE("hostile: a client sending one byte per second is cut off by the read deadline; others are served") {
+  TempDir dir;
+  Server server(dir, Limits{.read_timeout = "3s"});
+  int slow = connect_to(server.port);
+  REQUIRE(slow >= 0);
+  std::atomic<bool> cut{false};
+  Clock::time_point cut_at;
+  const auto began = Clock::now();
+  std::thread trickle([&] {
+    const std::string request = "POST /v1/workflows/group-booking/sagas HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+    for (char ch : request) {
+      if (!send_all(slow, std::string_view(&ch, 1))) break;
+      // Between bytes, see whether the server has given up on us.
+      Received r = read_until_close(slow, seconds(1));
+      if (r.closed) break;
+      if (Clock::now() - began > seconds(15)) return;
+    }
+    cut_at = Clock::now();
+    cut = true;
+  });
+  // Meanwhile, everybody else gets prompt answers.
+  int served = 0;
+  Clock::duration slowest{};
+  while (!cut && Clock::now() - began < seconds(12)) {
+    auto t = Clock::now();
+    auto r = usher::test::request(server.port, http::verb::get, "/v1/workflows", "", {}, seconds(5));
+    slowest = std::max(slowest, Clock::now() - t);
+    served += r.status == 200;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  trickle.join();
+  ::close(slow);
+  REQUIRE(cut.load());
+  auto lived = std::chrono::duration_cast<milliseconds>(cut_at - began).count();
+  MESSAGE("slow client cut off after " << lived << " ms; " << served << " other requests served, slowest "
+                                       << std::chrono::duration_cast<milliseconds>(slowest).count() << " ms");
+  CHECK(lived >= 2500);  // not before the read deadline (3 s) ...
+  CHECK(lived <= 6000);  // ... and soon after it
+  CHECK(served >= 10);
+  CHECK(slowest < milliseconds(1000));
+  server.check_still_serving();
+}
+
+TEST_CASE("hostile: huge headers are refused with 431 and the connection closed") {
+  TempDir dir;
+  Server server(dir, Limits{.max_header_bytes = 8192});
+  SUBCASE("one 64 KiB header") {
+    // Raw bytes: Beast's own client refuses to build a field this large.
+    auto r = usher::test::raw_request(server.port, "GET /v1/workflows HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " +
+                                                       std::string(64 << 10, 'a') + "\r\n\r\n");
+    CHECK(r.status == 431);
+    check_problem(r, "64 KiB header");
+  }
+  SUBCASE("two thousand small headers") {
+    std::string head = "GET /v1/workflows HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    for (int i = 0; i < 2000; ++i) head += "X-H" + std::to_string(i) + ": v\r\n";
+    auto r = send_and_read(server.port, head + "\r\n");
+    CHECK(statuses(r.data) == std::vector<int>{431});
+    CHECK(r.closed);
+  }
+  SUBCASE("a 1 MiB request line") {
+    auto r = send_and_read(server.port, "GET /v1/sagas/" + std::string(1 << 20, 'x') + " HTTP/1.1\r\nHost: a\r\n\r\n");
+    CHECK(statuses(r.data) == std::vector<int>{431});
+    CHECK(r.closed);
+  }
+  server.check_still_serving();
+}
+
+TEST_CASE("hostile: idle connections beyond max_connections get 503, and are reaped after idle_timeout") {
+  TempDir dir;
+  const int limit = 16;
+  Server server(dir, Limits{.max_connections = limit, .idle_timeout = "1s"});
+  std::vector<int> idle;
+  for (int i = 0; i < limit; ++i) {
+    int fd = connect_to(server.port);
+    REQUIRE(fd >= 0);
+    idle.push_back(fd);
+  }
+  std::this_thread::sleep_for(milliseconds(200));  // every one accepted and counted
+  auto refused = usher::test::request(server.port, http::verb::get, "/healthz", "", {}, seconds(5));
+  CHECK(refused.status == 503);
+  CHECK(refused.header("Retry-After") == "1");
+  check_problem(refused, "connection beyond the limit");
+
+  // After idle_timeout the server closes every idle connection itself.
+  int reaped = 0;
+  for (int fd : idle) {
+    Received r = read_until_close(fd, seconds(4));
+    reaped += r.closed && r.data.empty();
+    ::close(fd);
+  }
+  CHECK(reaped == limit);
+  server.check_still_serving();
+}
+
+TEST_CASE("hostile: pipelined garbage gets 400 and the connection is closed") {
+  TempDir dir;
+  Server server(dir);
+  struct Case {
+    const char* name;
+    std::string bytes;
+    std::vector<int> expected;
+  };
+  std::string binary(512, '\0');
+  std::mt19937 rng(7);
+  for (auto& ch : binary) ch = static_cast<char>(rng() & 0xff);
+  binary[0] = '\x16';  // a TLS record type: what a client speaking HTTPS to us sends first
+  const std::vector<Case> cases = {
+      {"garbage after a good request", kHealthz + "\x16\x03\x01 hello\x01\x02\r\n\r\n", {200, 400}},
+      {"two good requests then garbage", kHealthz + kHealthz + "GET / HTTP/1.1\r\nHost\r\n\r\n", {200, 200, 400}},
+      {"bad Content-Length after a good request",
+       kHealthz + "POST /v1/workflows/group-booking/sagas HTTP/1.1\r\nHost: a\r\nContent-Length: nope\r\n\r\n{}",
+       {200, 400}},
+      {"conflicting Content-Lengths",
+       "POST /v1/workflows/group-booking/sagas HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\n{}",
+       {400}},
+      {"bad chunked encoding",
+       "POST /v1/workflows/group-booking/sagas HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n",
+       {400}},
+      {"an unknown HTTP version", "GET /healthz HTTP/7.1\r\nHost: a\r\n\r\n", {400}},
+      {"random bytes", binary, {400}},
+  };
+  for (const auto& c : cases) {
+    auto r = send_and_read(server.port, c.bytes);
+    std::ostringstream got;
+    for (int code : statuses(r.data)) got << code << " ";
+    INFO(c.name << ": got " << got.str() << "from " << r.data.size() << " bytes:\n" << r.data);
+    CHECK(statuses(r.data) == c.expected);
+    CHECK(r.closed);
+  }
+  server.check_still_serving();
+}
+
+TEST_CASE("hostile: wrong methods get 405 with Allow") {
+  TempDir dir;
+  Server server(dir);
+  const std::vector<std::tuple<http::verb, std::string, std::string>> cases = {
+      {http::verb::delete_, "/healthz", "GET"},
+      {http::verb::put, "/v1/workflows", "GET"},
+      {http::verb::patch, "/v1/workflows/group-booking", "GET"},
+      {http::verb::get, "/v1/workflows/group-booking/sagas", "POST"},
+      {http::verb::delete_, "/v1/sagas/0190a1b2-0000-7000-8000-000000000000", "GET"},
+      {http::verb::get, "/v1/sagas/0190a1b2-0000-7000-8000-000000000000/cancel", "POST"},
+      {http::verb::post, "/v1/sagas/0190a1b2-0000-7000-8000-000000000000/events", "GET"},
+      {http::verb::put, "/metrics", "GET"},
+  };
+  for (const auto& [method, target, allow] : cases) {
+    auto r = usher::test::request(server.port, method, target);
+    CAPTURE(target);
+    CHECK(r.status == 405);
+    CHECK(r.header("Allow") == allow);
+    check_problem(r, std::string(http::to_string(method)) + " " + target);
+  }
+  // A method Beast does not know at all.
+  auto r = send_and_read(server.port, "BREW /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  auto codes = statuses(r.data);
+  REQUIRE(codes.size() == 1);
+  CHECK((codes[0] == 405 || codes[0] == 400));
+  server.check_still_serving();
+}
+
+TEST_CASE("hostile: path traversal never reaches a file") {
+  TempDir dir;
+  Server server(dir);
+  for (const std::string target :
+       {"/v1/sagas/../../etc/passwd", "/v1/sagas/%2e%2e/%2e%2e/etc/passwd", "/v1/sagas/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd",
+        "/v1/workflows/..%2f..%2f..%2fetc%2fpasswd", "/../../../../etc/passwd", "/v1/workflows/%2e%2e",
+        "/v1/workflows/..", "/v1/sagas/..%00/events", "//etc/passwd", "/v1/workflows/../../../etc/passwd/sagas",
+        "/v1/sagas/....//....//etc/passwd", "/v1/sagas/%252e%252e%252fetc%252fpasswd"}) {
+    CAPTURE(target);
+    for (auto method : {http::verb::get, http::verb::post}) {
+      auto r = usher::test::request(server.port, method, target, method == http::verb::post ? "{}" : "");
+      CHECK((r.status == 404 || r.status == 400 || r.status == 405));
+      CHECK(r.body.find("root:") == std::string::npos);
+      check_problem(r, target);
+    }
+  }
+  server.check_still_serving();
+}
+
+TEST_CASE("hostile: unicode and percent-encoded IDs get 404 (or 400) with a proper problem+json") {
+  TempDir dir;
+  Server server(dir);
+  struct Case {
+    std::string target;
+    http::verb method;
+    std::vector<unsigned> allowed;
+  };
+  const std::vector<Case> cases = {
+      {"/v1/sagas/%E2%9C%93", http::verb::get, {404}},
+      {"/v1/sagas/%F0%9F%8E%AB/events", http::verb::get, {404}},
+      {"/v1/sagas/%C3%A9v%C3%A9nement", http::verb::get, {404}},
+      {"/v1/workflows/%F0%9F%8E%AB", http::verb::get, {404}},
+      {"/v1/workflows/%F0%9F%8E%AB/sagas", http::verb::post, {404}},
+      {"/v1/sagas/%E2%80%AE%E2%80%8B/cancel", http::verb::post, {404}},
+      // Not UTF-8 once decoded: the answer must still be valid JSON.
+      {"/v1/sagas/%FF%FE", http::verb::get, {404, 400}},
+      {"/v1/sagas/%C0%AF", http::verb::get, {404, 400}},
+      {"/v1/workflows/%80abc/sagas", http::verb::post, {404, 400}},
+      {"/v1/sagas/%ZZ", http::verb::get, {400, 404}},
+      {"/v1/sagas/%", http::verb::get, {400, 404}},
+      {"/v1/sagas/%00", http::verb::get, {404, 400}},
+      {"/v1/sagas?after=%FF%FE&workflow=%E2%9C%93", http::verb::get, {200, 400}},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.target);
+    auto r = usher::test::request(server.port, c.method, c.target, c.method == http::verb::post ? "{}" : "");
+    CHECK(std::find(c.allowed.begin(), c.allowed.end(), r.status) != c.allowed.end());
+    if (r.status >= 400) check_problem(r, c.target);
+    else CHECK(r.json().is_object());
+  }
+  // Raw UTF-8 bytes in the request line (not allowed by RFC 9112 there).
+  auto raw = usher::test::raw_request(server.port, "GET /v1/sagas/\xE2\x9C\x93 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  CHECK((raw.status == 400 || raw.status == 404));
+  if (raw.status) check_problem(raw, "raw UTF-8 target");
+  // A unicode Idempotency-Key on an invalid start: refused for the body, the key does no harm.
+  auto start = usher::test::request(server.port, http::verb::post, "/v1/workflows/group-booking/sagas", "{}",
+                                    {{"Idempotency-Key", "cl\xC3\xA9-\xF0\x9F\x8E\xAB"}});
+  CHECK(start.status == 422);
+  check_problem(start, "unicode Idempotency-Key");
+  server.check_still_serving();
+}
+
+TEST_CASE("security: the bearer token never appears in the server's output, even at debug level") {
+  TempDir dir;
+  // Real step services, so a saga runs and the engine logs its transitions.
+  usher::test::Child services({USHER_BINARY_DIR "/examples/services/usher-example-services", "--seats-port", "0",
+                               "--payments-port", "0", "--tickets-port", "0", "--notifier-port", "0"});
+  auto line = services.read_line();
+  REQUIRE(line.has_value());
+  json ports = json::parse(*line);
+  for (auto [var, name] : {std::pair{"SEATS_URL", "seats"}, {"PAYMENTS_URL", "payments"}, {"TICKETS_URL", "tickets"},
+                           {"NOTIFY_URL", "notifier"}})
+    ::setenv(var, ("http://127.0.0.1:" + std::to_string(ports[name].get<int>())).c_str(), 1);
+
+  std::random_device rd;
+  const std::string token = "usher-secret-" + std::to_string(rd()) + std::to_string(rd());
+  const std::string wrong = "wrong-secret-" + std::to_string(rd()) + std::to_string(rd());
+  const std::string token_file = dir.file("token");
+  std::ofstream(token_file) << token << "\n";
+
+  SUBCASE("a group-readable token file is refused without showing the token") {
+    ::chmod(token_file.c_str(), 0640);
+    usher::test::LoggedProcess refused;
+    REQUIRE(refused.start({USHER_BINARY_DIR "/cli/usher", "serve", "--db", dir.file("u.db"), "--workflows",
+                           USHER_SOURCE_DIR "/workflows", "--listen", "127.0.0.1:0", "--token-file", token_file},
+                          dir.file("refused.log")));
+    auto code = refused.wait(seconds(10));
+    REQUIRE(code.has_value());
+    CHECK(*code == 2);
+    std::string out = refused.output();
+    CHECK(out.find("chmod 600") != std::string::npos);
+    CHECK(out.find(token) == std::string::npos);
+  }
+  SUBCASE("a private token file is accepted, and neither right nor wrong tokens are logged") {
+    ::chmod(token_file.c_str(), 0600);
+    usher::test::LoggedProcess server;
+    REQUIRE(server.start({USHER_BINARY_DIR "/cli/usher", "serve", "--db", dir.file("u.db"), "--workflows",
+                          USHER_SOURCE_DIR "/workflows", "--listen", "127.0.0.1:0", "--token-file", token_file,
+                          "--log-level", "debug"},
+                         dir.file("server.log")));
+    auto rest = server.wait_for_line("usher: listening on 127.0.0.1:", seconds(30));
+    REQUIRE_MESSAGE(rest.has_value(), server.output());
+    uint16_t port = static_cast<uint16_t>(std::stoi(*rest));
+    const std::map<std::string, std::string> good = {{"Authorization", "Bearer " + token}};
+
+    const std::string booking =
+        R"({"userId":"u1","concertId":"c1","seats":["A1","A2"],"amount":300})";
+    auto started = usher::test::request(port, http::verb::post, "/v1/workflows/group-booking/sagas?wait=20s", booking,
+                                        good, seconds(30));
+    REQUIRE(started.status == 201);
+    CHECK(started.json()["status"] == "completed");
+    std::string id = started.json()["id"];
+    CHECK(usher::test::request(port, http::verb::get, "/v1/sagas/" + id, "", good).status == 200);
+    CHECK(usher::test::request(port, http::verb::get, "/v1/sagas/" + id + "/events", "", good).status == 200);
+    CHECK(usher::test::request(port, http::verb::get, "/v1/sagas/nope", "", good).status == 404);
+    CHECK(usher::test::request(port, http::verb::get, "/metrics", "", good).status == 200);
+    for (const auto& bad : std::vector<std::map<std::string, std::string>>{
+             {{"Authorization", "Bearer " + wrong}},
+             {{"Authorization", "Bearer " + token + "x"}},
+             {{"Authorization", "Basic " + wrong}},
+             {{"Authorization", token}},
+             {{"Authorization", "Bearer " + wrong + std::string(9000, 'z')}}}) {
+      auto r = usher::test::request(port, http::verb::get, "/v1/workflows", "", bad);
+      CHECK((r.status == 401 || r.status == 431));
+      CHECK(r.body.find(token) == std::string::npos);
+      CHECK(r.body.find(wrong) == std::string::npos);
+    }
+    auto denied = usher::test::request(port, http::verb::post, "/v1/workflows/group-booking/sagas", booking,
+                                       {{"Authorization", "Bearer " + wrong}});
+    CHECK(denied.status == 401);
+
+    auto stopped = server.stop(SIGTERM, seconds(10));
+    REQUIRE(stopped.has_value());
+    CHECK(*stopped == 0);
+    const std::string out = server.output();
+    // usher logs nothing at debug on this path today, but the saga's transitions (info) must be there:
+    // proof the output was captured and covered the authenticated requests.
+    CHECK_MESSAGE(out.find("saga " + id) != std::string::npos, "the saga's transitions are not in the output:\n" << out);
+    CHECK_MESSAGE(out.find(token) == std::string::npos, "the token appears in the server's output");
+    CHECK_MESSAGE(out.find(wrong) == std::string::npos, "a presented (wrong) token appears in the server's output");
+  }
+}
