@@ -34,13 +34,13 @@ constexpr const char* kInsertDefinition =
     "INSERT OR IGNORE INTO definitions (hash, workflow, version, source, loaded_at) VALUES (?1, ?2, ?3, ?4, ?5)";
 
 std::string upsert_saga_sql() {
-  // Rows are full snapshots: a later row for the same saga replaces every column.
+  // Rows are full snapshots, but a saga's identity (workflow, version,
+  // definition, keys, created_at) is fixed by its first row: the update sets
+  // only what a transition changes, so SQLite leaves the indexes over the
+  // fixed columns (by workflow, idempotency key) alone on every transition.
   return "INSERT INTO sagas (" + codec::saga_columns() +
          ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
-         "ON CONFLICT (id) DO UPDATE SET workflow = excluded.workflow, version = excluded.version, "
-         "definition_hash = excluded.definition_hash, status = excluded.status, "
-         "current_step = excluded.current_step, idempotency_key = excluded.idempotency_key, "
-         "correlation_id = excluded.correlation_id, created_at = excluded.created_at, "
+         "ON CONFLICT (id) DO UPDATE SET status = excluded.status, current_step = excluded.current_step, "
          "updated_at = excluded.updated_at, deadline = excluded.deadline, last_error = excluded.last_error, "
          "last_seq = excluded.last_seq";
 }
