@@ -200,6 +200,7 @@ struct Totals {
   size_t in_log = 0, completed = 0, compensated = 0, stuck = 0, unsettled = 0;
   size_t service_calls = 0, replays = 0, hung = 0;
   size_t max_in_flight = 0;
+  std::map<std::string, int> stuck_reasons;
 };
 
 class ChaosRun {
@@ -492,8 +493,13 @@ class ChaosRun {
         totals_.completed++;
       else if (status == "compensated")
         totals_.compensated++;
-      else if (status == "stuck")
+      else if (status == "stuck") {
         totals_.stuck++;
+        // Shown with the totals, so a reader can tell designed stuck sagas (the pivot timed out) from others.
+        std::string where = saga["current_step"].is_string() ? saga["current_step"].get<std::string>() : "?";
+        std::string error = saga["error"].is_string() ? saga["error"].get<std::string>() : "";
+        totals_.stuck_reasons[where + ": " + error]++;
+      }
       else {
         totals_.unsettled++;
         violation(id, std::string(acknowledged_.count(id) ? "acknowledged and " : "") + "still " + status);
@@ -645,6 +651,7 @@ class ChaosRun {
             << totals_.stuck << ", unsettled " << totals_.unsettled << "; max in flight at a kill "
             << totals_.max_in_flight << "; service requests " << totals_.service_calls << " (idempotent replays "
             << totals_.replays << ", hung " << totals_.hung << "); violations " << violations_.size());
+    for (const auto& [reason, count] : totals_.stuck_reasons) MESSAGE("stuck x" << count << " at " << reason);
     for (size_t i = 0; i < std::min<size_t>(violations_.size(), 30); ++i) MESSAGE("violation: " << violations_[i]);
     CHECK(totals_.kills == kills_);
     CHECK(totals_.acknowledged > 0);
