@@ -112,7 +112,9 @@ class Driver {
     uint64_t seat = next_.fetch_add(1);
     if (seat > total_ || stop_) {
       // A soak stops here: it is done once every launched saga has finished.
-      if (stop_ && !drained_.exchange(true) && finished_ == launched_) done_.set_value();
+      // (drained_ is claimed only once the counts agree, or the last finish()
+      // would find it taken and never release wait().)
+      if (stop_ && finished_ == launched_ && !drained_.exchange(true)) done_.set_value();
       return;
     }
     ++launched_;
