@@ -59,12 +59,18 @@ struct StringTemplate {
 // expressions are kept as plain JSON so rendering them is a copy.
 struct ValueTemplate {
   enum class Kind { kLiteral, kString, kObject, kArray };
+  // Declared, and defaulted below where the type is complete: with an implicit
+  // one, clang (with libstdc++) checks whether `members` can be default
+  // constructed while ValueTemplate, its own element type, is still incomplete,
+  // and refuses the header.
+  ValueTemplate();
   Kind kind = Kind::kLiteral;
   Json literal;                                            // kLiteral
   StringTemplate string;                                   // kString
   std::vector<std::pair<std::string, ValueTemplate>> members;  // kObject (in source order)
   std::vector<ValueTemplate> elements;                     // kArray
 };
+inline ValueTemplate::ValueTemplate() = default;
 
 // ---- Services ---------------------------------------------------------------
 enum class Transport { kHttp, kKafka, kLocal };
