@@ -416,6 +416,12 @@ void ApiHandler::Impl::start(const ApiRequest& req, const Target& t, const std::
       if (size_t close = what.find("] "); close != std::string::npos) what = what.substr(close + 2);
       return ctx->fail(ProblemKind::kBadJson,
                        "the request body is not valid JSON (at byte " + std::to_string(e.byte) + "): " + what);
+    } catch (const Json::exception& e) {
+      // Valid syntax the parser still cannot hold, e.g. a number like 10e929
+      // that overflows a double: the client's mistake, not a server error.
+      std::string what = e.what();
+      if (size_t close = what.find("] "); close != std::string::npos) what = what.substr(close + 2);
+      return ctx->fail(ProblemKind::kBadJson, "the request body cannot be read as JSON: " + what);
     }
     if (!input.is_object())
       return ctx->fail(ProblemKind::kBadJson,

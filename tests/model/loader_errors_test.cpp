@@ -155,6 +155,21 @@ TEST_CASE("reports a YAML syntax error with its position") {
   CHECK(tab.diagnostics[0].message.rfind("invalid YAML: ", 0) == 0);
 }
 
+TEST_CASE("refuses a second YAML document, and ends on input that yields endless documents") {
+  auto two = load("saga: a\n---\nsaga: b\n");
+  bool found = false;
+  for (const auto& d : two.diagnostics)
+    if (d.message == "a workflow file holds one YAML document, found more") {
+      found = true;
+      CHECK(d.pos.line == 2);
+    }
+  CHECK(found);
+  // yaml-cpp's LoadAll loops forever on this text (found by fuzzing).
+  auto endless = load(", b\nc: 2\n");
+  CHECK_FALSE(endless.ok());
+  CHECK_FALSE(endless.diagnostics.empty());
+}
+
 TEST_CASE("substitutes environment variables in services, with and without defaults") {
   const std::string yaml =
       "saga: test\n"

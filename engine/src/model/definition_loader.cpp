@@ -9,6 +9,9 @@
 #include <limits>
 #include <sstream>
 
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
+
 #include "model/expression.h"
 #include "model/json_schema.h"
 #include "model/loader.h"
@@ -167,25 +170,54 @@ void load_input_schema(Reader& reader, const Field& field, Definition& def) {
   def.input_schema = std::move(*json);
 }
 
+// Where a second YAML document starts, if the text has one. Only the
+// document boundaries matter; every other parser event is ignored.
+std::optional<SourcePos> find_second_document(const std::string& source) {
+  struct DocumentStarts final : YAML::EventHandler {
+    std::vector<YAML::Mark> starts;
+    void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+  };
+  std::istringstream in(source);
+  YAML::Parser parser(in);
+  DocumentStarts handler;
+  for (int i = 0; i < 2 && parser.HandleNextDocument(handler); ++i) {
+  }
+  if (handler.starts.size() < 2) return std::nullopt;
+  const YAML::Mark& m = handler.starts[1];
+  return SourcePos{m.line < 0 ? 1 : m.line + 1, m.column < 0 ? 1 : m.column + 1};
+}
+
 LoadResult load(const std::string& source, const std::string& file_name, EnvLookup env) {
   LoadResult result;
   Reader reader(file_name, result.diagnostics);
-  std::vector<YAML::Node> docs;
+  // The first document is the workflow; a second is an error. yaml-cpp's
+  // LoadAll is not used: on some malformed input (found by fuzzing:
+  // ", b\nc: 2\n") its parser yields empty documents without end, so the
+  // documents are counted with the parser directly, stopping at two.
+  YAML::Node first;
+  std::optional<SourcePos> second_document;
   try {
-    docs = YAML::LoadAll(source);
+    first = YAML::Load(source);
+    second_document = find_second_document(source);
   } catch (const YAML::Exception& e) {
     SourcePos pos{e.mark.line < 0 ? 0 : e.mark.line + 1, e.mark.column < 0 ? 0 : e.mark.column + 1};
     reader.error(pos, {}, "invalid YAML: " + e.msg);
     return result;
   }
-  if (docs.empty() || docs[0].IsNull()) {
+  if (!first || first.IsNull()) {
     reader.error({1, 1}, {}, "empty workflow (expected saga, services and steps)");
     return result;
   }
-  if (docs.size() > 1) {
-    reader.error(yaml::position(docs[1]), {}, "a workflow file holds one YAML document, found " + std::to_string(docs.size()));
-  }
-  auto top = reader.map(docs[0], yaml::position(docs[0]), {}, "a workflow with saga, services and steps", &kTopFields);
+  if (second_document) reader.error(*second_document, {}, "a workflow file holds one YAML document, found more");
+  auto top = reader.map(first, yaml::position(first), {}, "a workflow with saga, services and steps", &kTopFields);
   if (!top) return result;
 
   auto def = std::make_shared<Definition>();
