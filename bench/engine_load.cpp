@@ -300,6 +300,10 @@ RunResult run_in_process(const RunSpec& spec) {
     ks.service->stop();
     stop_child(ks.sandbox);
   }
+  // A 10-minute soak leaves a log of several GB; the other runs' logs are
+  // small and kept for inspection.
+  if (soak)
+    for (const char* ext : {"", "-wal", "-shm"}) std::filesystem::remove(options.db_path + ext);
   return r;
 }
 
