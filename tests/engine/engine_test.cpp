@@ -1,6 +1,9 @@
 // The engine end to end in one process: real SQLite file, in-process handlers.
 #include <doctest/doctest.h>
 
+#include <future>
+#include <set>
+
 #include "engine_fixture.h"
 #include "usher/inspect.h"
 
@@ -122,6 +125,33 @@ TEST_CASE("a start with a used idempotency key returns the first saga, also afte
   CHECK(again->id == first_id);
   CHECK(again->saga["status"] == "completed");
   CHECK(calls.for_saga(first_id).size() == 4);  // nothing ran twice
+}
+
+TEST_CASE("starts racing with one idempotency key make one saga, answered once it is durable") {
+  TempDir dir;
+  CallLog calls;
+  auto engine = open_engine(dir.file("usher.db"));
+  REQUIRE(engine->load(load_or_fail(kLocalBookingYaml)).is_ok());
+  register_booking_handlers(*engine, calls);
+  REQUIRE(engine->resume().is_ok());
+  constexpr int kRacers = 8;
+  std::vector<std::promise<Result<StartResponse>>> replies(kRacers);
+  for (int i = 0; i < kRacers; ++i)
+    engine->start_async({"booking", {{"seat", 2}, {"amount", 10}}, "race-1", "", ""},
+                        [&replies, i](Result<StartResponse> r) { replies[i].set_value(std::move(r)); });
+  std::set<std::string> ids;
+  int created = 0;
+  for (auto& p : replies) {
+    auto r = p.get_future().get();
+    REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
+    ids.insert(r->id);
+    created += r->created;
+  }
+  CHECK(ids.size() == 1);
+  CHECK(created == 1);
+  engine->wait(*ids.begin()).get();
+  CHECK(calls.for_saga(*ids.begin()).size() == 4);
+  engine->shutdown();
 }
 
 TEST_CASE("cancel and operator retry go through the log") {

@@ -243,24 +243,27 @@ class EngineImpl final : public Engine {
     if (stopping_) return done(Status::unavailable("the engine is shutting down"));
     if (!resumed_) return done(Status::failed_precondition("call resume() before starting sagas"));
     if (!req.idempotency_key.empty()) {
-      auto reply_existing = [&](const std::string& id, const Json& view) {
-        if (view.value("workflow", "") != req.workflow) {
-          return done(Status::already_exists("idempotency key \"" + req.idempotency_key +
-                                             "\" was already used for saga " + id + " of workflow \"" +
-                                             view.value("workflow", "") + "\""));
+      // Owns copies of what it needs: it may run after do_start has returned,
+      // when the first start with this key becomes durable.
+      auto reply_existing = [workflow = req.workflow, key = req.idempotency_key](
+                                const std::string& id, const Json& view,
+                                const std::function<void(Result<StartResponse>)>& reply) {
+        if (view.value("workflow", "") != workflow) {
+          return reply(Status::already_exists("idempotency key \"" + key + "\" was already used for saga " + id +
+                                              " of workflow \"" + view.value("workflow", "") + "\""));
         }
-        done(StartResponse{id, false, view});
+        reply(StartResponse{id, false, view});
       };
       if (auto it = key_index_.find(req.idempotency_key); it != key_index_.end()) {
         Saga& existing = *sagas_.at(it->second);
         std::string id = it->second;
-        if (existing.durable) return reply_existing(id, saga_to_json(*existing.def, existing.state));
+        if (existing.durable) return reply_existing(id, saga_to_json(*existing.def, existing.state), done);
         // The first start with this key is not durable yet: answer when it is.
-        existing.on_durable.push_back([this, id, reply_existing, done](Status st) mutable {
+        existing.on_durable.push_back([this, id, reply_existing, done = std::move(done)](Status st) {
           if (!st.is_ok()) return done(st);
           auto view = view_of(id);
           if (!view.is_ok()) return done(view.status());
-          reply_existing(id, view.value());
+          reply_existing(id, view.value(), done);
         });
         return;
       }
@@ -269,7 +272,7 @@ class EngineImpl final : public Engine {
       if (found.value()) {
         auto view = view_of(**found);
         if (!view.is_ok()) return done(view.status());
-        return reply_existing(**found, view.value());
+        return reply_existing(**found, view.value(), done);
       }
     }
 
