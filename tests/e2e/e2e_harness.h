@@ -317,6 +317,16 @@ inline long index_of(const std::vector<std::string>& names, const std::string& n
   return -1;
 }
 
+// The output recorded by the first event named `name` ("StepSucceeded
+// pay:compensate"): the example services echo what they were sent, so this
+// shows the body a call carried.
+inline json output_of(const json& events, const std::string& name) {
+  auto names = event_names(events);
+  const long i = index_of(names, name);
+  REQUIRE_MESSAGE(i >= 0, "no event " << name);
+  return events[static_cast<size_t>(i)]["data"].value("output", json());
+}
+
 // The steps whose compensation succeeded, in the order the log records it.
 inline std::string compensated_order(const json& events) {
   std::string out;
