@@ -13,6 +13,8 @@ packages=(
   librdkafka-dev kcat
   doctest-dev json-schema-test-suite
   curl procps
+  clang libclang-rt-14-dev   # make fuzz: libFuzzer with ASan/UBSan
+  strace                     # make bench: counts usher serve's fsyncs
 )
 
 missing=()

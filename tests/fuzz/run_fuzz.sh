@@ -34,7 +34,9 @@ for t in "${targets[@]}"; do
   echo "fuzz: $t for ${seconds}s (log: $log)"
   # -timeout: an input taking 10 s is a hang worth a report. -rss_limit_mb:
   # ASan's shadow plus the api target's engine need more than the default.
-  "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+  # FUZZ_SEED (0: random) makes a run repeatable: CI fixes it, so a CI run
+  # explores the same inputs as the run that was checked before it.
+  "$bin" -seed="${FUZZ_SEED:-0}" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
     -artifact_prefix="$artifacts" "${dirs[@]}" >"$log" 2>&1
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$log" | tail -1)
