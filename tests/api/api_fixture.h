@@ -16,29 +16,12 @@
 
 #include "http/api_handler.h"
 #include "usher/engine.h"
+#include "support/temp_dir.h"
 
 namespace usher::test {
 
 namespace http = boost::beast::http;
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("usher-api-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::string path() const { return path_.string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 // booking: reserve -> pay -> confirm (pivot) -> notify; pay declines amount > 1000.
 inline const char* kBookingYaml = R"(

@@ -38,6 +38,7 @@
 #include "chaos/usher_process.h"
 #include "serve/test_http.h"
 #include "usher/inspect.h"
+#include "support/temp_dir.h"
 
 using nlohmann::json;
 namespace http = boost::beast::http;
@@ -150,23 +151,7 @@ int step_index(const std::string& name) {
 
 bool is_2xx(const json& status) { return status.is_number_integer() && status.get<int>() / 100 == 2; }
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("usher-chaos-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using usher::test::TempDir;
 
 // One request as a service logged it, placed in the server incarnation that sent it.
 struct ServiceCall {

@@ -14,27 +14,10 @@
 #include <string>
 
 #include "usher/engine.h"
+#include "support/temp_dir.h"
 
 namespace usher::test {
 
-// A fresh directory under /tmp, removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("usher-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 // reserve -> pay -> confirm (pivot) -> notify, every service local.
 inline const char* kLocalBookingYaml = R"(

@@ -21,6 +21,7 @@
 
 #include "chaos/usher_process.h"
 #include "serve/test_http.h"
+#include "support/temp_dir.h"
 
 using nlohmann::json;
 namespace http = boost::beast::http;
@@ -30,23 +31,7 @@ using std::chrono::seconds;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("usher-hostile-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using usher::test::TempDir;
 
 struct Limits {
   int max_connections = 64;

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "serve/test_http.h"
+#include "support/temp_dir.h"
 
 using nlohmann::json;
 namespace http = boost::beast::http;
@@ -17,23 +18,7 @@ using usher::test::Child;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("usher-serve-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using usher::test::TempDir;
 
 // A Kafka mock cluster (usher-kafka-sandbox) and the payments service over
 // Kafka: concert-booking charges and refunds through them.
