@@ -170,13 +170,16 @@ Json workflow_json(const Definition& def) {
                      {"call", s.action.service + "." + s.action.operation},
                      {"compensate", std::move(comp)}});
   }
+  Json redact = Json::array();
+  for (const Redaction& r : def.redact) redact.push_back(r.pointer);
   return {{"name", def.name},
           {"version", def.version},
           {"description", def.description},
           {"hash", def.hash},
           {"pivot", def.pivot ? Json(def.steps[*def.pivot].name) : Json(nullptr)},
           {"steps", std::move(steps)},
-          {"input", def.input_schema ? *def.input_schema : Json(nullptr)}};
+          {"input", def.input_schema ? *def.input_schema : Json(nullptr)},
+          {"redact", redact}};
 }
 
 // The engine reports schema violations as a first line and then one

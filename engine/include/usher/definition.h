@@ -109,6 +109,9 @@ struct CallSpec {
   std::optional<HttpOverride> http;
   Millis timeout{5'000};  // per attempt, defaults applied
   RetryPolicy retry;      // defaults applied (compensation_retry for compensations)
+  // Indexes into Definition::redact of the secrets this call's templates read:
+  // after a restart those values are gone, and the call cannot be sent.
+  std::vector<size_t> reads_redacted;
   SourcePos pos;
 };
 
@@ -123,6 +126,15 @@ struct Step {
   SourcePos pos;
 };
 
+// ---- Secrets -----------------------------------------------------------------
+// One `redact:` entry: a JSON pointer into the start payload whose value is held
+// in memory only, never written to the saga log nor shown by the API and CLI.
+struct Redaction {
+  std::string pointer;              // as written, e.g. "/card/number"
+  std::vector<std::string> tokens;  // unescaped reference tokens: {"card", "number"}
+  SourcePos pos;
+};
+
 // ---- The definition ---------------------------------------------------------
 struct Definition {
   std::string name;  // `saga:`
@@ -130,6 +142,7 @@ struct Definition {
   std::string description;
   std::map<std::string, Service> services;
   std::optional<Json> input_schema;   // JSON Schema of the start payload
+  std::vector<Redaction> redact;      // secrets in the start payload
   std::optional<Millis> timeout;      // whole-saga deadline; applies until the pivot succeeds
   Millis default_timeout{5'000};
   RetryPolicy default_retry;          // {3, 200ms, x2, 10s}

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,7 +47,11 @@ struct SagaState {
   int64_t version = 0;
   std::string definition_hash;
   SagaStatus status = SagaStatus::kRunning;
-  Json input;
+  Json input;  // as logged: every `redact:` pointer holds "[redacted]"
+  // The start payload with its secrets, held in memory only: set when a saga
+  // whose definition redacts is started in this process, absent after a
+  // restart. The one part of the state that is not the fold of its events.
+  std::shared_ptr<const Json> unredacted_input;
   std::string idempotency_key;
   std::string correlation_id;
   std::string traceparent;

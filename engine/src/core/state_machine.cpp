@@ -65,9 +65,16 @@
 //     attempt's result (bounded by its timeout) before compensating, so a
 //     compensation never overtakes its own action at the service.
 //   - A step whose request cannot be rendered (an expression points at a value
-//     that is not there) fails as a business failure without being sent.
+//     that is not there) fails as a business failure without being sent
+//     (StepFailed with "sent": false). If earlier attempts were sent, the last
+//     of their outcomes still decides whether the step is compensated.
 //   - A compensation refused with a business failure makes the saga STUCK at
 //     once: retrying a refusal will not change it, an operator must look.
+//   - Secrets (`redact:`) are logged as "[redacted]"; the real values live in
+//     SagaState::unredacted_input, in memory only. After a restart a call that
+//     reads one cannot be rendered, so it fails as above; an attempt of such a
+//     call that was in flight at the crash cannot be sent again either, so its
+//     outcome is unknown: recovery times it out at once.
 
 #include "core/state_machine.h"
 
@@ -76,6 +83,7 @@
 #include <cmath>
 
 #include "model/expression.h"
+#include "model/redaction.h"
 
 namespace usher {
 
@@ -217,7 +225,11 @@ void apply(const Definition& def, SagaState& s, const Event& e) {
     case EventType::kStepFailed: {
       CallState& c = s.call(*step, kind_of(e.data));
       c.in_flight = false;
-      c.last_outcome = outcome_of(e.data).value_or(Outcome::kFailed);
+      // A request that was never sent says nothing about the attempts that
+      // were: their last outcome still tells whether the step may have happened.
+      auto sent = e.data.find("sent");
+      bool unsent = sent != e.data.end() && sent->is_boolean() && !sent->get<bool>();
+      if (!unsent || !c.last_outcome) c.last_outcome = outcome_of(e.data).value_or(Outcome::kFailed);
       c.error = string_field(e.data, "error");
       c.finished_at = e.occurred_at;
       s.last_error = c.error;
@@ -328,7 +340,7 @@ class Decider {
     Json data = {{"workflow", def_.name},
                  {"version", def_.version},
                  {"definition_hash", def_.hash},
-                 {"input", start.input}};
+                 {"input", def_.redact.empty() ? start.input : redact_input(def_, start.input)}};
     if (!start.idempotency_key.empty()) data["idempotency_key"] = start.idempotency_key;
     if (!start.correlation_id.empty()) data["correlation_id"] = start.correlation_id;
     if (!start.traceparent.empty()) data["traceparent"] = start.traceparent;
@@ -339,6 +351,7 @@ class Decider {
     }
     s_.id = start.saga_id;  // emit() stamps events with it
     emit(EventType::kSagaStarted, "", std::move(data));
+    if (!def_.redact.empty()) s_.unredacted_input = std::make_shared<const Json>(start.input);
     if (deadline) d_.commands.push_back(TimerCommand{TimerKind::kDeadline, 0, CallKind::kAction, 0, *deadline});
     run_forward(0);
   }
@@ -427,6 +440,7 @@ class Decider {
            {{"kind", call_kind_name(kind)},
             {"attempt", c.attempts},
             {"outcome", "failed"},
+            {"sent", false},
             {"error", "request not sent: " + rendered.status().message()}});
       return kind == CallKind::kAction ? give_up_forward(step) : stuck(step, kind);
     }
@@ -549,8 +563,16 @@ class Decider {
 Result<std::pair<Json, std::optional<std::string>>> render_request(const Definition& def, const SagaState& s,
                                                                     size_t step, CallKind kind) {
   const CallSpec& cs = kind == CallKind::kAction ? def.steps[step].action : *def.steps[step].compensate;
+  if (!s.unredacted_input) {
+    for (size_t i : cs.reads_redacted) {
+      const Redaction& r = def.redact[i];
+      if (had_value(s.input, r))
+        return Status::failed_precondition("it reads the redacted input " + r.pointer +
+                                           ", which usher holds in memory only and lost in a restart");
+    }
+  }
   RenderContext ctx;
-  ctx.input = &s.input;
+  ctx.input = s.unredacted_input ? s.unredacted_input.get() : &s.input;
   ctx.saga_id = s.id;
   ctx.workflow = def.name;
   ctx.step_output = [&](std::string_view name) -> const Json* {
@@ -595,8 +617,13 @@ std::vector<Command> pending_commands(const Definition& def, const SagaState& s,
       if (!c.in_flight) continue;
       const CallSpec& cs = kind == CallKind::kAction ? def.steps[i].action : *def.steps[i].compensate;
       auto rendered = render_request(def, s, i, kind);
-      // It rendered when it was first scheduled, from the same state.
-      if (!rendered.is_ok()) continue;
+      if (!rendered.is_ok()) {
+        // It rendered when it was scheduled, so a secret it read was lost in a
+        // restart. The attempt may have been sent before the crash: its
+        // outcome is unknown, as if it had timed out now.
+        out.push_back(TimerCommand{TimerKind::kAttemptTimeout, i, kind, c.attempts, now});
+        continue;
+      }
       out.push_back(DispatchCommand{i, kind, c.attempts, std::move(rendered->first), std::move(rendered->second),
                                     now + cs.timeout.count() * 1000});
     }

@@ -15,6 +15,7 @@
 #include "model/expression.h"
 #include "model/json_schema.h"
 #include "model/loader.h"
+#include "model/redaction.h"
 #include "model/sha256.h"
 #include "model/suggest.h"
 
@@ -26,8 +27,8 @@ using yaml::Fields;
 using yaml::Reader;
 using yaml::Where;
 
-const std::vector<std::string> kTopFields = {"saga",  "version",  "description", "services",
-                                             "input", "timeout", "defaults",    "steps"};
+const std::vector<std::string> kTopFields = {"saga",    "version", "description", "services", "input",
+                                             "redact",  "timeout", "defaults",    "steps"};
 const std::vector<std::string> kDefaultsFields = {"timeout", "retry", "compensation_retry"};
 const std::vector<std::string> kServiceFields = {"http", "kafka", "local"};
 const std::vector<std::string> kHttpServiceFields = {"url"};
@@ -170,6 +171,77 @@ void load_input_schema(Reader& reader, const Field& field, Definition& def) {
   def.input_schema = std::move(*json);
 }
 
+// A redacted pointer the input schema cannot hold is almost certainly a typo,
+// and a typo here leaks the secret, so each token must name a property the
+// schema declares (where it declares any) or index an array.
+std::optional<std::string> redact_schema_problem(const Json& schema, const Redaction& r) {
+  const Json* at = &schema;
+  std::string walked;
+  for (const std::string& token : r.tokens) {
+    if (!at->is_object()) return std::nullopt;
+    auto props = at->find("properties");
+    if (props != at->end() && props->is_object()) {
+      auto p = props->find(token);
+      if (p == props->end()) {
+        std::vector<std::string> names;
+        for (const auto& [name, _] : props->items()) names.push_back(name);
+        return "the input schema has no property \"" + token + "\"" + (walked.empty() ? "" : " under " + walked) +
+               did_you_mean(token, names);
+      }
+      at = &*p;
+    } else if (auto items = at->find("items"); items != at->end() && items->is_object()) {
+      at = &*items;
+    } else {
+      return std::nullopt;  // the schema says nothing about this level
+    }
+    walked += "/" + token;
+  }
+  return std::nullopt;
+}
+
+void load_redact(Reader& reader, const Field& field, Definition& def) {
+  Where where{"redact", ""};
+  if (!field.value.IsSequence()) {
+    reader.error(field.pos(), where, "expected a list of JSON pointers into the input, e.g. [/card/number]");
+    return;
+  }
+  for (const YAML::Node& item : field.value) {
+    SourcePos pos = yaml::position(item);
+    if (pos.line == 0) pos = field.pos();
+    auto text = item.IsScalar() ? std::optional<std::string>(item.Scalar()) : std::nullopt;
+    if (!text) {
+      reader.error(pos, where, "expected a JSON pointer into the input, e.g. /card/number");
+      continue;
+    }
+    auto tokens = parse_redact_pointer(*text);
+    if (!tokens) {
+      reader.error(pos, where,
+                   "\"" + *text + "\" is not a JSON pointer into the input (expected e.g. /card/number; "
+                   "'~' is written ~0 and '/' inside a key ~1)");
+      continue;
+    }
+    Redaction r{*text, std::move(*tokens), pos};
+    if (std::any_of(def.redact.begin(), def.redact.end(), [&](const Redaction& o) { return o.tokens == r.tokens; })) {
+      reader.error(pos, where, "\"" + *text + "\" is listed twice");
+      continue;
+    }
+    if (def.input_schema) {
+      if (auto problem = redact_schema_problem(*def.input_schema, r)) {
+        reader.error(pos, where, "\"" + *text + "\": " + *problem);
+        continue;
+      }
+    }
+    def.redact.push_back(std::move(r));
+  }
+  for (Step& step : def.steps) {
+    for (CallSpec* call : {&step.action, step.compensate ? &*step.compensate : nullptr}) {
+      if (call == nullptr) continue;
+      for (size_t i = 0; i < def.redact.size(); ++i)
+        if (call_reads(*call, def.redact[i])) call->reads_redacted.push_back(i);
+    }
+  }
+}
+
 // Where a second YAML document starts, if the text has one. Only the
 // document boundaries matter; every other parser event is ignored.
 std::optional<SourcePos> find_second_document(const std::string& source) {
@@ -244,6 +316,9 @@ LoadResult load(const std::string& source, const std::string& file_name, EnvLook
   if (const Field* f = top->get("defaults")) load_defaults(reader, *f, *def);
   if (const Field* f = top->get("steps")) loader::load_steps(reader, *f, *def, env);
   if (const Field* f = top->get("input")) load_input_schema(reader, *f, *def);
+  // After the schema (pointers are checked against it) and the steps (which
+  // calls read a secret is noted on each call).
+  if (const Field* f = top->get("redact")) load_redact(reader, *f, *def);
 
   if (reader.error_count() > 0) return result;
   def->file = file_name;
