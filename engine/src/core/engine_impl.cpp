@@ -491,7 +491,10 @@ class EngineImpl final : public Engine {
       if (it == sagas_.end()) return;
       Saga& saga = *it->second;
       saga.def = loaded->first;
+      // The log never held the secrets: keep them across the reload.
+      auto secrets = std::move(saga.state.unredacted_input);
       saga.state = std::move(loaded->second);
+      if (saga.state.started()) saga.state.unredacted_input = std::move(secrets);
       saga.generation = ++generation_;
       for (auto* t : {&saga.attempt_timer, &saga.retry_timer, &saga.deadline_timer})
         if (*t) (*t)->cancel();
