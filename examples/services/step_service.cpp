@@ -251,7 +251,7 @@ void add_payments_operations(StepService& s) {
     std::unordered_map<std::string, bool> refunded;  // by paymentId
   };
   auto state = std::make_shared<State>();
-  // charge {userId, amount, reference} → 200 {paymentId, amount, status:"captured"}.
+  // charge {userId, amount, reference[, card]} → 200 {paymentId, amount, status:"captured"[, cardLast4]}.
   // Data-driven decline for demos: an amount greater than 1000 is refused with
   // 422 {"error":"card declined"}, so a saga compensates without any switch.
   s.add_operation("charge", [state](const Json& in) -> ServiceReply {
@@ -266,6 +266,14 @@ void add_payments_operations(StepService& s) {
     state->refunded[id] = false;
     Json out = {{"paymentId", id}, {"amount", *amount}, {"status", "captured"}};
     if (const Json* ref = field(in, "reference")) out["reference"] = *ref;
+    // Like a real processor, the reply names the card by its last digits only.
+    if (auto card = in.find("card"); card != in.end() && card->is_object()) {
+      const Json* number = field(*card, "number");
+      if (number && number->is_string() && number->get_ref<const std::string&>().size() >= 4) {
+        const std::string& digits = number->get_ref<const std::string&>();
+        out["cardLast4"] = digits.substr(digits.size() - 4);
+      }
+    }
     return {200, std::move(out), false};
   });
   // adjust {userId, amount, reference} → 200 {adjustmentId, amount, status}

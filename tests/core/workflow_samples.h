@@ -17,6 +17,7 @@ inline Json sample_for_schema(const Json& schema) {
   if (!schema.is_object()) return "x";
   if (auto e = schema.find("enum"); e != schema.end() && e->is_array() && !e->empty()) return (*e)[0];
   if (auto c = schema.find("const"); c != schema.end()) return *c;
+  if (auto e = schema.find("examples"); e != schema.end() && e->is_array() && !e->empty()) return (*e)[0];
   std::string type = schema.value("type", schema.contains("properties") ? "object" : "string");
   if (type == "object") {
     Json out = Json::object();

@@ -186,7 +186,12 @@ TEST_CASE("a crash between any append and its commands loses nothing and repeats
         bind_all(*engine, *def, services);  // the definition comes back from the log
         REQUIRE(engine->resume().is_ok());
         Json after = engine->wait(before["id"]).get();
-        CHECK(after["status"] == expected);
+        // Secrets (`redact:`) do not survive the crash: a saga whose step that
+        // reads one had not succeeded yet cannot send it, and compensates.
+        bool secret_lost = false;
+        for (const Step& step : def->steps)
+          if (!step.action.reads_redacted.empty() && done_before.count(step.name + ":action") == 0) secret_lost = true;
+        CHECK(after["status"] == (secret_lost ? "compensated" : expected));
         for (const std::string& call : services->calls())
           CHECK_MESSAGE(done_before.count(call) == 0, "sent again after its success was logged: " << call);
         engine->shutdown();
