@@ -3,6 +3,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
@@ -105,6 +106,11 @@ asio::awaitable<void> ServiceServer::serve(tcp::socket socket) {
       char byte;
       co_await stream.async_read_some(asio::buffer(&byte, 1), kAwait);
       break;
+    }
+
+    if (reply.delay.count() > 0) {
+      asio::steady_timer working(stream.get_executor(), reply.delay);
+      co_await working.async_wait(kAwait);
     }
 
     http::response<http::string_body> res{static_cast<http::status>(reply.status), req.version()};

@@ -3,10 +3,13 @@
 // process with one I/O thread. At startup it prints the bound ports as one
 // JSON line, e.g. {"seats":7101,"payments":7102,"tickets":7103,"notifier":7104},
 // so tests can ask for port 0 and read the real ports back.
+#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -29,7 +32,7 @@ Operations (POST /{operation}, JSON in and out):
   seats     hold {concertId, seat} -> {holdId}   release {holdId}
             hold-block {concertId, seats[], groupName} -> {holdId}
             hold-parking {concertId, spaces} -> {holdId}   free {concertId, seat}
-  payments  charge {userId, amount, reference} -> {paymentId}   refund {paymentId}
+  payments  charge {userId, amount, reference[, card]} -> {paymentId[, cardLast4]}   refund {paymentId}
             adjust {userId, amount, reference} -> {adjustmentId}   reverse {adjustmentId}
             charge and adjust DECLINE (422 {"error":"card declined"}) when amount > 1000
   tickets   issue {holdId, paymentId} -> {ticketId}   void {ticketId}   reinstate {ticketId}
@@ -43,6 +46,7 @@ Every service also serves:
   POST /_requests/reset   clears it
 --fail SERVICE.OPERATION=MODE[:N] does what /_control does, at startup, e.g.
   --fail payments.charge=transient:2  --fail tickets.issue=decline
+--latency 20-150 delays every operation's answer by 20 to 150 ms (the effect is immediate).
 Stops on SIGTERM or SIGINT: stops accepting, finishes responses in progress, exits 0.
 )";
 
@@ -65,7 +69,21 @@ int main(int argc, char** argv) {
   app.add_option("--idle-timeout", idle_timeout_s, "seconds a keep-alive connection may stay idle")
       ->capture_default_str();
   app.add_option("--body-limit", body_limit, "largest request body in bytes")->capture_default_str();
+  std::string latency;
+  app.add_option("--latency", latency, "MIN-MAX: delay every operation's answer by MIN to MAX ms (e.g. 20-150)");
   CLI11_PARSE(app, argc, argv);
+  std::chrono::milliseconds latency_min{0}, latency_max{0};
+  if (!latency.empty()) {
+    unsigned long lo = 0, hi = 0;
+    char dash = 0;
+    std::istringstream in(latency);
+    if (!(in >> lo >> dash >> hi) || dash != '-' || !in.eof() || lo > hi || hi > 600'000) {
+      std::cerr << "--latency " << latency << ": expected MIN-MAX in milliseconds, e.g. 20-150\n";
+      return 2;
+    }
+    latency_min = std::chrono::milliseconds(lo);
+    latency_max = std::chrono::milliseconds(hi);
+  }
 
   std::vector<std::unique_ptr<StepService>> services;
   auto add = [&](const char* name, void (*ops)(StepService&)) {
@@ -76,6 +94,8 @@ int main(int argc, char** argv) {
   add("payments", &usher::examples::add_payments_operations);
   add("tickets", &usher::examples::add_tickets_operations);
   add("notifier", &usher::examples::add_notifier_operations);
+  for (size_t i = 0; i < services.size(); ++i)
+    services[i]->set_latency(latency_min, latency_max, static_cast<uint32_t>(std::random_device{}() + i));
 
   for (const std::string& spec : fails) {
     // SERVICE.OPERATION=MODE[:N]

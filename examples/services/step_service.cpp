@@ -115,6 +115,9 @@ ServiceReply StepService::call_operation(const std::string& operation, const Ser
   auto finish = [&](ServiceReply reply, bool replayed) {
     if (!reply.hang) log_[at]["status"] = reply.status;
     log_[at]["replayed"] = replayed;
+    if (latency_max_.count() > 0)
+      reply.delay = std::chrono::milliseconds(
+          std::uniform_int_distribution<int64_t>(latency_min_.count(), latency_max_.count())(rng_));
     return reply;
   };
 
@@ -143,6 +146,12 @@ ServiceReply StepService::call_operation(const std::string& operation, const Ser
   if (!req.idempotency_key.empty() && !reply.hang && is_final(reply.status))
     answers_.emplace(req.idempotency_key, Stored{operation, reply});
   return finish(std::move(reply), false);
+}
+
+void StepService::set_latency(std::chrono::milliseconds min, std::chrono::milliseconds max, uint32_t seed) {
+  latency_min_ = min;
+  latency_max_ = std::max(min, max);
+  rng_.seed(seed);
 }
 
 ServiceReply StepService::handle(const ServiceRequest& req) {

@@ -18,10 +18,12 @@
 // Threading: none. The server calls handle() from its single I/O thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
+#include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -46,6 +48,7 @@ struct ServiceReply {
   unsigned status = 200;
   Json body = Json::object();
   bool hang = false;  // do not answer at all; the connection waits for the client to give up
+  std::chrono::milliseconds delay{0};  // answer this much later: the service's working time
 };
 
 enum class FaultMode { kOk, kDecline, kTransient, kHang };
@@ -67,6 +70,11 @@ class StepService {
 
   ServiceReply handle(const ServiceRequest& req);
 
+  // Every operation's answer (not /_control or /_requests) is delayed by a
+  // time drawn uniformly from [min, max], as a real service takes time to work.
+  // The effect is immediate: only the answer waits.
+  void set_latency(std::chrono::milliseconds min, std::chrono::milliseconds max, uint32_t seed);
+
  private:
   struct Fault {
     FaultMode mode = FaultMode::kOk;
@@ -86,6 +94,8 @@ class StepService {
   std::map<std::string, Fault> faults_;
   std::unordered_map<std::string, Stored> answers_;  // by Idempotency-Key
   std::vector<Json> log_;
+  std::chrono::milliseconds latency_min_{0}, latency_max_{0};
+  std::mt19937 rng_;
 };
 
 // The four ticketing services with their operations (see step_service.cpp for

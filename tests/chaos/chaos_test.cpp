@@ -6,7 +6,7 @@
 // Size (environment; the defaults are the short CI run):
 //   USHER_CHAOS_KILLS    SIGKILLs of the server              [20]
 //   USHER_CHAOS_SECONDS  length of the load-and-kill phase    [40]
-//   USHER_CHAOS_SAGAS    sagas the clients try to start       [200]
+//   USHER_CHAOS_SAGAS    sagas the clients try to start       [800]
 //   USHER_CHAOS_SEED     random seed (printed, to replay a run) [time]
 //
 // How the two records are lined up. The services keep one request log each,
@@ -193,10 +193,11 @@ class ChaosRun {
   ChaosRun()
       : kills_(env_count("USHER_CHAOS_KILLS", 20)),
         seconds_(env_count("USHER_CHAOS_SECONDS", 40)),
-        sagas_(env_count("USHER_CHAOS_SAGAS", 200)),
+        sagas_(env_count("USHER_CHAOS_SAGAS", 800)),
         seed_(static_cast<unsigned>(env_count("USHER_CHAOS_SEED", static_cast<int>(std::random_device{}() >> 1)))),
         services_({USHER_BINARY_DIR "/examples/services/usher-example-services", "--seats-port", "0",
-                   "--payments-port", "0", "--tickets-port", "0", "--notifier-port", "0"}) {
+                   "--payments-port", "0", "--tickets-port", "0", "--notifier-port", "0", "--latency",
+                   "30-200"}) {
     auto line = services_.read_line();
     REQUIRE_MESSAGE(line.has_value(), "the example services printed no ports");
     json ports = json::parse(*line);
@@ -223,7 +224,7 @@ class ChaosRun {
     std::vector<Clock::time_point> release(static_cast<size_t>(sagas_));
     {
       std::mt19937 rng(seed_ ^ 0x5eed);
-      const int burst = std::max(1, std::min(60, sagas_ / 6));
+      const int burst = std::max(1, std::min(200, sagas_ / 4));
       std::uniform_int_distribution<int> when(0, std::max(1, seconds_ * 850));
       for (int i = 0; i < sagas_; i += burst) {
         auto at = t0 + milliseconds(when(rng));
@@ -338,7 +339,7 @@ class ChaosRun {
     // land just after a burst of starts, when the most sagas are mid-flight.
     std::mt19937 rng(seed_ ^ 0xdead);
     std::uniform_real_distribution<double> jitter(0.1, 0.9);
-    std::uniform_int_distribution<int> after_burst(20, 600);
+    std::uniform_int_distribution<int> after_burst(50, 500);
     const double slot_ms = seconds_ * 1000.0 / kills_;
     std::vector<Clock::time_point> kill_at;
     for (int k = 0; k < kills_; ++k)
@@ -641,6 +642,9 @@ class ChaosRun {
     CHECK(totals_.kills == kills_);
     CHECK(totals_.acknowledged > 0);
     CHECK(violations_.empty());
+    // Bursts of 200 starts against services that take 30-200 ms a step keep
+    // hundreds of sagas in flight; half the kills land just after a burst.
+    if (sagas_ >= 800) CHECK_MESSAGE(totals_.max_in_flight >= 100, "the kills did not catch many sagas in flight");
   }
 
  private:
