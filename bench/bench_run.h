@@ -22,6 +22,7 @@ struct RunSpec {
   std::string workflows_dir; // bench/workflows
   std::string work_dir;      // where databases go (a real disk: tmpfs would not sync)
   std::string usher_binary;  // server mode
+  std::string sync_counter_library;  // server mode: sync_counter_preload.cpp, built as a module
   std::string sandbox_binary;  // kafka mode: usher-kafka-sandbox
   bool synchronous_full = true;
 };

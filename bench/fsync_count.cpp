@@ -4,8 +4,8 @@
 // executable's symbols come first in the global lookup scope) rather than to
 // libc's. Each forwards to the system call.
 //
-// Only the in-process modes use this count; `server` mode counts the usher
-// process's calls with strace instead.
+// Only the in-process modes use this count; `server` mode preloads the same
+// counting into `usher serve` (sync_counter_preload.cpp).
 #include <sys/syscall.h>
 #include <unistd.h>
 

@@ -192,23 +192,12 @@ std::optional<double> metric(const std::string& text, const std::string& name) {
   return std::nullopt;
 }
 
-// strace's -c summary: the "calls" column of the fsync and fdatasync rows.
-std::optional<double> strace_syncs(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  double total = 0;
-  bool any = false;
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream f(line);
-    std::vector<std::string> cols;
-    for (std::string c; f >> c;) cols.push_back(c);
-    if (cols.size() >= 5 && (cols.back() == "fsync" || cols.back() == "fdatasync")) {
-      total += std::stod(cols[3]);
-      any = true;
-    }
-  }
-  if (!any) return 0.0;
-  return total;
+// What sync_counter_preload.cpp counted in the file at `path`.
+std::optional<double> counted_syncs(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  uint64_t n = 0;
+  if (!in.read(reinterpret_cast<char*>(&n), sizeof n)) return std::nullopt;
+  return static_cast<double>(n);
 }
 
 }  // namespace
@@ -226,19 +215,20 @@ RunResult run_server(const RunSpec& spec) {
 
   const std::string db = spec.work_dir + "/server-" + std::to_string(spec.concurrency) + ".db";
   for (const char* ext : {"", "-wal", "-shm"}) std::filesystem::remove(db + ext);
-  // strace only stops the traced process at the two sync calls (--seccomp-bpf),
-  // so counting costs one ptrace round trip per fsync and nothing else.
-  const std::string strace_out = spec.work_dir + "/server-" + std::to_string(spec.concurrency) + ".strace";
-  std::filesystem::remove(strace_out);
-  std::vector<std::string> argv;
-  bool traced = access("/usr/bin/strace", X_OK) == 0;
-  if (traced) argv = {"/usr/bin/strace", "-f", "--seccomp-bpf", "-qq", "-c", "-e", "trace=fsync,fdatasync", "-o", strace_out};
-  for (const std::string& a : {spec.usher_binary, std::string("serve"), std::string("--db"), db, std::string("--workflows"),
-                               spec.workflows_dir, std::string("--listen"), std::string("127.0.0.1:0"),
-                               std::string("--log-level"), std::string("warn"), std::string("--durability"),
-                               std::string(spec.synchronous_full ? "full" : "normal")})
-    argv.push_back(a);
-  auto child = spawn(argv, {"USHER_BENCH_SERVICE_URL=" + spec.service_url}, db + ".log");
+  // Syncs are counted by a preloaded library (sync_counter_preload.cpp), not a
+  // tracer: it adds nothing to the process's cost.
+  const std::string sync_counter = spec.work_dir + "/server-" + std::to_string(spec.concurrency) + ".syncs";
+  std::filesystem::remove(sync_counter);
+  std::vector<std::string> env = {"USHER_BENCH_SERVICE_URL=" + spec.service_url};
+  const bool counted = access(spec.sync_counter_library.c_str(), R_OK) == 0;
+  if (counted) {
+    env.push_back("LD_PRELOAD=" + spec.sync_counter_library);
+    env.push_back("USHER_BENCH_SYNC_COUNTER=" + sync_counter);
+  }
+  std::vector<std::string> argv = {spec.usher_binary, "serve", "--db", db, "--workflows", spec.workflows_dir,
+                                   "--listen", "127.0.0.1:0", "--log-level", "warn", "--durability",
+                                   spec.synchronous_full ? "full" : "normal"};
+  auto child = spawn(argv, env, db + ".log");
   if (!child) return fail("cannot start " + spec.usher_binary);
   auto port = read_line_with(*child, "usher: listening on 127.0.0.1:", 30);
   if (!port) {
@@ -247,13 +237,7 @@ RunResult run_server(const RunSpec& spec) {
   }
   drain(*child, db + ".stdout.log");
   const std::string api = "http://127.0.0.1:" + *port;
-  // The usher process: strace's child when traced.
-  int usher_pid = child->pid;
-  if (traced) {
-    std::ifstream kids("/proc/" + std::to_string(child->pid) + "/task/" + std::to_string(child->pid) + "/children");
-    int kid = 0;
-    if (kids >> kid) usher_pid = kid;
-  }
+  const int usher_pid = child->pid;
 
   const double cpu0 = process_cpu_seconds(usher_pid);
   SagaFn saga = [](Connection& c, uint64_t seat) -> asio::awaitable<Ending> {
@@ -277,11 +261,9 @@ RunResult run_server(const RunSpec& spec) {
     auto events = metric(m->second, "usher_log_events_total");
     if (commits && events && *commits > 0) r.events_per_commit = *events / *commits;
   }
-  // The usher process itself gets the SIGTERM, so that strace sees it exit
-  // and writes its summary.
   kill(usher_pid, SIGTERM);
   wait_exit(*child, 10);
-  if (traced) r.fsyncs = strace_syncs(strace_out);
+  if (counted) r.fsyncs = counted_syncs(sync_counter);
   r.count_check = check_counts(spec.service_url, spec.sagas, r.count_detail);
   return r;
 }

@@ -148,6 +148,7 @@ int main(int argc, char** argv) {
   spec.workflows_dir = USHER_BENCH_SOURCE_DIR "/workflows";
   spec.work_dir = (bin / "bench-data").string();
   spec.usher_binary = (bin / ".." / "cli" / "usher").lexically_normal().string();
+  spec.sync_counter_library = (bin / "libusher-bench-syncs.so").string();
   spec.sandbox_binary = (bin / ".." / "examples" / "kafka-sandbox" / "usher-kafka-sandbox").lexically_normal().string();
   double soak_seconds = 600;
   app.add_option("--suite", suite_name, "quick (every mode, under 2 minutes) or full (BENCHMARK.md's sizes and a soak)")

@@ -14,7 +14,7 @@ packages=(
   doctest-dev json-schema-test-suite
   curl procps
   clang libclang-rt-14-dev   # make fuzz: libFuzzer with ASan/UBSan
-  strace                     # make bench: counts usher serve's fsyncs
+  libjemalloc-dev            # the allocator `usher` and `usher-bench` link
 )
 
 missing=()
