@@ -33,17 +33,19 @@ constexpr const char* kInsertEvent =
 constexpr const char* kInsertDefinition =
     "INSERT OR IGNORE INTO definitions (hash, workflow, version, source, loaded_at) VALUES (?1, ?2, ?3, ?4, ?5)";
 
-std::string upsert_saga_sql() {
-  // Rows are full snapshots, but a saga's identity (workflow, version,
-  // definition, keys, created_at) is fixed by its first row: the update sets
-  // only what a transition changes, so SQLite leaves the indexes over the
-  // fixed columns (by workflow, idempotency key) alone on every transition.
-  return "INSERT INTO sagas (" + codec::saga_columns() +
-         ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) "
-         "ON CONFLICT (id) DO UPDATE SET status = excluded.status, current_step = excluded.current_step, "
-         "updated_at = excluded.updated_at, deadline = excluded.deadline, last_error = excluded.last_error, "
-         "last_seq = excluded.last_seq";
+std::string insert_saga_sql() {
+  return "INSERT INTO sagas (" + codec::saga_columns() + ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 }
+// Rows are full snapshots, but a saga's identity (workflow, version,
+// definition, keys, created_at) is fixed by its first row: a transition sets
+// only what it changes, so SQLite leaves the indexes over the fixed columns
+// (by workflow, idempotency key) alone. The parameters are numbered as in the
+// insert, so one bind_saga_row serves both. A plain UPDATE (and an INSERT only
+// when it matched no row) costs one seek of the primary key per transition,
+// where an upsert costs two.
+constexpr const char* kUpdateSaga =
+    "UPDATE sagas SET status = ?5, current_step = ?6, updated_at = ?10, deadline = ?11, last_error = ?12, "
+    "last_seq = ?13 WHERE id = ?1";
 
 int64_t wall_clock_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -118,7 +120,8 @@ Status SqliteSagaLog::prepare_statements() {
       {&commit_, "COMMIT"},
       {&rollback_, "ROLLBACK"},
       {&insert_event_, kInsertEvent},
-      {&upsert_saga_, upsert_saga_sql()},
+      {&update_saga_, kUpdateSaga},
+      {&insert_saga_, insert_saga_sql()},
       {&insert_definition_, kInsertDefinition},
   };
   for (const auto& [stmt, sql] : all) {
@@ -191,7 +194,8 @@ void SqliteSagaLog::close() {
   commit_ = {};
   rollback_ = {};
   insert_event_ = {};
-  upsert_saga_ = {};
+  update_saga_ = {};
+  insert_saga_ = {};
   insert_definition_ = {};
   db_.close();
 }
@@ -323,9 +327,17 @@ Status SqliteSagaLog::write_group(const Group& group) {
     }
   }
   for (const SagaRow& row : group.rows) {
-    sqlite::ResetOnExit reset(upsert_saga_);
-    codec::bind_saga_row(upsert_saga_, row);
-    int rc = upsert_saga_.step();
+    int rc;
+    {
+      sqlite::ResetOnExit reset(update_saga_);
+      codec::bind_saga_row(update_saga_, row);
+      rc = update_saga_.step();
+    }
+    if (rc == SQLITE_DONE && sqlite3_changes(db_.get()) == 0) {
+      sqlite::ResetOnExit reset(insert_saga_);
+      codec::bind_saga_row(insert_saga_, row);
+      rc = insert_saga_.step();
+    }
     if (rc != SQLITE_DONE) return sqlite::to_status(rc, db_.get(), "write saga " + row.id + " to " + path_);
   }
   if (group.definition) {

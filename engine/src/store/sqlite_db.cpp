@@ -1,5 +1,7 @@
 #include "store/sqlite_db.h"
 
+#include <mutex>
+
 namespace usher::sqlite {
 
 Status to_status(int rc, sqlite3* db, std::string_view what) {
@@ -34,7 +36,20 @@ Status to_status(int rc, sqlite3* db, std::string_view what) {
   }
 }
 
+// SQLite counts every allocation under one global mutex unless told not to;
+// the log writer allocates for every row it writes, so the count (which usher
+// never reads) was the writer's most contended lock. It can only be turned
+// off before SQLite initialises; if the program embedding usher already used
+// SQLite, the call is refused and nothing changes.
+namespace {
+void configure_sqlite_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+}
+}  // namespace
+
 Result<Connection> Connection::open(const std::string& path, int flags, const std::string& vfs) {
+  configure_sqlite_once();
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db, flags, vfs.empty() ? nullptr : vfs.c_str());
   // sqlite3_open_v2 hands back a handle even on failure, for its message.

@@ -87,7 +87,8 @@ class SqliteSagaLog final : public SagaLog {
   sqlite::Statement commit_;
   sqlite::Statement rollback_;
   sqlite::Statement insert_event_;
-  sqlite::Statement upsert_saga_;
+  sqlite::Statement update_saga_;  // a saga's row after its first transition
+  sqlite::Statement insert_saga_;  // its first
   sqlite::Statement insert_definition_;
   std::vector<Group*> pending_;  // groups of the current batch still to be written
   int wal_pages_ = 0;            // WAL size after the last commit, from the WAL hook
