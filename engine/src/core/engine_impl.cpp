@@ -30,6 +30,7 @@
 #include <unordered_map>
 
 #include "core/engine_factory.h"
+#include "core/log_health.h"
 #include "core/log_inspector.h"
 #include "core/saga_id.h"
 #include "core/saga_view.h"
@@ -276,7 +277,7 @@ class EngineImpl final : public Engine {
       }
     }
 
-    if (Status refused = refuse_while_log_fails(); !refused.is_ok()) return done(refused);
+    if (Status refused = log_health_.admit(std::chrono::steady_clock::now()); !refused.is_ok()) return done(refused);
 
     int64_t now = clock_.now_us();
     std::string id = ids_.next(now);
@@ -503,53 +504,30 @@ class EngineImpl final : public Engine {
     });
   }
 
-  // ---- the log's health ----------------------------------------------------------
-  // A failed append (I/O error, full disk, a lock held too long) marks the log
-  // unhealthy until an append succeeds again. Meanwhile new sagas are refused
-  // at once with kUnavailable (503 over HTTP) instead of each waiting for a
-  // commit that fails, and the sagas already acknowledged are kept: they reload
-  // from the log and retry their appends (reload_later). One start per
-  // kLogProbeInterval is let through as a probe, so an engine with no saga in
-  // flight still notices the fault clearing; it is refused like the others if
-  // the log still fails, with nothing written.
-
-  static constexpr std::chrono::seconds kLogProbeInterval{1};
-
-  Status refuse_while_log_fails() {
-    if (log_healthy_) return Status::ok();
-    const auto now = std::chrono::steady_clock::now();
-    if (probe_in_flight_ || now < next_probe_) return Status::unavailable("saga log unavailable: " + log_fault_);
-    probe_in_flight_ = true;
-    next_probe_ = now + kLogProbeInterval;
-    return Status::ok();
-  }
+  // ---- the log's health (core/log_health.h) -------------------------------------
+  // While appends fail, new sagas are refused; the acknowledged ones reload
+  // from the log and retry their appends (reload_later).
 
   void note_log_failure(const std::string& id, const Status& st) {
-    probe_in_flight_ = false;
+    const bool changed = log_health_.note_failure(st, std::chrono::steady_clock::now());
     if (st.code() != StatusCode::kUnavailable) {
       // This append's own content was refused (a duplicate key, data that is
       // not valid JSON text): about this saga, not the log, which stays usable.
       spdlog::error("saga {}: saga log append failed: {}", id, st.to_string());
       return;
     }
-    if (log_healthy_) {
+    if (changed) {
       // One line per episode: with a full disk every saga's append fails, and
       // the reason is the same for all of them.
       spdlog::error("saga log unavailable: {}; refusing new sagas until an append succeeds (sagas in flight are kept "
                     "and retried)",
                     st.to_string());
-      log_healthy_ = false;
-      next_probe_ = std::chrono::steady_clock::now() + kLogProbeInterval;
     }
-    log_fault_ = st.message();
     spdlog::debug("saga {}: saga log append failed: {}", id, st.to_string());
   }
 
   void note_log_ok() {
-    probe_in_flight_ = false;
-    if (log_healthy_) return;
-    log_healthy_ = true;
-    spdlog::info("saga log writable again; accepting new sagas");
+    if (log_health_.note_success()) spdlog::info("saga log writable again; accepting new sagas");
   }
 
   // ---- reading and operating ---------------------------------------------------
@@ -759,10 +737,7 @@ class EngineImpl final : public Engine {
   uint64_t generation_ = 0;
   uint64_t waiter_token_ = 0;
   bool resumed_ = false;
-  bool log_healthy_ = true;      // see "the log's health"
-  std::string log_fault_;        // why the last append failed
-  bool probe_in_flight_ = false;  // a start let through while unhealthy, not yet committed
-  std::chrono::steady_clock::time_point next_probe_;
+  LogHealth log_health_;
 
   std::atomic<bool> stopping_{false};
   std::atomic<bool> shut_down_{false};
