@@ -29,6 +29,7 @@
 #include <string_view>
 
 #include "http/api_handler.h"
+#include "support/api_workflows.h"
 #include "usher/engine.h"
 
 namespace {
@@ -36,72 +37,6 @@ namespace {
 namespace http = boost::beast::http;
 
 constexpr const char* kToken = "fuzz-token";
-
-// The workflows of tests/api/api_fixture.h: one that completes or
-// compensates, one that stays running (for cancel), one that gets stuck (for
-// retry).
-constexpr const char* kBookingYaml = R"(
-saga: booking
-version: 1
-services:
-  seats:    { local: {} }
-  payments: { local: {} }
-  tickets:  { local: {} }
-input:
-  type: object
-  required: [seat, amount]
-  properties:
-    seat: { type: string, maxLength: 16 }
-    amount: { type: integer, minimum: 1 }
-defaults:
-  timeout: 1s
-  retry: { attempts: 2, backoff: 1ms, max_backoff: 2ms }
-  compensation_retry: { attempts: 2, backoff: 1ms, max_backoff: 2ms }
-steps:
-  - name: reserve
-    call: seats.hold
-    with: { seat: "${input.seat}" }
-    compensate:
-      call: seats.release
-      with: { holdId: "${steps.reserve.output.holdId:-none}" }
-  - name: pay
-    call: payments.charge
-    with: { amount: "${input.amount}" }
-    compensate:
-      call: payments.refund
-  - name: confirm
-    type: pivot
-    call: tickets.issue
-    with: { holdId: "${steps.reserve.output.holdId}" }
-)";
-
-constexpr const char* kSlowYaml = R"(
-saga: slow
-version: 1
-services:
-  waiter: { local: {} }
-steps:
-  - name: wait
-    call: waiter.wait
-    retry: { attempts: 3, backoff: 60s }
-)";
-
-constexpr const char* kFragileYaml = R"(
-saga: fragile
-version: 1
-services:
-  box: { local: {} }
-defaults:
-  retry: { attempts: 1 }
-  compensation_retry: { attempts: 1 }
-steps:
-  - name: open
-    call: box.open
-    compensate:
-      call: box.close
-  - name: fail
-    call: box.fail
-)";
 
 // One engine and handler for the whole run: opening SQLite per input would
 // make the fuzzer measure file creation. Sagas from earlier inputs stay in
@@ -125,26 +60,13 @@ struct Fixture {
     auto opened = usher::Engine::open(options);
     if (!opened.is_ok()) fail(opened.status().to_string());
     engine = std::move(opened.value());
-    for (const char* yaml : {kBookingYaml, kSlowYaml, kFragileYaml}) {
+    for (const char* yaml : {usher::test::kApiBookingYaml, usher::test::kApiSlowYaml, usher::test::kApiFragileYaml}) {
       auto loaded = usher::load_definition(yaml, "fuzz.yaml");
       if (!loaded.ok()) fail(loaded.diagnostics.front().to_string());
       if (auto s = engine->load(loaded.definition); !s.is_ok()) fail(s.to_string());
     }
-    using usher::StepResult;
-    using usher::Json;
-    engine->register_handler("seats.hold", [](const usher::StepCall&) { return StepResult::ok({{"holdId", "H-1"}}); });
-    engine->register_handler("seats.release", [](const usher::StepCall&) { return StepResult::ok(Json::object()); });
-    engine->register_handler("payments.charge", [](const usher::StepCall& c) {
-      const Json& amount = c.body["amount"];
-      if (amount.is_number_integer() && amount.get<int64_t>() > 1000) return StepResult::failed("card declined");
-      return StepResult::ok({{"paymentId", "P-1"}});
-    });
-    engine->register_handler("payments.refund", [](const usher::StepCall&) { return StepResult::ok(Json::object()); });
-    engine->register_handler("tickets.issue", [](const usher::StepCall&) { return StepResult::ok({{"ticketId", "T-1"}}); });
-    engine->register_handler("waiter.wait", [](const usher::StepCall&) { return StepResult::transient("busy"); });
-    engine->register_handler("box.open", [](const usher::StepCall&) { return StepResult::ok(Json::object()); });
-    engine->register_handler("box.close", [](const usher::StepCall&) { return StepResult::failed("jammed"); });
-    engine->register_handler("box.fail", [](const usher::StepCall&) { return StepResult::failed("no"); });
+    // Fragile's compensation always jams, so stuck sagas keep turning up to retry.
+    usher::test::register_api_handlers(*engine, usher::test::Jammed::kAlways);
     if (auto s = engine->resume(); !s.is_ok()) fail(s.to_string());
     usher::api::ApiHandlerOptions ho;
     ho.token = kToken;
