@@ -15,10 +15,11 @@
 #include <chrono>
 #include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "support/read_file.h"
 
 extern char** environ;
 
@@ -75,10 +76,7 @@ class LoggedProcess {
 
   // What this process wrote since start().
   std::string output() const {
-    std::ifstream in(log_path_, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string all = ss.str();
+    std::string all = read_file(log_path_);
     return all.size() > log_offset_ ? all.substr(log_offset_) : std::string();
   }
 

@@ -9,11 +9,10 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include <doctest/doctest.h>
+#include "support/read_file.h"
 #include "support/temp_dir.h"
 
 namespace usher::test {
@@ -30,13 +29,6 @@ inline std::string shell_quote(const std::string& arg) {
   std::string q = "'";
   for (char c : arg) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return q + "'";
-}
-
-inline std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 // Runs `usher ARGS…` with a clean environment for the variables the CLI reads

@@ -4,10 +4,9 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
-#include <iterator>
-#include <sstream>
 
 #include "e2e_harness.h"
+#include "support/read_file.h"
 
 using namespace usher::e2e;
 
@@ -15,11 +14,8 @@ namespace {
 
 // The shipped file, pointed at this test's services.
 void write_group_booking(const TempDir& dir, const Services& services) {
-  std::ifstream in(USHER_SOURCE_DIR "/workflows/group-booking.yaml");
-  REQUIRE(in.good());
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string yaml = text.str();
+  std::string yaml = usher::test::read_file(USHER_SOURCE_DIR "/workflows/group-booking.yaml");
+  REQUIRE(!yaml.empty());
   const std::pair<const char*, const char*> urls[] = {{"http://127.0.0.1:7101", "seats"},
                                                       {"http://127.0.0.1:7102", "payments"},
                                                       {"http://127.0.0.1:7103", "tickets"},
@@ -32,11 +28,6 @@ void write_group_booking(const TempDir& dir, const Services& services) {
   std::ofstream out(dir.workflows() + "/group-booking.yaml");
   out << yaml;
   REQUIRE(out.good());
-}
-
-std::string file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 }  // namespace
@@ -65,7 +56,7 @@ TEST_CASE("group-booking's card reaches the payment service and nothing that ush
   auto workflow = usher::test::request(server.port(), http::verb::get, "/v1/workflows/group-booking");
   CHECK(workflow.json()["redact"] == json{"/card/number", "/card/cvc"});
 
-  std::string stored = file_bytes(dir.db()) + file_bytes(dir.db() + "-wal");
+  std::string stored = usher::test::read_file(dir.db()) + usher::test::read_file(dir.db() + "-wal");
   CHECK(stored.find("[redacted]") != std::string::npos);
   CHECK(stored.find(number) == std::string::npos);
 }

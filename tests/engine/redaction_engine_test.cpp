@@ -3,11 +3,10 @@
 // step that needs it is not sent with a placeholder.
 #include <doctest/doctest.h>
 
-#include <fstream>
-#include <iterator>
 #include <mutex>
 
 #include "engine_fixture.h"
+#include "support/read_file.h"
 #include "usher/inspect.h"
 
 using namespace usher;
@@ -37,10 +36,7 @@ const Json kInput = {{"seat", 4}, {"amount", 25}, {"card", {{"number", kCardNumb
 // Everything SQLite wrote for this database: the main file and its WAL.
 std::string database_bytes(const TempDir& dir) {
   std::string all;
-  for (const char* suffix : {"", "-wal", "-shm"}) {
-    std::ifstream in(dir.file(std::string("usher.db") + suffix), std::ios::binary);
-    all.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  }
+  for (const char* suffix : {"", "-wal", "-shm"}) all += read_file(dir.file(std::string("usher.db") + suffix));
   return all;
 }
 

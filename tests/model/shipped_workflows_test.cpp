@@ -4,25 +4,19 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include <unistd.h>
 
 #include "model/expression.h"
 #include "model/json_schema.h"
 #include "model/yaml_json.h"
+#include "support/read_file.h"
 #include "test_util.h"
 
 namespace {
 
 const std::string kWorkflows = USHER_SOURCE_DIR "/workflows";
 
-std::string read(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 }  // namespace
 
@@ -110,14 +104,14 @@ TEST_CASE("converts YAML to JSON for other readers") {
 }
 
 TEST_CASE("every shipped workflow validates against schemas/workflow.schema.json") {
-  auto schema_json = usher::Json::parse(read(USHER_SOURCE_DIR "/schemas/workflow.schema.json"));
+  auto schema_json = usher::Json::parse(usher::test::read_file(USHER_SOURCE_DIR "/schemas/workflow.schema.json"));
   auto schema = usher::JsonSchema::compile(schema_json);
   REQUIRE_MESSAGE(schema.is_ok(), schema.status().to_string());
   size_t checked = 0;
   for (const auto& entry : std::filesystem::directory_iterator(kWorkflows)) {
     if (entry.path().extension() != ".yaml") continue;
     CAPTURE(entry.path().string());
-    auto doc = usher::yaml_to_json(read(entry.path().string()));
+    auto doc = usher::yaml_to_json(usher::test::read_file(entry.path().string()));
     REQUIRE_MESSAGE(doc.is_ok(), doc.status().to_string());
     auto violations = schema->validate(doc.value());
     for (const auto& v : violations) FAIL_CHECK(v.to_string());

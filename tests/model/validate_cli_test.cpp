@@ -9,6 +9,8 @@
 #include <fstream>
 #include <string>
 
+#include "support/read_file.h"
+
 namespace {
 
 struct Run {
@@ -17,19 +19,14 @@ struct Run {
   std::string err;
 };
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-Run usher(const std::string& args) {
+Run run_usher(const std::string& args) {
   const std::string base = (std::filesystem::temp_directory_path() / ("usher-validate-" + std::to_string(::getpid()))).string();
   const std::string cmd = USHER_BINARY_DIR "/cli/usher " + args + " >" + base + ".out 2>" + base + ".err";
   int status = std::system(cmd.c_str());
   Run r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(base + ".out");
-  r.err = slurp(base + ".err");
+  r.out = usher::test::read_file(base + ".out");
+  r.err = usher::test::read_file(base + ".err");
   std::filesystem::remove(base + ".out");
   std::filesystem::remove(base + ".err");
   return r;
@@ -38,12 +35,12 @@ Run usher(const std::string& args) {
 }  // namespace
 
 TEST_CASE("usher validate prints one ok line per valid workflow and exits 0") {
-  auto r = usher("validate " USHER_SOURCE_DIR "/workflows/concert-booking.yaml");
+  auto r = run_usher("validate " USHER_SOURCE_DIR "/workflows/concert-booking.yaml");
   CHECK(r.exit_code == 0);
   CHECK(r.err == "");
   CHECK(r.out == "ok  concert-booking v3  4 steps  pivot=confirm  " USHER_SOURCE_DIR "/workflows/concert-booking.yaml\n");
 
-  auto dir = usher("validate " USHER_SOURCE_DIR "/workflows");
+  auto dir = run_usher("validate " USHER_SOURCE_DIR "/workflows");
   CHECK(dir.exit_code == 0);
   CHECK(dir.out.find("ok  group-booking v1  5 steps  pivot=confirm") != std::string::npos);
   CHECK(dir.out.find("ok  seat-exchange v1  6 steps  pivot=reissue") != std::string::npos);
@@ -60,21 +57,21 @@ TEST_CASE("usher validate prints every problem as file:line:col and exits 1") {
                         "    call: seats.hold\n"
                         "    compensation: { call: seats.release }\n"
                         "    timeout: 5 secs\n";
-  auto r = usher("validate " + bad + " " USHER_SOURCE_DIR "/workflows/group-booking.yaml");
+  auto r = run_usher("validate " + bad + " " USHER_SOURCE_DIR "/workflows/group-booking.yaml");
   CHECK(r.exit_code == 1);
   CHECK(r.err == bad + ":6:5: step \"pay\": unknown field \"compensation\" (did you mean \"compensate\"?)\n" + bad +
                      ":7:14: step \"pay\": invalid duration \"5 secs\" for \"timeout\" (expected a number followed "
                      "by ms, s, m, h or d, e.g. \"250ms\" or \"5s\")\n");
   CHECK(r.out.find("ok  group-booking v1") == 0);
 
-  auto missing = usher("validate " + (dir / "nope.yaml").string());
+  auto missing = run_usher("validate " + (dir / "nope.yaml").string());
   CHECK(missing.exit_code == 1);
   CHECK(missing.err == (dir / "nope.yaml").string() + ": file does not exist\n");
   std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("usher validate without a file is a usage error (exit 2)") {
-  auto r = usher("validate");
+  auto r = run_usher("validate");
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("give at least one workflow file or directory") != std::string::npos);
 }
