@@ -16,8 +16,8 @@
 //
 // Shutdown order matters: the server stops first (no new requests; those in
 // progress get up to 2 s), then the handler's pool, then the engine (adapters
-// stop, pending commits are flushed). The engine is destroyed before the
-// server because callbacks it still holds refer to the server's connections.
+// stop, pending commits are flushed). Answers the engine still owes a
+// connection after that are dropped by the stopped server (api_server.cpp).
 #include <signal.h>
 
 #include <spdlog/async.h>

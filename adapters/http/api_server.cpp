@@ -21,6 +21,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <chrono>
+#include <memory>
+#include <mutex>
 #include <thread>
 #include <unordered_set>
 #include <vector>
@@ -46,6 +48,13 @@ struct Conn {
   std::optional<ApiResponse> response;
   uint64_t request_seq = 0;  // answers for an older request (after its deadline) are dropped
   bool busy = false;         // a request is being handled; stop() lets it finish
+};
+
+// Whether the server's io_context still exists, for the handler's answers,
+// which may arrive from another thread after stop().
+struct Lifeline {
+  std::mutex mu;
+  bool open = true;
 };
 
 // A request the parser refused as malformed (worth a 400), as opposed to the
@@ -111,7 +120,13 @@ class ApiServer::Impl {
       if (!c->busy) c->stream.socket().close();
     });
     wait_drained(grace);
-    // Whatever is left (a ?wait still waiting, a slow client) is dropped.
+    // A request still waiting for the engine (a ?wait) is answered 503 "the
+    // server is shutting down" and its connection closed after the write.
+    for_each_conn([](const std::shared_ptr<Conn>& c) {
+      if (c->busy) c->response_ready.cancel();
+    });
+    wait_drained(Millis{500});
+    // Whatever is left (a slow client, a write that does not drain) is dropped.
     for_each_conn([](const std::shared_ptr<Conn>& c) {
       boost::system::error_code ec;
       c->stream.socket().close(ec);
@@ -122,6 +137,10 @@ class ApiServer::Impl {
     ioc_.stop();
     for (auto& t : threads_)
       if (t.joinable()) t.join();
+    // From here on a late answer from the handler is dropped, not posted to
+    // an io_context about to be destroyed.
+    std::lock_guard lock(lifeline_->mu);
+    lifeline_->open = false;
   }
 
   size_t connections() const {
@@ -223,12 +242,19 @@ class ApiServer::Impl {
     uint64_t seq = ++c->request_seq;
     c->response.reset();
     c->response_ready.expires_after(handler_.response_deadline());
-    auto ex = c->stream.get_executor();
-    // Called exactly once from any thread (see ApiHandler::handle); always
-    // posted, so it runs after this coroutine is suspended on the timer.
-    handler_.handle(std::move(req), [c, ex, seq](ApiResponse r) {
-      asio::post(ex, [c, seq, r = std::move(r)]() mutable {
-        if (c->request_seq != seq) return;
+    // Called exactly once from any thread (see ApiHandler::handle), perhaps
+    // after this server is gone: the engine may hold the callback past
+    // stop(). So it keeps no asio object alive (the connection only weakly,
+    // no executor) and posts only while the lifeline says the io_context
+    // exists. Always posted, so it runs after this coroutine is suspended.
+    handler_.handle(std::move(req), [lifeline = lifeline_, weak = std::weak_ptr<Conn>(c), seq](ApiResponse r) {
+      std::lock_guard lock(lifeline->mu);
+      if (!lifeline->open) return;
+      auto conn = weak.lock();
+      if (!conn) return;
+      asio::post(conn->stream.get_executor(), [weak, seq, r = std::move(r)]() mutable {
+        auto c = weak.lock();
+        if (!c || c->request_seq != seq) return;
         c->response = std::move(r);
         c->response_ready.cancel();
       });
@@ -369,16 +395,21 @@ class ApiServer::Impl {
     c->stream.socket().close(ec);
   }
 
+  // Member order matters: destroying ioc_ destroys the coroutine frames
+  // still suspended in it, which touch mu_, conns_ and stopping_ (declared
+  // before it, so they outlive it); the acceptor and the work guard use ioc_
+  // (declared after it, so they go first).
   ApiHandler& handler_;
   ApiServerOptions options_;
-  asio::io_context ioc_;
-  asio::executor_work_guard<asio::io_context::executor_type> work_;
-  tcp::acceptor acceptor_;
-  std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> stopped_{false};
   mutable std::mutex mu_;
   std::unordered_set<std::shared_ptr<Conn>> conns_;
+  std::shared_ptr<Lifeline> lifeline_ = std::make_shared<Lifeline>();
+  asio::io_context ioc_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  tcp::acceptor acceptor_;
+  std::vector<std::thread> threads_;
 };
 
 Result<std::unique_ptr<ApiServer>> ApiServer::start(ApiHandler& handler, ApiServerOptions options) {

@@ -62,7 +62,9 @@ class ApiServer {
 
   // Stops accepting, closes idle connections, lets requests in progress be
   // answered for up to `grace` (their connections close after the response),
-  // then closes whatever is left and joins the I/O threads. Idempotent.
+  // then answers those still waiting for the engine with 503, closes
+  // whatever is left and joins the I/O threads. Idempotent. An answer the
+  // handler gives after this is dropped, so the handler may outlive the server.
   void stop(Millis grace = Millis{2'000});
 
   size_t connections() const;

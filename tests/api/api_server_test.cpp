@@ -23,7 +23,9 @@ struct ServerFixture : ApiFixture {
     port = server->port();
     REQUIRE(port != 0);
   }
-  ~ServerFixture() { server->stop(usher::Millis{0}); }
+  ~ServerFixture() {
+    if (server) server->stop(usher::Millis{0});
+  }
   std::unique_ptr<api::ApiServer> server;
   uint16_t port = 0;
 };
@@ -138,4 +140,32 @@ TEST_CASE("stop answers a request in progress and closes idle connections") {
   f.server->stop(usher::Millis{500});
   CHECK(std::chrono::steady_clock::now() - before < std::chrono::seconds(2));
   CHECK(usher::test::request(f.port, http::verb::get, "/healthz", "", {}, std::chrono::seconds(1)).status == 0);
+}
+
+// The engine may answer a request after the server that took it is gone (a
+// ?wait still waiting when the server stops): that answer must be dropped,
+// not posted to a destroyed io_context (a heap-use-after-free under ASan).
+TEST_CASE("an answer that arrives after the server is destroyed is dropped safely") {
+  ServerFixture f;
+  usher::test::HttpReply waited;
+  std::thread waiter([&] {
+    waited = usher::test::request(f.port, http::verb::post, "/v1/workflows/slow/sagas?wait=60s", "", {},
+                                  std::chrono::seconds(20));
+  });
+  std::string id;
+  for (int i = 0; i < 500 && id.empty(); ++i) {
+    auto list = f.get("/v1/sagas?workflow=slow");
+    if (list.status == 200 && !list.json["sagas"].empty()) id = list.json["sagas"][0]["id"];
+    else std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE_MESSAGE(!id.empty(), "the slow saga never started");
+  f.server->stop(usher::Millis{0});
+  waiter.join();
+  CHECK(waited.status == 503);
+  f.server.reset();
+  // The saga settles now; the engine answers the waiting request it still holds.
+  CHECK(f.post("/v1/sagas/" + id + "/cancel").status == 202);
+  for (int i = 0; i < 500 && f.get("/v1/sagas/" + id).json["status"] != "compensated"; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(f.get("/v1/sagas/" + id).json["status"] == "compensated");
 }
