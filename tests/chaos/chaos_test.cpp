@@ -180,7 +180,8 @@ struct Totals {
   int kills = 0;
   int attempted = 0;
   int acknowledged = 0;
-  int refused = 0;  // no answer: the server was down or died mid-request
+  int refused = 0;    // requests without an answer (server down or dying) or 503: each is sent again
+  int abandoned = 0;  // starts still unanswered when the load phase ended
   std::map<unsigned, int> other_statuses;
   size_t in_log = 0, completed = 0, compensated = 0, stuck = 0, unsettled = 0;
   size_t service_calls = 0, replays = 0, hung = 0;
@@ -284,25 +285,47 @@ class ChaosRun {
                     {"seat", "S" + std::to_string(i)},
                     {"amount", roll < 15 ? 5000 : 120},
                     {"fee", roll >= 15 && roll < 25 ? 2000 : 5}};
-      auto reply = usher::test::request(port_, http::verb::post, "/v1/workflows/chaos-booking/sagas", input.dump(),
-                                        {{"Idempotency-Key", "chaos-" + std::to_string(seed_) + "-" + std::to_string(i)}},
-                                        std::chrono::seconds(10));
-      std::lock_guard lock(mu_);
-      totals_.attempted++;
-      if (reply.status == 201 || reply.status == 200) {
-        json body = reply.json();
-        if (body.is_object() && body["id"].is_string()) {
-          acknowledged_.insert(body["id"].get<std::string>());
-          totals_.acknowledged++;
-        } else {
-          violations_.push_back("a " + std::to_string(reply.status) + " without a saga id: " + reply.body);
-        }
-      } else if (reply.status == 0) {
-        totals_.refused++;  // the server is down: move on, nothing was acknowledged
-      } else {
-        totals_.other_statuses[reply.status]++;
+      // Like a real client, a start the server could not answer (it was down
+      // or died mid-request) is sent again with the same Idempotency-Key
+      // until it is acknowledged: the log must then hold it exactly once.
+      const std::string key = "chaos-" + std::to_string(seed_) + "-" + std::to_string(i);
+      for (bool first = true;; first = false) {
+        auto reply = usher::test::request(port_, http::verb::post, "/v1/workflows/chaos-booking/sagas", input.dump(),
+                                          {{"Idempotency-Key", key}}, std::chrono::seconds(10));
+        if (!record_start(key, reply, first, Clock::now() >= end)) break;
+        std::this_thread::sleep_for(milliseconds(50));
       }
     }
+  }
+
+  // Books one answer to a start; true when the client should send it again.
+  bool record_start(const std::string& key, const usher::test::HttpReply& reply, bool first, bool load_over) {
+    std::lock_guard lock(mu_);
+    if (first) totals_.attempted++;
+    if (reply.status == 201 || reply.status == 200) {
+      json body = reply.json();
+      if (!body.is_object() || !body["id"].is_string()) {
+        violations_.push_back("a " + std::to_string(reply.status) + " without a saga id: " + reply.body);
+        return false;
+      }
+      std::string saga_id = body["id"].get<std::string>();
+      auto [it, inserted] = acknowledged_by_key_.emplace(key, saga_id);
+      if (!inserted && it->second != saga_id)
+        violations_.push_back("start " + key + " acknowledged as two sagas: " + it->second + " and " + saga_id);
+      acknowledged_.insert(saga_id);
+      totals_.acknowledged++;
+      return false;
+    }
+    if (reply.status != 0 && reply.status != 503) {
+      totals_.other_statuses[reply.status]++;
+      return false;
+    }
+    totals_.refused++;  // the server is down, dying or not ready: nothing was acknowledged
+    if (load_over) {
+      totals_.abandoned++;
+      return false;
+    }
+    return true;
   }
 
   // Re-arms random switches about every 700 ms while the load runs: 503s and
@@ -469,6 +492,16 @@ class ChaosRun {
     // 1. No 201/200 for a saga the log does not hold.
     for (const auto& id : acknowledged_)
       if (!sagas.count(id)) violation(id, "acknowledged, but the saga log does not hold it");
+    // 2. Starts sent again with the same Idempotency-Key made one saga each.
+    std::map<std::string, std::string> saga_by_key;
+    for (const auto& [id, saga] : sagas) {
+      if (!saga["idempotency_key"].is_string()) {
+        violation(id, "in the log without the Idempotency-Key it was started with");
+        continue;
+      }
+      auto [it, inserted] = saga_by_key.emplace(saga["idempotency_key"].get<std::string>(), id);
+      if (!inserted) violation(id, "a second saga for Idempotency-Key " + it->first + " (the first is " + it->second + ")");
+    }
     // Requests for a saga the log does not hold: the engine acted on something it never made durable.
     for (const auto& [id, list] : calls)
       if (!sagas.count(id)) violation(id, std::to_string(list.size()) + " step requests for a saga not in the log");
@@ -631,7 +664,8 @@ class ChaosRun {
     std::ostringstream other;
     for (const auto& [code, count] : totals_.other_statuses) other << " " << code << "x" << count;
     MESSAGE("chaos totals: kills survived " << totals_.kills << "; sagas attempted " << totals_.attempted
-            << ", acknowledged " << totals_.acknowledged << ", refused (server down) " << totals_.refused
+            << ", acknowledged " << totals_.acknowledged << ", unanswered requests retried " << totals_.refused
+            << ", abandoned " << totals_.abandoned
             << ", other answers" << (other.str().empty() ? " none" : other.str()) << "; in log " << totals_.in_log
             << ": completed " << totals_.completed << ", compensated " << totals_.compensated << ", stuck "
             << totals_.stuck << ", unsettled " << totals_.unsettled << "; max in flight at a kill "
@@ -659,6 +693,7 @@ class ChaosRun {
 
   std::mutex mu_;  // guards acknowledged_, totals_ counters of the clients, violations_
   std::set<std::string> acknowledged_;
+  std::map<std::string, std::string> acknowledged_by_key_;  // Idempotency-Key -> saga id
   Totals totals_;
   std::vector<std::string> violations_;
 
