@@ -59,6 +59,15 @@ bench-full: deps
 	$(MAKE) build
 	$(BUILD_DIR)/bench/usher-bench --suite full --soak-seconds $(BENCH_SOAK_SECONDS)
 
+# DESIGN.md section 7's comparison on its own terms: the step service in Node
+# (bench/node/step_service.js, Debian's nodejs), baseline, embedded and
+# server at C=1 and C=64.
+.PHONY: bench-node
+bench-node: deps
+	bash scripts/install-deps.sh nodejs
+	$(MAKE) build
+	$(BUILD_DIR)/bench/usher-bench --suite node
+
 # The chaos test's long version (docs/reliability.md): CHAOS_KILLS SIGKILLs of
 # `usher serve` at random moments over CHAOS_SECONDS while CHAOS_SAGAS sagas
 # run; prints the totals (kills, sagas by outcome, violations, which must be 0).

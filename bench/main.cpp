@@ -1,6 +1,7 @@
 // usher-bench: the ticketing saga benchmark (BENCHMARK.md) driver.
 //
-//   usher-bench --suite quick|full [--json FILE]      every mode, one table
+//   usher-bench --suite quick|full|node [--json FILE] every mode, one table
+//   usher-bench --suite node                          DESIGN.md section 7 with a Node step service
 //   usher-bench --mode embedded -c 256 -n 20000       one run
 //
 // Modes: baseline (the driver calls the steps itself, no engine: the ceiling),
@@ -48,6 +49,11 @@ struct Planned {
 };
 
 std::vector<Planned> suite(const std::string& name) {
+  if (name == "node") {
+    // DESIGN.md section 7's table, on its own terms: the step service in Node.
+    return {{"baseline", 1, 300}, {"baseline", 64, 20000}, {"embedded", 1, 300}, {"embedded", 64, 20000},
+            {"server", 1, 300},   {"server", 64, 20000}};
+  }
   if (name == "quick") {
     return {{"baseline", 1, 300},   {"baseline", 64, 5000},  {"baseline", 256, 5000}, {"embedded", 1, 300},
             {"embedded", 64, 5000}, {"embedded", 256, 5000}, {"server", 1, 300},      {"server", 64, 5000},
@@ -151,8 +157,15 @@ int main(int argc, char** argv) {
   spec.sync_counter_library = (bin / "libusher-bench-syncs.so").string();
   spec.sandbox_binary = (bin / ".." / "examples" / "kafka-sandbox" / "usher-kafka-sandbox").lexically_normal().string();
   double soak_seconds = 600;
-  app.add_option("--suite", suite_name, "quick (every mode, under 2 minutes) or full (BENCHMARK.md's sizes and a soak)")
-      ->check(CLI::IsMember({"quick", "full"}));
+  app.add_option("--suite", suite_name,
+                 "quick (every mode, under 2 minutes), full (BENCHMARK.md's sizes and a soak) or node (DESIGN.md's "
+                 "comparison: baseline, embedded and server at C=1 and C=64; implies --service node)")
+      ->check(CLI::IsMember({"quick", "full", "node"}));
+  std::string service_kind = "cpp";
+  app.add_option("--service", service_kind,
+                 "the step service to start: cpp (usher-bench-service, 2 threads) or node (bench/node/step_service.js, "
+                 "needs node on PATH) [cpp]")
+      ->check(CLI::IsMember({"cpp", "node"}));
   app.add_option("--mode", spec.mode, "one run: baseline|embedded|server|local|kafka|recovery|soak")
       ->check(CLI::IsMember({"baseline", "embedded", "server", "local", "kafka", "recovery", "soak"}));
   app.add_option("-c,--concurrency", spec.concurrency, "sagas in flight [1]")->check(CLI::Range(1u, 100000u));
@@ -176,9 +189,13 @@ int main(int argc, char** argv) {
   }
 
   usher::bench::Child service;
+  std::string started_service_url;  // empty when --service-url named one
+  if (suite_name == "node") service_kind = "node";
   if (spec.service_url.empty()) {
-    auto started = usher::bench::spawn({(bin / "usher-bench-service").string(), "--threads", "2"}, {},
-                                       spec.work_dir + "/step-service.log");
+    std::vector<std::string> service_argv = {(bin / "usher-bench-service").string(), "--threads", "2"};
+    // env finds node on PATH and becomes it (exec), so the child is node itself.
+    if (service_kind == "node") service_argv = {"/usr/bin/env", "node", USHER_BENCH_SOURCE_DIR "/node/step_service.js"};
+    auto started = usher::bench::spawn(service_argv, {}, spec.work_dir + "/step-service.log");
     auto port = started ? usher::bench::read_line_with(*started, "port=", 10) : std::nullopt;
     if (!port) {
       std::cerr << "usher-bench: the step service did not start\n";
@@ -187,6 +204,7 @@ int main(int argc, char** argv) {
     service = *started;
     usher::bench::drain(service, spec.work_dir + "/step-service.stdout.log");
     spec.service_url = "http://127.0.0.1:" + *port;
+    started_service_url = spec.service_url;
   }
 
   std::vector<Planned> plan = suite_name.empty() ? std::vector<Planned>{{spec.mode, spec.concurrency, spec.sagas}}
@@ -215,13 +233,16 @@ int main(int argc, char** argv) {
 
   char host[256] = {};
   gethostname(host, sizeof host - 1);
-  std::printf("\nusher-bench%s%s: synchronous=%s, %ld CPUs, work dir %s\n\n", suite_name.empty() ? "" : " --suite ",
-              suite_name.c_str(), spec.synchronous_full ? "FULL" : "NORMAL", sysconf(_SC_NPROCESSORS_ONLN),
-              spec.work_dir.c_str());
+  const std::string service_name = spec.service_url != started_service_url ? spec.service_url
+                                   : service_kind == "node"               ? "node (bench/node/step_service.js)"
+                                                                           : "cpp (usher-bench-service)";
+  std::printf("\nusher-bench%s%s: synchronous=%s, %ld CPUs, step service %s, work dir %s\n\n",
+              suite_name.empty() ? "" : " --suite ", suite_name.c_str(), spec.synchronous_full ? "FULL" : "NORMAL",
+              sysconf(_SC_NPROCESSORS_ONLN), service_name.c_str(), spec.work_dir.c_str());
   std::printf("%s", usher::bench::format_table(results).c_str());
   std::printf("\ntargets (DESIGN.md section 7):\n%s", check_targets(results).c_str());
   Json all = {{"synchronous", spec.synchronous_full ? "FULL" : "NORMAL"}, {"cpus", sysconf(_SC_NPROCESSORS_ONLN)},
-              {"runs", results}};
+              {"step_service", service_name}, {"runs", results}};
   if (json_path.empty()) json_path = spec.work_dir + "/results.json";
   std::ofstream(json_path) << all.dump(2) << "\n";
   std::printf("\nJSON: %s\n%s\n", json_path.c_str(), green ? "all runs ok, call counts match" : "SOME RUNS FAILED");

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages usher needs to build, test and run its demo.
+# Installs the Debian 12 packages usher needs to build, test and run its demo,
+# and any package named as an argument (`make bench-node` adds nodejs).
 # Idempotent: only packages that are missing are installed; nothing is downloaded
 # from anywhere but the configured Debian mirrors.
 set -euo pipefail
@@ -15,6 +16,7 @@ packages=(
   curl procps
   clang libclang-rt-14-dev   # make fuzz: libFuzzer with ASan/UBSan
   libjemalloc-dev            # the allocator `usher` and `usher-bench` link
+  "$@"
 )
 
 missing=()
