@@ -345,6 +345,22 @@ TEST_CASE("a closed log refuses appends as unavailable") {
   log->flush();  // returns at once
 }
 
+TEST_CASE("an event whose data cannot be JSON text is refused at once, and the log goes on") {
+  test::TempDir dir;
+  const std::string path = dir.file("log.db");
+  auto log = open_log(path);
+  std::optional<Status> outcome;
+  log->append({event(saga_id(1), 1, EventType::kSagaStarted, "", {{"name", std::string("\xff\xfe")}})},
+              {row(saga_id(1))}, [&](Status s) { outcome = std::move(s); });
+  REQUIRE(outcome.has_value());  // on the caller's thread, before append() returns
+  CHECK(outcome->code() == StatusCode::kInvalidArgument);
+  CHECK(outcome->message().find("event 1 of saga " + saga_id(1) + " has data that cannot be written as JSON") == 0);
+  REQUIRE(append_and_wait(*log, {event(saga_id(2), 1, EventType::kSagaStarted)}, {row(saga_id(2))}).is_ok());
+  auto reader = open_reader(path);
+  CHECK(reader->events(saga_id(1)).value().empty());
+  CHECK(reader->events(saga_id(2)).value().size() == 1);
+}
+
 TEST_CASE("a log without a file is refused") {
   for (const char* path : {":memory:", ""}) {
     auto log = SagaLog::open(path, Durability::kFull);

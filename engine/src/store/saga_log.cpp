@@ -133,7 +133,22 @@ Status SqliteSagaLog::prepare_statements() {
 }
 
 void SqliteSagaLog::append(std::vector<Event> events, std::vector<SagaRow> rows, std::function<void(Status)> done) {
-  enqueue(Group{std::move(events), std::move(rows), std::nullopt, std::move(done)});
+  // Serialised here, on the caller's thread, so the writer only binds text.
+  std::vector<EncodedEvent> encoded;
+  encoded.reserve(events.size());
+  for (Event& e : events) {
+    std::string data;
+    try {
+      data = e.data.dump();
+    } catch (const Json::exception& ex) {  // e.g. a string that is not UTF-8
+      finish(done, Status::invalid_argument("event " + std::to_string(e.seq) + " of saga " + e.saga_id +
+                                            " has data that cannot be written as JSON: " + ex.what()));
+      return;
+    }
+    encoded.push_back({std::move(e.saga_id), e.seq, e.type, std::move(e.step), std::move(data), e.occurred_at,
+                       e.causation_seq});
+  }
+  enqueue(Group{std::move(encoded), std::move(rows), std::nullopt, std::move(done)});
 }
 
 Status SqliteSagaLog::store_definition(const std::string& hash, const std::string& workflow, int64_t version,
@@ -304,20 +319,13 @@ Status SqliteSagaLog::begin() {
 }
 
 Status SqliteSagaLog::write_group(const Group& group) {
-  for (const Event& e : group.events) {
-    std::string data;
-    try {
-      data = e.data.dump();
-    } catch (const Json::exception& ex) {  // e.g. a string that is not UTF-8
-      return Status::invalid_argument("event " + std::to_string(e.seq) + " of saga " + e.saga_id +
-                                      " has data that cannot be written as JSON: " + ex.what());
-    }
+  for (const EncodedEvent& e : group.events) {
     sqlite::ResetOnExit reset(insert_event_);
     insert_event_.bind(1, e.saga_id);
     insert_event_.bind(2, e.seq);
     insert_event_.bind(3, event_type_name(e.type));
     insert_event_.bind_or_null(4, e.step);
-    insert_event_.bind(5, data);
+    insert_event_.bind(5, e.data);
     insert_event_.bind(6, e.occurred_at);
     insert_event_.bind(7, e.causation_seq);
     int rc = insert_event_.step();

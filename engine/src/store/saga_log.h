@@ -59,7 +59,9 @@ class SagaLog {
 
   // Queues events and projection rows for the next group commit. `done` runs on
   // the writer thread once the transaction holding them is durable (ok) or has
-  // failed (rolled back: none of this group's rows were written).
+  // failed (rolled back: none of this group's rows were written). A group that
+  // can never be written (event data that is not valid JSON text, a closed log)
+  // is failed at once, on the caller's thread.
   virtual void append(std::vector<Event> events, std::vector<SagaRow> rows,
                       std::function<void(Status)> done) = 0;
 

@@ -54,9 +54,20 @@ class SqliteSagaLog final : public SagaLog {
     int64_t version = 0;
     std::string source;
   };
+  // An event as the writer binds it: its data already serialised by the
+  // caller (the engine thread has time to spare; the writer is the bottleneck).
+  struct EncodedEvent {
+    std::string saga_id;
+    int64_t seq = 0;
+    EventType type = EventType::kSagaStarted;
+    std::string step;
+    std::string data;  // JSON text
+    int64_t occurred_at = 0;
+    int64_t causation_seq = 0;
+  };
   // One append(): written entirely or not at all.
   struct Group {
-    std::vector<Event> events;
+    std::vector<EncodedEvent> events;
     std::vector<SagaRow> rows;
     std::optional<DefinitionRecord> definition;
     std::function<void(Status)> done;
