@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
   }
 
   usher::bench::Child service;
-  std::string started_service_url;  // empty when --service-url named one
+  std::string service_name = spec.service_url;  // for the report: the URL given, or which service was started
   if (suite_name == "node") service_kind = "node";
   if (spec.service_url.empty()) {
     std::vector<std::string> service_argv = {(bin / "usher-bench-service").string(), "--threads", "2"};
@@ -204,7 +204,7 @@ int main(int argc, char** argv) {
     service = *started;
     usher::bench::drain(service, spec.work_dir + "/step-service.stdout.log");
     spec.service_url = "http://127.0.0.1:" + *port;
-    started_service_url = spec.service_url;
+    service_name = service_kind == "node" ? "node (bench/node/step_service.js)" : "cpp (usher-bench-service)";
   }
 
   std::vector<Planned> plan = suite_name.empty() ? std::vector<Planned>{{spec.mode, spec.concurrency, spec.sagas}}
@@ -233,9 +233,6 @@ int main(int argc, char** argv) {
 
   char host[256] = {};
   gethostname(host, sizeof host - 1);
-  const std::string service_name = spec.service_url != started_service_url ? spec.service_url
-                                   : service_kind == "node"               ? "node (bench/node/step_service.js)"
-                                                                           : "cpp (usher-bench-service)";
   std::printf("\nusher-bench%s%s: synchronous=%s, %ld CPUs, step service %s, work dir %s\n\n",
               suite_name.empty() ? "" : " --suite ", suite_name.c_str(), spec.synchronous_full ? "FULL" : "NORMAL",
               sysconf(_SC_NPROCESSORS_ONLN), service_name.c_str(), spec.work_dir.c_str());
