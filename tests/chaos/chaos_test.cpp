@@ -359,28 +359,31 @@ class ChaosRun {
 
   void kill_loop(Clock::time_point t0) {
     // Half the kills fall anywhere, one per slot of the phase; the other half
-    // land just after a burst of starts, when the most sagas are mid-flight.
+    // aim just after a burst of starts, when the most sagas are mid-flight:
+    // from 50-500 ms after the burst they wait (at most 2 s) for 150 sagas in
+    // flight, so a slow build (ASan) still kills with hundreds in flight.
     std::mt19937 rng(seed_ ^ 0xdead);
     std::uniform_real_distribution<double> jitter(0.1, 0.9);
     std::uniform_int_distribution<int> after_burst(50, 500);
     const double slot_ms = seconds_ * 1000.0 / kills_;
-    std::vector<Clock::time_point> kill_at;
-    for (int k = 0; k < kills_; ++k)
-      kill_at.push_back(k % 2 && !bursts_.empty()
-                            ? bursts_[rng() % bursts_.size()] + milliseconds(after_burst(rng))
-                            : t0 + milliseconds(static_cast<int64_t>((k + jitter(rng)) * slot_ms)));
+    std::vector<std::pair<Clock::time_point, bool>> kill_at;  // when, and whether it aims at a burst
+    for (int k = 0; k < kills_; ++k) {
+      if (k % 2 && !bursts_.empty())
+        kill_at.emplace_back(bursts_[rng() % bursts_.size()] + milliseconds(after_burst(rng)), true);
+      else
+        kill_at.emplace_back(t0 + milliseconds(static_cast<int64_t>((k + jitter(rng)) * slot_ms)), false);
+    }
     std::sort(kill_at.begin(), kill_at.end());
     for (int k = 0; k < kills_; ++k) {
-      auto at = kill_at[static_cast<size_t>(k)];
+      auto [at, aimed] = kill_at[static_cast<size_t>(k)];
       // At least a moment of life, so recovery itself gets to make progress.
       std::this_thread::sleep_until(std::max(at, Clock::now() + milliseconds(100)));
-      if (auto inspector = usher::LogInspector::open(dir_.file("usher.db")); inspector.is_ok()) {
-        if (auto stats = inspector.value()->stats(); stats.is_ok()) {
-          const json& by = stats.value()["sagas"];
-          size_t in_flight = by.value("running", 0) + by.value("compensating", 0);
-          totals_.max_in_flight = std::max(totals_.max_in_flight, in_flight);
-        }
+      size_t in_flight = sagas_in_flight();
+      for (const auto give_up = Clock::now() + std::chrono::seconds(2); aimed && in_flight < 150 && Clock::now() < give_up;) {
+        std::this_thread::sleep_for(milliseconds(20));
+        in_flight = sagas_in_flight();
       }
+      totals_.max_in_flight = std::max(totals_.max_in_flight, in_flight);
       if (!server_.stop(SIGKILL, std::chrono::seconds(10))) {
         restart_error_ = "usher serve survived SIGKILL for 10 s";
         return;
@@ -396,6 +399,16 @@ class ChaosRun {
         return;
       }
     }
+  }
+
+  // Running or compensating sagas, read from the log (0 if it cannot be read).
+  size_t sagas_in_flight() {
+    auto inspector = usher::LogInspector::open(dir_.file("usher.db"));
+    if (!inspector.is_ok()) return 0;
+    auto stats = inspector.value()->stats();
+    if (!stats.is_ok()) return 0;
+    const json& by = stats.value()["sagas"];
+    return by.value("running", 0) + by.value("compensating", 0);
   }
 
   // Appends each service's log since the last cut to the current incarnation, and clears it.
