@@ -55,7 +55,7 @@ class SqliteSagaLog final : public SagaLog {
     std::string source;
   };
   // An event as the writer binds it: its data already serialised by the
-  // caller (the engine thread has time to spare; the writer is the bottleneck).
+  // caller (the engine thread has time to spare; the writer is the busiest thread).
   struct EncodedEvent {
     std::string saga_id;
     int64_t seq = 0;
