@@ -407,8 +407,13 @@ class ChaosRun {
     if (!inspector.is_ok()) return 0;
     auto stats = inspector.value()->stats();
     if (!stats.is_ok()) return 0;
-    const json& by = stats.value()["sagas"];
-    return by.value("running", 0) + by.value("compensating", 0);
+    return in_flight_of(stats.value());
+  }
+
+  // Running or compensating sagas in a LogInspector::stats() answer.
+  static size_t in_flight_of(const json& stats) {
+    const json& by = stats["sagas"];
+    return by.value("running", size_t{0}) + by.value("compensating", size_t{0});
   }
 
   // Appends each service's log since the last cut to the current incarnation, and clears it.
@@ -459,8 +464,7 @@ class ChaosRun {
     for (;;) {
       auto stats = inspector.value()->stats();
       REQUIRE(stats.is_ok());
-      const json& by = stats.value()["sagas"];
-      if (by.value("running", 0) + by.value("compensating", 0) == 0) return;
+      if (in_flight_of(stats.value()) == 0) return;
       if (Clock::now() >= until) {
         MESSAGE("still unsettled after the settle deadline: " << stats.value().dump());
         return;
