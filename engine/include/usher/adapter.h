@@ -31,7 +31,12 @@ struct StepCall {
   std::string idempotency_key;       // "{sagaId}:{step}:{action|compensate}", same on every attempt
   std::string correlation_id;        // from the start request, may be empty
   std::string traceparent;           // from the start request, may be empty
-  Millis timeout{5'000};             // this attempt's deadline, from now
+  Millis timeout{5'000};             // this attempt's deadline, from when it is sent
+  // Called once, from any thread, when an adapter that reports_sending() is
+  // about to send the request, after any wait for a connection or a slot in
+  // its queue: the attempt's timeout runs from here, for the adapter and the
+  // engine alike. Waiting is not an attempt (DESIGN.md section 3). May be empty.
+  std::function<void()> on_sending;
 };
 
 // How one attempt ended, classified as DESIGN.md section 3's table says.
@@ -39,7 +44,8 @@ enum class Outcome {
   kOk,         // success; `output` holds the reply
   kFailed,     // definite business failure: do not retry, compensate
   kTransient,  // a definite answer that it did not happen now: retry per policy
-  kTimeout,    // no answer in time: the outcome is unknown (it may have happened)
+  kTimeout,    // no answer in time, or the connection broke after the request
+               // was sent: the outcome is unknown (it may have happened)
 };
 const char* outcome_name(Outcome o);
 
@@ -48,13 +54,35 @@ struct StepResult {
   Json output = Json::object();     // kOk: the service's reply
   std::string error;                // otherwise: what went wrong, for people
   std::optional<Millis> retry_after;  // a service's Retry-After, honoured by the retry timer
+  // False when the attempt provably never reached the service: connection
+  // refused, name not resolved, TLS handshake failed, the adapter's queue was
+  // full, the request could not be built. Such an attempt did not happen
+  // (DESIGN.md section 3, "What never left did not happen"). Only with
+  // kTransient or kFailed.
+  bool sent = true;
+  // kOk only: why `output` is {} although the service answered, e.g. "the
+  // reply is not JSON" or "the reply was cut off"; logged with the event.
+  std::string note;
 
   static StepResult ok(Json out) { return {Outcome::kOk, std::move(out), {}, {}}; }
+  // A success whose output is unknown: {} and the reason.
+  static StepResult ok_without_output(std::string why) {
+    StepResult r{Outcome::kOk, Json::object(), {}, {}};
+    r.note = std::move(why);
+    return r;
+  }
   static StepResult failed(std::string e) { return {Outcome::kFailed, Json::object(), std::move(e), {}}; }
   static StepResult transient(std::string e, std::optional<Millis> after = {}) {
     return {Outcome::kTransient, Json::object(), std::move(e), after};
   }
   static StepResult timeout(std::string e) { return {Outcome::kTimeout, Json::object(), std::move(e), {}}; }
+  // The attempt never reached the service: retried per policy like a
+  // transient failure, but it did not happen.
+  static StepResult not_sent(std::string e) {
+    StepResult r{Outcome::kTransient, Json::object(), std::move(e), {}};
+    r.sent = false;
+    return r;
+  }
 };
 
 using StepCallback = std::function<void(StepResult)>;
@@ -66,6 +94,11 @@ class StepAdapter {
  public:
   virtual ~StepAdapter() = default;
   virtual void dispatch(StepCall call, StepCallback done) = 0;
+  // True when the adapter may hold a call before sending it (a connection
+  // pool, a queue) and calls StepCall::on_sending when it leaves. The engine
+  // then starts the attempt's timeout there instead of at dispatch(); such an
+  // adapter must still answer every call, waiting or not.
+  virtual bool reports_sending() const { return false; }
   // Stops background work; pending callbacks may be dropped. Called before destruction.
   virtual void shutdown() {}
 };
