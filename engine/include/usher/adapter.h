@@ -64,7 +64,37 @@ struct StepResult {
   // reply is not JSON" or "the reply was cut off"; logged with the event.
   std::string note;
 
-  static StepResult ok(Json out) { return {Outcome::kOk, std::move(out), {}, {}}; }
+  static StepResult ok(Json out) { return make(Outcome::kOk, std::move(out), {}); }
+  // A success whose output is unknown: {} and the reason.
+  static StepResult ok_without_output(std::string why) {
+    StepResult r = make(Outcome::kOk, Json::object(), {});
+    r.note = std::move(why);
+    return r;
+  }
+  static StepResult failed(std::string e) { return make(Outcome::kFailed, Json::object(), std::move(e)); }
+  static StepResult transient(std::string e, std::optional<Millis> after = {}) {
+    StepResult r = make(Outcome::kTransient, Json::object(), std::move(e));
+    r.retry_after = after;
+    return r;
+  }
+  static StepResult timeout(std::string e) { return make(Outcome::kTimeout, Json::object(), std::move(e)); }
+  // The attempt never reached the service: retried per policy like a
+  // transient failure, but it did not happen.
+  static StepResult not_sent(std::string e) {
+    StepResult r = make(Outcome::kTransient, Json::object(), std::move(e));
+    r.sent = false;
+    return r;
+  }
+
+ private:
+  static StepResult make(Outcome o, Json out, std::string e) {
+    StepResult r;
+    r.outcome = o;
+    r.output = std::move(out);
+    r.error = std::move(e);
+    return r;
+  }
+}; }
   // A success whose output is unknown: {} and the reason.
   static StepResult ok_without_output(std::string why) {
     StepResult r{Outcome::kOk, Json::object(), {}, {}};
