@@ -94,25 +94,6 @@ struct StepResult {
     r.error = std::move(e);
     return r;
   }
-}; }
-  // A success whose output is unknown: {} and the reason.
-  static StepResult ok_without_output(std::string why) {
-    StepResult r{Outcome::kOk, Json::object(), {}, {}};
-    r.note = std::move(why);
-    return r;
-  }
-  static StepResult failed(std::string e) { return {Outcome::kFailed, Json::object(), std::move(e), {}}; }
-  static StepResult transient(std::string e, std::optional<Millis> after = {}) {
-    return {Outcome::kTransient, Json::object(), std::move(e), after};
-  }
-  static StepResult timeout(std::string e) { return {Outcome::kTimeout, Json::object(), std::move(e), {}}; }
-  // The attempt never reached the service: retried per policy like a
-  // transient failure, but it did not happen.
-  static StepResult not_sent(std::string e) {
-    StepResult r{Outcome::kTransient, Json::object(), std::move(e), {}};
-    r.sent = false;
-    return r;
-  }
 };
 
 using StepCallback = std::function<void(StepResult)>;
