@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/http/field.hpp>
+#include <algorithm>
 #include <charconv>
 #include <map>
 #include <mutex>
@@ -16,6 +17,7 @@
 
 #include "model/duration.h"
 #include "model/json_schema.h"
+#include "model/utf8_text.h"
 #include "usher/inspect.h"
 
 namespace usher::api {
@@ -443,6 +445,19 @@ void ApiHandler::Impl::start(const ApiRequest& req, const Target& t, const std::
       }
       return ctx->fail(ProblemKind::kSchemaViolation, detail, errors);
     }
+  }
+
+  // Carried to every step and stored: text a service and an operator can
+  // read, so one line of valid UTF-8 (DESIGN.md section 3).
+  for (const char* name : {"Idempotency-Key", "X-Correlation-Id"}) {
+    std::string value = header_value(req, name);
+    bool control = std::any_of(value.begin(), value.end(), [](char c) {
+      auto u = static_cast<unsigned char>(c);
+      return u < 0x20 || u == 0x7F;
+    });
+    if (!is_valid_utf8(value) || control)
+      return ctx->fail(ProblemKind::kBadRequest,
+                       std::string("the ") + name + " header must be UTF-8 text without control characters");
   }
 
   StartRequest sr;

@@ -65,6 +65,9 @@ ApiResponse problem_response(ProblemKind kind, std::string_view detail, std::str
   ApiResponse res{static_cast<http::status>(k.status), 11};
   res.set(http::field::content_type, "application/problem+json");
   if (kind == ProblemKind::kUnauthorized) res.set(http::field::www_authenticate, "Bearer realm=\"usher\"");
+  // Every 503 is "not now": a full queue, a log that cannot be written, a
+  // server shutting down. Clients that honour Retry-After back off.
+  if (kind == ProblemKind::kUnavailable) res.set(http::field::retry_after, "1");
   res.body() = dump_json(body);
   res.body() += '\n';
   res.prepare_payload();

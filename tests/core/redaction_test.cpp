@@ -40,7 +40,7 @@ TEST_CASE("secrets are logged and shown redacted but sent for real") {
   CHECK(dispatch_of(d)->body["card"] == kInput["card"]);
   for (const Event& e : sim.log) CHECK(e.data.dump().find("4242") == std::string::npos);
   // The fold of the log is the state, except for the secrets it never held.
-  SagaState replayed = fold(sim.def(), sim.log);
+  SagaState replayed = fold(sim.def(), sim.log).value();
   CHECK(saga_to_json(sim.def(), replayed) == sim.view());
   CHECK(replayed.unredacted_input == nullptr);
 }
@@ -58,7 +58,7 @@ TEST_CASE("after a restart, a call that needs a secret fails unsent and the saga
   sim.ok("reserve", {{"holdId", "h-1"}});
   sim.result("pay", StepResult::transient("503"));
   // The process dies with pay waiting for its retry; the secret dies with it.
-  sim.state = fold(sim.def(), sim.log);
+  sim.state = fold(sim.def(), sim.log).value();
   Decision d = sim.retry_timer("pay");
   CHECK(types(d) == std::vector<std::string>{"StepFailed", "CompensationStarted", "StepScheduled"});
   CHECK(d.events[0].data["error"] ==
@@ -75,8 +75,8 @@ TEST_CASE("after a restart, an attempt in flight that needs a secret is timed ou
   Sim sim(must_load(redacting_booking()));
   sim.start(kInput);
   sim.ok("reserve", {{"holdId", "h-1"}});
-  SagaState recovered = fold(sim.def(), sim.log);
-  auto cmds = pending_commands(sim.def(), recovered, sim.now + kSecond);
+  SagaState recovered = fold(sim.def(), sim.log).value();
+  auto cmds = resume(sim.def(), recovered, sim.now + kSecond);
   const TimerCommand* timeout = nullptr;
   for (const auto& c : cmds) {
     CHECK_FALSE(std::holds_alternative<DispatchCommand>(c));
@@ -89,7 +89,7 @@ TEST_CASE("after a restart, an attempt in flight that needs a secret is timed ou
 
   // A call that reads no secret is sent again as usual.
   sim.ok("pay", {{"paymentId", "p-1"}});
-  cmds = pending_commands(sim.def(), fold(sim.def(), sim.log), sim.now);
+  cmds = resume_folded(sim, sim.now);
   bool confirm_sent = false;
   for (const auto& c : cmds)
     if (auto* p = std::get_if<DispatchCommand>(&c)) confirm_sent = p->step == 2;
@@ -102,7 +102,7 @@ TEST_CASE("a secret the start payload did not carry is no reason to fail after a
   input["card"] = {{"holder", "Ada"}};
   sim.start(input);
   sim.ok("reserve", {{"holdId", "h-1"}});
-  auto cmds = pending_commands(sim.def(), fold(sim.def(), sim.log), sim.now);
+  auto cmds = resume_folded(sim, sim.now);
   bool pay_sent = false;
   for (const auto& c : cmds)
     if (auto* p = std::get_if<DispatchCommand>(&c)) pay_sent = p->step == 1 && p->body["card"] == input["card"];

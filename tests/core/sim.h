@@ -145,6 +145,12 @@ class Sim {
   DefinitionPtr def_;
 };
 
+// What a restart would run for the saga of `sim`: its log folded afresh.
+inline std::vector<Command> resume_folded(const Sim& sim, int64_t now) {
+  SagaState state = fold(sim.def(), sim.log).value();
+  return resume(sim.def(), state, now);
+}
+
 inline std::vector<std::string> types(const Decision& d) {
   std::vector<std::string> out;
   for (const auto& e : d.events) out.push_back(event_type_name(e.type));

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "core/sim.h"
+#include "model/utf8_text.h"
 
 using namespace usher;
 using namespace usher::test;
@@ -35,7 +36,7 @@ TEST_CASE("a saga whose steps all succeed completes, passing outputs forward") {
   CHECK(first->step == 0);
   CHECK(first->attempt == 1);
   CHECK(first->body == Json{{"concertId", "c-42"}, {"seat", 7}});  // the seat stays an integer
-  CHECK(first->deadline == sim.now + 5 * kSecond);
+  CHECK(d.events[1].data["deadline"] == sim.now + 5 * kSecond);
   REQUIRE(timer_of(d, TimerKind::kDeadline));
   CHECK(timer_of(d, TimerKind::kDeadline)->at == sim.now + 60 * kSecond);
 
@@ -272,23 +273,184 @@ TEST_CASE("cancel before the pivot compensates; after it, cancel is refused") {
   }
 }
 
-TEST_CASE("the saga deadline compensates a saga before its pivot, the step in flight included") {
+TEST_CASE("the saga deadline waits for the attempt in flight, then compensates it with its real output") {
   Sim sim = booking();
   run_until(sim, "pay");
   Decision d = sim.deadline();
-  CHECK(types(d) == std::vector<std::string>{"StepFailed", "CompensationStarted", "StepScheduled"});
-  CHECK(d.events[0].data["outcome"] == "timeout");
-  CHECK(d.events[1].data["steps"] == Json::array({"pay", "reserve"}));
-  CHECK(sim.step_status("pay") == "compensating");
-  // The hung attempt answering late changes nothing.
-  Decision late = sim.feed(Input{0, 0, ResultInput{1, CallKind::kAction, 1, StepResult::ok({})}});
-  CHECK(late.events.empty());
+  // Nothing is decided, and above all no compensation is sent, while the
+  // action is still running at the service.
+  CHECK(d.events.empty());
+  CHECK(d.commands.empty());
+  CHECK(sim.state.status == SagaStatus::kRunning);
 
+  SUBCASE("the action's answer arrives: not retried, undone with its output") {
+    d = sim.ok("pay", {{"paymentId", "p-9"}});
+    CHECK(types(d) == std::vector<std::string>{"StepSucceeded", "CompensationStarted", "StepScheduled"});
+    CHECK(d.events[1].data["steps"] == Json::array({"pay", "reserve"}));
+    CHECK(d.events[1].data["reason"] == "saga deadline exceeded");
+    REQUIRE(dispatch_of(d));
+    CHECK(dispatch_of(d)->kind == CallKind::kCompensate);
+    CHECK(dispatch_of(d)->body == Json{{"paymentId", "p-9"}});
+  }
+  SUBCASE("the action's own timeout: not retried, compensated as it may have happened") {
+    d = sim.attempt_timeout("pay");
+    CHECK(types(d) == std::vector<std::string>{"StepFailed", "CompensationStarted", "StepScheduled"});
+    CHECK(d.events[1].data["steps"] == Json::array({"pay", "reserve"}));
+  }
+  SUBCASE("a transient answer: not retried past the deadline") {
+    d = sim.result("pay", StepResult::transient("503"));
+    CHECK(types(d) == std::vector<std::string>{"StepFailed", "CompensationStarted", "StepScheduled"});
+  }
+  SUBCASE("a retry that was waiting is dropped and compensation starts at once") {
+    Sim other = booking();
+    run_until(other, "pay");
+    other.result("pay", StepResult::transient("503"));
+    d = other.deadline();
+    CHECK(types(d) == std::vector<std::string>{"CompensationStarted", "StepScheduled"});
+    CHECK(other.retry_timer("pay").ignored == "retry timer no longer needed");
+  }
   SUBCASE("after the pivot the deadline no longer applies") {
     Sim other = booking();
     run_until(other, "notify");
     CHECK(other.deadline().events.empty());
   }
+}
+
+TEST_CASE("what may have happened stays so: later answers cannot take it back") {
+  SUBCASE("a pivot that timed out and then got 503s is stuck, never compensated") {
+    Sim sim = booking();
+    run_until(sim, "confirm");
+    sim.attempt_timeout("confirm");
+    sim.retry_timer("confirm");
+    sim.result("confirm", StepResult::transient("503"));
+    sim.retry_timer("confirm");
+    Decision d = sim.result("confirm", StepResult::transient("503"));
+    CHECK(types(d) == std::vector<std::string>{"StepFailed", "SagaStuck"});
+    CHECK(sim.state.status == SagaStatus::kStuck);
+    CHECK(d.events[1].data["error"].get<std::string>().find("may have happened") != std::string::npos);
+    CHECK(sim.step_status("confirm") == "unknown");
+  }
+  SUBCASE("a pivot that timed out and then was refused is stuck too") {
+    Sim sim = booking();
+    run_until(sim, "confirm");
+    sim.attempt_timeout("confirm");
+    sim.retry_timer("confirm");
+    Decision d = sim.result("confirm", StepResult::failed("409 in progress"));
+    CHECK(types(d) == std::vector<std::string>{"StepFailed", "SagaStuck"});
+  }
+  SUBCASE("a pivot refused with 503s only (definite answers) is compensated") {
+    Sim sim = booking();
+    run_until(sim, "confirm");
+    for (int i = 0; i < 2; ++i) {
+      sim.result("confirm", StepResult::transient("503"));
+      sim.retry_timer("confirm");
+    }
+    Decision d = sim.result("confirm", StepResult::transient("503"));
+    CHECK(types(d) == std::vector<std::string>{"StepFailed", "CompensationStarted", "StepScheduled"});
+  }
+  SUBCASE("a step that timed out and then got a 409 is still compensated") {
+    Sim sim = booking();
+    sim.start(kInput);
+    sim.attempt_timeout("reserve");
+    sim.retry_timer("reserve");
+    Decision d = sim.result("reserve", StepResult::failed("409 in progress"));
+    CHECK(types(d) == std::vector<std::string>{"StepFailed", "CompensationStarted", "StepScheduled"});
+    CHECK(d.events[1].data["steps"] == Json::array({"reserve"}));
+  }
+  SUBCASE("a step refused outright (one definite 4xx) is not compensated") {
+    Sim sim = booking();
+    run_until(sim, "pay");
+    Decision d = sim.result("pay", StepResult::failed("422 declined"));
+    CHECK(d.events[1].data["steps"] == Json::array({"reserve"}));
+  }
+  SUBCASE("an attempt in flight at a restart may have happened, whatever its re-send says") {
+    Sim sim = booking();
+    run_until(sim, "pay");
+    sim.state = fold(sim.def(), sim.log).value();
+    resume(sim.def(), sim.state, sim.now);
+    Decision d = sim.result("pay", StepResult::failed("409 in progress"));
+    CHECK(d.events[0].data["may_have_happened"] == true);
+    CHECK(d.events[1].data["steps"] == Json::array({"pay", "reserve"}));
+    // The log says so, so another restart agrees.
+    CHECK(fold(sim.def(), sim.log).value().steps[1].action.may_have_happened);
+  }
+}
+
+TEST_CASE("what never left did not happen") {
+  SUBCASE("a step whose every attempt was refused a connection is not compensated") {
+    Sim sim = booking();
+    run_until(sim, "pay");
+    Decision d;
+    for (int i = 0; i < 3; ++i) {
+      d = sim.result("pay", StepResult::not_sent("connection refused"));
+      CHECK(d.events[0].data["sent"] == false);
+      if (i < 2) sim.retry_timer("pay");
+    }
+    CHECK(types(d) == std::vector<std::string>{"StepFailed", "CompensationStarted", "StepScheduled"});
+    CHECK(d.events[1].data["steps"] == Json::array({"reserve"}));  // straight on to the steps before
+  }
+  SUBCASE("one attempt that reached the service is enough to compensate") {
+    Sim sim = booking();
+    run_until(sim, "pay");
+    sim.result("pay", StepResult::transient("503"));
+    sim.retry_timer("pay");
+    sim.result("pay", StepResult::not_sent("connection refused"));
+    sim.retry_timer("pay");
+    Decision d = sim.result("pay", StepResult::not_sent("connection refused"));
+    CHECK(d.events[1].data["steps"] == Json::array({"pay", "reserve"}));
+  }
+  SUBCASE("a re-send after a restart that is refused a connection still may have happened") {
+    Sim sim = booking();
+    run_until(sim, "pay");
+    sim.state = fold(sim.def(), sim.log).value();
+    resume(sim.def(), sim.state, sim.now);
+    Decision d = sim.result("pay", StepResult::not_sent("connection refused"));
+    CHECK(!d.events[0].data.contains("sent"));
+    CHECK(sim.state.steps[1].action.may_have_happened);
+  }
+}
+
+TEST_CASE("text from services is stored as valid UTF-8 of at most 512 bytes") {
+  Sim sim = booking();
+  run_until(sim, "pay");
+  std::string body;
+  for (int i = 0; i < 400; ++i) body += "\xc3\xa9";  // "é" x 400: 800 bytes
+  body += "\xe9" "chec \xff\x1b[2J";                // Latin-1, a stray byte, an escape
+  Decision d = sim.result("pay", StepResult::failed("422 " + body));
+  const std::string error = d.events[0].data["error"];
+  CHECK(error.size() <= 512);
+  CHECK(is_valid_utf8(error));
+  CHECK(error.find('\x1b') == std::string::npos);
+  // The event can be written: dumping it does not throw.
+  CHECK_NOTHROW((void)d.events[0].data.dump());
+}
+
+TEST_CASE("a success with a note keeps it in the event") {
+  Sim sim = booking();
+  sim.start(kInput);
+  Decision d = sim.result("reserve", StepResult::ok_without_output("the reply is not JSON: ticket issued"));
+  CHECK(types(d) == std::vector<std::string>{"StepSucceeded", "StepScheduled"});
+  CHECK(d.events[0].data["output"] == Json::object());
+  CHECK(d.events[0].data["note"] == "the reply is not JSON: ticket issued");
+}
+
+TEST_CASE("the fold refuses a log with a gap") {
+  Sim sim = booking();
+  run_until(sim, "pay");
+  std::vector<Event> gap = sim.log;
+  gap.erase(gap.begin() + 2);
+  auto folded = fold(sim.def(), gap);
+  REQUIRE(!folded.is_ok());
+  CHECK(folded.status().code() == StatusCode::kDataLoss);
+}
+
+TEST_CASE("a saga whose events the log refuses is stuck with the reason") {
+  Sim sim = booking();
+  run_until(sim, "pay");
+  Decision d = sim.feed(Input{0, 0, LogRefusedInput{"bad data"}});
+  CHECK(types(d) == std::vector<std::string>{"StepFailed", "SagaStuck"});
+  CHECK(sim.state.status == SagaStatus::kStuck);
+  CHECK(d.events[1].data["error"].get<std::string>().find("bad data") != std::string::npos);
 }
 
 TEST_CASE("a failure after the pivot is retried and never compensated") {
@@ -359,7 +521,7 @@ TEST_CASE("the state is the fold of its events") {
   sim.retry_timer("confirm");
   sim.result("confirm", StepResult::failed("gone"));
   sim.result("pay", StepResult::transient("503"), CallKind::kCompensate);
-  SagaState replayed = fold(sim.def(), sim.log);
+  SagaState replayed = fold(sim.def(), sim.log).value();
   CHECK(saga_to_json(sim.def(), replayed) == sim.view());
   CHECK(replayed.last_seq == static_cast<int64_t>(sim.log.size()));
   CHECK(replayed.steps[1].compensation.retry_at == sim.state.steps[1].compensation.retry_at);
@@ -368,8 +530,8 @@ TEST_CASE("the state is the fold of its events") {
 TEST_CASE("recovery reissues the attempt in flight and re-arms pending timers") {
   Sim sim = booking();
   run_until(sim, "pay");
-  SagaState recovered = fold(sim.def(), sim.log);
-  auto cmds = pending_commands(sim.def(), recovered, sim.now + 7 * kSecond);
+  SagaState recovered = fold(sim.def(), sim.log).value();
+  auto cmds = resume(sim.def(), recovered, sim.now + 7 * kSecond);
   const DispatchCommand* d = nullptr;
   const TimerCommand* deadline = nullptr;
   for (const auto& c : cmds) {
@@ -380,12 +542,12 @@ TEST_CASE("recovery reissues the attempt in flight and re-arms pending timers") 
   CHECK(d->step == 1);
   CHECK(d->attempt == 1);  // same attempt, same idempotency key
   CHECK(d->body == Json{{"amount", 120}, {"reference", "saga-1"}});
-  CHECK(d->deadline == sim.now + 12 * kSecond);  // a full timeout from the recovery
+  CHECK(recovered.steps[1].action.resumed);  // it may have been sent before the restart
   REQUIRE(deadline);
 
   sim.result("pay", StepResult::transient("503"));
-  recovered = fold(sim.def(), sim.log);
-  cmds = pending_commands(sim.def(), recovered, sim.now);
+  recovered = fold(sim.def(), sim.log).value();
+  cmds = resume(sim.def(), recovered, sim.now);
   bool retry_armed = false;
   for (const auto& c : cmds)
     if (auto* p = std::get_if<TimerCommand>(&c); p && p->kind == TimerKind::kRetry)
@@ -393,5 +555,5 @@ TEST_CASE("recovery reissues the attempt in flight and re-arms pending timers") 
   CHECK(retry_armed);
 
   sim.result("pay", StepResult::transient("x"));  // ignored: nothing in flight
-  CHECK(pending_commands(sim.def(), fold(sim.def(), sim.log), sim.now).size() == 2);
+  CHECK(resume_folded(sim, sim.now).size() == 2);
 }

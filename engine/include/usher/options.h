@@ -38,6 +38,19 @@ struct EngineOptions {
   // fault-injection tests (a VFS that fails writes or slows syncs); empty =
   // SQLite's default. A crash behaves as that VFS makes it behave.
   std::string sqlite_vfs;
+  // Attempts sent to one service (by name) at once. More wait in the engine,
+  // in order, with no timeout running: waiting is not an attempt, so a burst
+  // (sagas resumed after a restart, an on-sale opening) cannot burn retry
+  // budgets on a slow service.
+  size_t max_calls_in_flight_per_service = 1024;
+  // Unfinished sagas held in memory. Past it, new starts are refused with
+  // kUnavailable (HTTP 503 + Retry-After) until sagas finish; sagas already
+  // acknowledged (or recovered) are never dropped. Stuck sagas do not count.
+  size_t max_sagas_in_memory = 100'000;
+  // Events waiting for the saga log's writer. Past it, new starts are refused
+  // with kUnavailable, so a slow disk pushes back on clients instead of
+  // growing the queue without end; results of running sagas are still taken.
+  size_t max_queued_events = 200'000;
   // Seed for retry jitter; 0 seeds from std::random_device.
   uint64_t seed = 0;
   // Called once per saga transition (for logs and metrics), on the engine thread.

@@ -23,6 +23,7 @@ enum class StatusCode {
   kUnavailable,         // storage or a dependency failed; retrying later may work
   kDataLoss,            // the log is corrupt or of a newer schema version
   kInternal,            // a bug in usher
+  kAborted,             // a write lost a race with an earlier one (a saga's events after a failed append)
 };
 
 const char* status_code_name(StatusCode code);
@@ -40,6 +41,7 @@ class [[nodiscard]] Status {
   static Status unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
   static Status data_loss(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
   static Status internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+  static Status aborted(std::string m) { return {StatusCode::kAborted, std::move(m)}; }
 
   bool is_ok() const { return code_ == StatusCode::kOk; }
   explicit operator bool() const { return is_ok(); }

@@ -12,8 +12,13 @@
 // Calls from other threads (start, get, cancel, ...) are posted to io_.
 //
 // Memory: a saga is held in memory from its start (or recovery) until it is
-// completed or compensated and that is durable; stuck sagas stay, as an
-// operator may retry them. Everything else is read from the log.
+// completed, compensated or stuck and that is durable; an operator's action
+// on a stuck saga reads it back from the log. Everything else is read from
+// the log. New starts are refused past max_sagas_in_memory (admit_load).
+//
+// Pacing: calls to one service go out at most max_calls_in_flight_per_service
+// at a time (the dispatcher below); an attempt's timeout runs from when it is
+// sent, not from when it was decided or queued.
 
 #include <spdlog/spdlog.h>
 
@@ -23,6 +28,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <deque>
 #include <list>
 #include <random>
 #include <shared_mutex>
@@ -75,6 +81,10 @@ struct Saga {
   SagaState state;
   uint64_t generation = 0;  // changes when the saga is reloaded; stale callbacks compare it
   bool durable = false;     // SagaStarted is committed
+  // An append of this saga failed: the state ran ahead of the log. Inputs are
+  // dropped until the saga is reloaded from what is durable, so nothing is
+  // decided (or sent) on top of events the log does not hold.
+  bool append_failed = false;
   std::vector<std::function<void(Status)>> on_durable;  // duplicate starts waiting for the first
   std::unique_ptr<asio::steady_timer> attempt_timer;
   std::unique_ptr<asio::steady_timer> retry_timer;
@@ -181,12 +191,18 @@ class EngineImpl final : public Engine {
         ++skipped;
         return;
       }
+      auto state = fold(*def.value(), events);
+      if (!state.is_ok()) {
+        spdlog::error("recovery: saga {} skipped: {}", row.id, state.status().message());
+        ++skipped;
+        return;
+      }
       auto saga = std::make_unique<Saga>();
       saga->def = def.value();
-      saga->state = fold(*saga->def, events);
+      saga->state = std::move(state.value());
       saga->durable = true;
       saga->generation = ++generation_;
-      to_run.emplace_back(row.id, pending_commands(*saga->def, saga->state, now));
+      to_run.emplace_back(row.id, usher::resume(*saga->def, saga->state, now));
       if (!saga->state.idempotency_key.empty()) key_index_[saga->state.idempotency_key] = row.id;
       sagas_[row.id] = std::move(saga);
       in_flight_ = sagas_.size();
@@ -278,6 +294,7 @@ class EngineImpl final : public Engine {
     }
 
     if (Status refused = log_health_.admit(std::chrono::steady_clock::now()); !refused.is_ok()) return done(refused);
+    if (Status refused = admit_load(); !refused.is_ok()) return done(refused);
 
     int64_t now = clock_.now_us();
     std::string id = ids_.next(now);
@@ -307,9 +324,29 @@ class EngineImpl final : public Engine {
     });
   }
 
+  // Back-pressure: a new saga is refused (503 + Retry-After at the API) while
+  // too many are held in memory or the log's writer is too far behind. Sagas
+  // already acknowledged are never dropped or slowed by this.
+  Status admit_load() const {
+    if (sagas_.size() >= options_.max_sagas_in_memory) {
+      return Status::unavailable("too many sagas in flight (" + std::to_string(sagas_.size()) +
+                                 "); try again when some have finished");
+    }
+    const uint64_t queued = log_->stats().queued_events;
+    if (queued >= options_.max_queued_events) {
+      return Status::unavailable("the saga log is " + std::to_string(queued) +
+                                 " events behind; try again shortly");
+    }
+    return Status::ok();
+  }
+
   // ---- the loop: inputs in, events durable, commands out ---------------------
 
   void process(Saga& saga, const Input& in, std::function<void(Result<Json>)> reply = {}) {
+    if (saga.append_failed) {
+      if (reply) reply(Status::unavailable("saga " + saga.state.id + " is being reloaded from the log; try again"));
+      return;
+    }
     Decision d = decide(*saga.def, saga.state, in);
     if (d.refused) {
       if (reply) reply(*d.refused);
@@ -332,6 +369,9 @@ class EngineImpl final : public Engine {
   // decision's commands on the engine thread.
   void commit(Saga& saga, Decision d, std::function<void(Status)> after) {
     SagaRow row = row_of(saga);
+    // The log refuses the group unless it continues exactly where the saga's
+    // durable events end: no seq gap, whatever failed before.
+    row.prior_seq = saga.state.last_seq - static_cast<int64_t>(d.events.size());
     std::vector<TransitionInfo> transitions;
     if (options_.on_transition) transitions = transitions_of(saga, d.events);
     std::string id = saga.state.id;
@@ -353,9 +393,17 @@ class EngineImpl final : public Engine {
     if (!st.is_ok()) {
       note_log_failure(id, st);
       if (after) after(st);
-      // The in-memory state ran ahead of the log. Reload from what is durable.
+      // The in-memory state ran ahead of the log. Reload from what is durable;
+      // until then nothing more is decided for this saga.
       it = sagas_.find(id);
-      if (it != sagas_.end() && it->second->generation == generation && it->second->durable) reload_later(id);
+      if (it == sagas_.end() || it->second->generation != generation || !it->second->durable) return;
+      Saga& saga = *it->second;
+      if (saga.append_failed) return;  // a later group failing after the first: one reload
+      saga.append_failed = true;
+      // A refusal of the events themselves would repeat after a reload and
+      // resend the same call for ever: the saga is stopped as stuck instead.
+      bool content_fault = st.code() != StatusCode::kUnavailable && st.code() != StatusCode::kAborted;
+      reload_later(id, content_fault ? std::optional<std::string>(st.message()) : std::nullopt);
       return;
     }
     note_log_ok();
@@ -379,8 +427,55 @@ class EngineImpl final : public Engine {
     }
   }
 
+  // ---- the dispatcher: calls out to services, paced per service --------------
+  // At most options_.max_calls_in_flight_per_service attempts of one service
+  // are out at once; the rest wait here, in order, with no timer running, so
+  // a burst (100,000 sagas resumed after a restart) reaches a service at the
+  // rate it answers and no attempt times out while it waits its turn.
+
+  struct WaitingCall {
+    std::string saga_id;
+    uint64_t generation = 0;
+    DispatchCommand cmd;
+  };
+  struct ServiceLane {
+    size_t in_flight = 0;
+    std::deque<WaitingCall> waiting;
+  };
+
   void dispatch(Saga& saga, DispatchCommand cmd) {
     if (stopping_) return;  // logged as scheduled: sent on the next start
+    const Step& step = saga.def->steps[cmd.step];
+    const CallSpec& spec = cmd.kind == CallKind::kAction ? step.action : *step.compensate;
+    ServiceLane& lane = lanes_[spec.service];
+    if (lane.in_flight >= options_.max_calls_in_flight_per_service) {
+      lane.waiting.push_back(WaitingCall{saga.state.id, saga.generation, std::move(cmd)});
+      return;
+    }
+    ++lane.in_flight;
+    send(saga, std::move(cmd));
+  }
+
+  // A call of `service` came back (or will never be sent): its slot goes to
+  // the first waiting call that is still wanted.
+  void release_slot(const std::string& service) {
+    auto lane_it = lanes_.find(service);
+    if (lane_it == lanes_.end()) return;
+    ServiceLane& lane = lane_it->second;
+    if (lane.in_flight > 0) --lane.in_flight;
+    while (!stopping_ && lane.in_flight < options_.max_calls_in_flight_per_service && !lane.waiting.empty()) {
+      WaitingCall next = std::move(lane.waiting.front());
+      lane.waiting.pop_front();
+      auto it = sagas_.find(next.saga_id);
+      if (it == sagas_.end() || it->second->generation != next.generation) continue;
+      const CallState& c = it->second->state.call(next.cmd.step, next.cmd.kind);
+      if (!c.in_flight || c.attempts != next.cmd.attempt) continue;  // overtaken (a cancel, a timeout)
+      ++lane.in_flight;
+      send(*it->second, std::move(next.cmd));
+    }
+  }
+
+  void send(Saga& saga, DispatchCommand cmd) {
     const Step& step = saga.def->steps[cmd.step];
     const CallSpec& spec = cmd.kind == CallKind::kAction ? step.action : *step.compensate;
     StepCall call;
@@ -401,19 +496,39 @@ class EngineImpl final : public Engine {
     call.traceparent = saga.state.traceparent;
     call.timeout = spec.timeout;
 
-    arm(saga, TimerCommand{TimerKind::kAttemptTimeout, cmd.step, cmd.kind, cmd.attempt, cmd.deadline});
     StepAdapterPtr adapter = adapter_for(call.service);
+    // The attempt's timeout runs from when the request leaves: now, or when
+    // an adapter that may hold it first (a connection pool) says it is sent.
+    TimerCommand timeout{TimerKind::kAttemptTimeout, cmd.step, cmd.kind, cmd.attempt, 0};
+    const int64_t timeout_us = spec.timeout.count() * 1000;
+    if (adapter && adapter->reports_sending()) {
+      call.on_sending = [this, id = saga.state.id, generation = saga.generation, timeout, timeout_us]() mutable {
+        asio::post(io_, [this, id, generation, timeout, timeout_us]() mutable {
+          if (stopping_) return;
+          auto it = sagas_.find(id);
+          if (it == sagas_.end() || it->second->generation != generation) return;
+          const CallState& c = it->second->state.call(timeout.step, timeout.call);
+          if (!c.in_flight || c.attempts != timeout.attempt) return;  // already answered
+          timeout.at = clock_.now_us() + timeout_us;
+          arm(*it->second, timeout);
+        });
+      };
+    } else {
+      timeout.at = clock_.now_us() + timeout_us;
+      arm(saga, timeout);
+    }
     auto reply = [this, id = saga.state.id, generation = saga.generation, step = cmd.step, kind = cmd.kind,
-                  attempt = cmd.attempt](StepResult r) {
+                  attempt = cmd.attempt, service = spec.service](StepResult r) {
       // Always through the queue: a local handler answers inline, and the
       // saga must not be re-entered from inside its own dispatch.
-      asio::post(io_, [this, id, generation, step, kind, attempt, r = std::move(r)]() mutable {
+      asio::post(io_, [this, id, generation, step, kind, attempt, service, r = std::move(r)]() mutable {
+        release_slot(service);
         on_result(id, generation, ResultInput{step, kind, attempt, std::move(r)});
       });
     };
     if (!adapter) {
-      reply(StepResult::transient("no adapter bound for service \"" + call.service.name + "\" (" +
-                                  transport_name(call.service.transport) + ")"));
+      reply(StepResult::not_sent("no adapter bound for service \"" + call.service.name + "\" (" +
+                                 transport_name(call.service.transport) + ")"));
       return;
     }
     adapter->dispatch(std::move(call), std::move(reply));
@@ -427,7 +542,12 @@ class EngineImpl final : public Engine {
     auto it = sagas_.find(id);
     if (it == sagas_.end() || it->second->generation != generation) return;
     Saga& saga = *it->second;
-    if (saga.attempt_timer) saga.attempt_timer->cancel();
+    // Only the answer of the attempt in flight stops its timer: a late answer
+    // of an earlier attempt must not cancel the timer of the one that replaced it.
+    if (r.step < saga.state.steps.size()) {
+      const CallState& c = saga.state.call(r.step, r.kind);
+      if (c.in_flight && c.attempts == r.attempt && saga.attempt_timer) saga.attempt_timer->cancel();
+    }
     process(saga, Input{clock_.now_us(), jitter(), std::move(r)});
   }
 
@@ -463,7 +583,9 @@ class EngineImpl final : public Engine {
     Json view = saga_to_json(*saga.def, saga.state);
     auto waiters = std::move(saga.waiters);
     saga.waiters.clear();
-    if (is_terminal(saga.state.status)) forget(id, saga, Status::ok());
+    // Settled sagas leave memory; a stuck one is read back from the log when
+    // an operator acts on it (take_from_log).
+    forget(id, saga, Status::ok());
     for (auto& w : waiters) w.done(view);
   }
 
@@ -477,16 +599,34 @@ class EngineImpl final : public Engine {
     in_flight_ = sagas_.size();
   }
 
+  // Brings a saga that is not in memory (a stuck one) back from the log, to
+  // act on it. Its secrets were held in memory only and are gone.
+  Status take_from_log(const std::string& id) {
+    auto loaded = engine_reader_->load(id, std::nullopt);
+    if (!loaded.is_ok()) return loaded.status();
+    auto saga = std::make_unique<Saga>();
+    saga->def = loaded->first;
+    saga->state = std::move(loaded->second);
+    saga->durable = true;
+    saga->generation = ++generation_;
+    if (!saga->state.idempotency_key.empty()) key_index_[saga->state.idempotency_key] = id;
+    sagas_[id] = std::move(saga);
+    in_flight_ = sagas_.size();
+    return Status::ok();
+  }
+
   // After a failed append: drop the in-memory saga and fold it again from the
   // log once the log can be read, then reissue its pending commands.
-  void reload_later(const std::string& id) {
-    auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(1));
-    timer->async_wait([this, id, timer](const boost::system::error_code& ec) {
+  // With `refused`, the log refused the saga's own events: once reloaded it is
+  // made stuck with that reason instead of resuming.
+  void reload_later(const std::string& id, std::optional<std::string> refused = std::nullopt) {
+    auto timer = std::make_shared<asio::steady_timer>(io_, refused ? std::chrono::seconds(0) : std::chrono::seconds(1));
+    timer->async_wait([this, id, timer, refused](const boost::system::error_code& ec) {
       if (ec || stopping_) return;
       auto loaded = engine_reader_->load(id, std::nullopt);
       if (!loaded.is_ok()) {
         spdlog::warn("saga {}: reload after a failed append: {}; trying again", id, loaded.status().message());
-        return reload_later(id);
+        return reload_later(id, refused);
       }
       auto it = sagas_.find(id);
       if (it == sagas_.end()) return;
@@ -497,10 +637,17 @@ class EngineImpl final : public Engine {
       saga.state = std::move(loaded->second);
       if (saga.state.started()) saga.state.unredacted_input = std::move(secrets);
       saga.generation = ++generation_;
+      saga.append_failed = false;
       for (auto* t : {&saga.attempt_timer, &saga.retry_timer, &saga.deadline_timer})
         if (*t) (*t)->cancel();
       if (settled(saga.state.status)) return settle(id);
-      run_commands(saga, pending_commands(*saga.def, saga.state, clock_.now_us()));
+      std::vector<Command> commands = usher::resume(*saga.def, saga.state, clock_.now_us());
+      if (refused) {
+        spdlog::error("saga {}: the saga log refused its events ({}); stopping it as stuck for an operator", id,
+                      *refused);
+        return process(saga, Input{clock_.now_us(), jitter(), LogRefusedInput{*refused}});
+      }
+      run_commands(saga, std::move(commands));
     });
   }
 
@@ -590,14 +737,23 @@ class EngineImpl final : public Engine {
       if (stopping_) return reply(Status::unavailable("the engine is shutting down"));
       auto it = sagas_.find(saga_id);
       if (it == sagas_.end()) {
-        // Not in memory: finished, or does not exist.
+        // Not in memory: finished, stuck, or does not exist.
         auto view = view_of(saga_id);
         if (!view.is_ok()) return reply(view.status());
-        return reply(Status::failed_precondition("saga is " + view->value("status", std::string("finished")) +
-                                                 "; nothing to " +
-                                                 (std::is_same_v<Op, CancelInput> ? "cancel" : "retry")));
+        const std::string status = view->value("status", std::string("finished"));
+        if (status != saga_status_name(SagaStatus::kStuck)) {
+          return reply(Status::failed_precondition("saga is " + status + "; nothing to " +
+                                                   (std::is_same_v<Op, CancelInput> ? "cancel" : "retry")));
+        }
+        if (Status taken = take_from_log(saga_id); !taken.is_ok()) return reply(taken);
+        it = sagas_.find(saga_id);
       }
       process(*it->second, Input{clock_.now_us(), jitter(), op}, reply);
+      // Refused (cancel of a stuck saga): it goes back to the log only.
+      it = sagas_.find(saga_id);
+      if (it != sagas_.end() && it->second->durable && !it->second->append_failed &&
+          it->second->state.status == SagaStatus::kStuck && it->second->waiters.empty())
+        forget(saga_id, *it->second, Status::ok());
     });
     return future.get();
   }
@@ -734,6 +890,7 @@ class EngineImpl final : public Engine {
   SagaIdGenerator ids_;
   std::unordered_map<std::string, std::unique_ptr<Saga>> sagas_;
   std::unordered_map<std::string, std::string> key_index_;  // idempotency key -> id, sagas in memory
+  std::unordered_map<std::string, ServiceLane> lanes_;      // by service name
   uint64_t generation_ = 0;
   uint64_t waiter_token_ = 0;
   bool resumed_ = false;

@@ -40,7 +40,9 @@ Result<std::pair<DefinitionPtr, SagaState>> LogInspectorImpl::load(const std::st
   auto events = reader_->events(id, at_us);
   if (!events.is_ok()) return events.status();
   if (events->empty()) return Status::not_found("saga " + id + " has no events before that time");
-  return std::make_pair(def.value(), fold(*def.value(), events.value()));
+  auto state = fold(*def.value(), events.value());
+  if (!state.is_ok()) return state.status();
+  return std::make_pair(def.value(), std::move(state.value()));
 }
 
 Result<Json> LogInspectorImpl::saga(const std::string& id, std::optional<int64_t> at_us) {

@@ -26,7 +26,19 @@ struct CallState {
   int64_t retry_at = 0;       // µs, when the next attempt is due; 0 = no retry pending
   int64_t started_at = 0;     // µs, first attempt
   int64_t finished_at = 0;    // µs, latest result
-  std::optional<Outcome> last_outcome;
+  std::optional<Outcome> last_outcome;  // of the latest attempt, sent or not
+  // Some attempt reached the service, or may have (DESIGN.md section 3: an
+  // attempt that never left did not happen).
+  bool reached = false;
+  std::optional<Outcome> last_reached_outcome;  // of the latest attempt that reached it
+  // An attempt timed out, broke after it was sent, or was in flight at a
+  // restart: the call may have happened, whatever later attempts say. Never
+  // cleared ("What may have happened stays so").
+  bool may_have_happened = false;
+  // Not part of the fold, like SagaState::unredacted_input: the attempt in
+  // flight was in flight when the process stopped (set by resume()); its
+  // result then records that it may have happened, unless it is a success.
+  bool resumed = false;
   bool succeeded = false;
   std::string error;          // of the latest failed attempt
   // Attempts made under the current retry budget.
@@ -81,6 +93,11 @@ struct SagaState {
     return kind == CallKind::kAction ? steps[step].action : steps[step].compensation;
   }
 };
+
+// True when the action of a step has to be undone if the saga compensates:
+// it succeeded, may have happened, or reached the service and did not end in
+// a definite business failure (DESIGN.md section 3).
+bool needs_undo(const CallState& action);
 
 // The status a step shows in the API (DESIGN.md section 5).
 StepStatus step_status(const SagaState& state, size_t step);

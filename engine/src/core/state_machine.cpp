@@ -53,21 +53,34 @@
 //   Result transient (comp.) -> StepFailed, RetryScheduled | SagaStuck
 //   Timer retry              -> StepScheduled(next attempt)                on_timer
 //   Timer attempt timeout    -> as Result timeout                          on_timer
-//   Timer deadline           -> StepFailed(in flight, unknown), CompensationStarted   on_deadline
+//   Timer deadline           -> CompensationStarted | SagaStuck (pivot may have happened);
+//                               nothing while an attempt is in flight (its result decides)  on_deadline
+//   Log refused              -> SagaStuck                                   on(LogRefusedInput)
 //   Cancel                   -> CancelRequested [, CompensationStarted]    on_cancel
 //   Operator retry           -> OperatorRetried, StepScheduled             on_operator_retry
 //
+// Uncertain outcomes (DESIGN.md section 3; also docs/semantics.md):
+//   - Each call keeps what its attempts said, not only the last: whether any
+//     reached the service (`reached`), the outcome of the latest that did, and
+//     whether any may have happened (`may_have_happened`: it timed out, broke
+//     after sending, or was in flight at a restart). That flag is never
+//     cleared, so a 503 or a 409 after a timeout cannot erase the doubt.
+//   - A step is compensated when its action succeeded, may have happened, or
+//     reached the service and did not end in a definite business failure
+//     (needs_undo). A step none of whose attempts left is not.
+//   - A pivot that may have happened and then gives up makes the saga STUCK,
+//     never compensated: the ticket may exist.
+//   - The saga deadline and a cancel never cut an attempt short: the attempt
+//     in flight is awaited (its answer or its own timeout), not retried, and
+//     only then does compensation start, so a compensation never overtakes its
+//     own action at the service and is rendered with the action's real output.
+//
 // Choices where DESIGN.md is silent (also in docs/semantics.md):
-//   - A pivot whose last attempt timed out and whose retries are spent is
-//     STUCK, not compensated: the ticket may have been issued, and refunding a
-//     fan who holds a ticket is worse than asking an operator.
-//   - A cancel that arrives while a forward step is in flight waits for that
-//     attempt's result (bounded by its timeout) before compensating, so a
-//     compensation never overtakes its own action at the service.
 //   - A step whose request cannot be rendered (an expression points at a value
 //     that is not there) fails as a business failure without being sent
-//     (StepFailed with "sent": false). If earlier attempts were sent, the last
-//     of their outcomes still decides whether the step is compensated.
+//     (StepFailed with "sent": false); what earlier attempts said still counts.
+//   - Text from services (errors, notes) is stored as valid UTF-8 of at most
+//     512 bytes (valid_utf8), whatever the adapter passed in.
 //   - A compensation refused with a business failure makes the saga STUCK at
 //     once: retrying a refusal will not change it, an operator must look.
 //   - Secrets (`redact:`) are logged as "[redacted]"; the real values live in
@@ -84,6 +97,7 @@
 
 #include "model/expression.h"
 #include "model/redaction.h"
+#include "model/utf8_text.h"
 
 namespace usher {
 
@@ -116,6 +130,11 @@ Millis retry_delay(const RetryPolicy& policy, uint32_t attempts_made, double jit
   return delay;
 }
 
+bool needs_undo(const CallState& a) {
+  if (a.succeeded || a.may_have_happened) return true;
+  return a.reached && a.last_reached_outcome != Outcome::kFailed;
+}
+
 StepStatus step_status(const SagaState& state, size_t i) {
   const StepState& s = state.steps[i];
   if (s.compensation.succeeded) return StepStatus::kCompensated;
@@ -124,7 +143,7 @@ StepStatus step_status(const SagaState& state, size_t i) {
   if (a.succeeded) return StepStatus::kSucceeded;
   if (a.in_flight || a.retry_at != 0) return StepStatus::kRunning;
   if (!a.last_outcome) return StepStatus::kPending;
-  if (*a.last_outcome == Outcome::kTimeout) return StepStatus::kUnknown;
+  if (a.may_have_happened) return StepStatus::kUnknown;
   return StepStatus::kFailed;
 }
 
@@ -147,6 +166,11 @@ int64_t int_field(const Json& data, const char* key, int64_t fallback = 0) {
 std::string string_field(const Json& data, const char* key) {
   auto it = data.find(key);
   return (it != data.end() && it->is_string()) ? it->get<std::string>() : std::string();
+}
+
+bool bool_field(const Json& data, const char* key, bool fallback) {
+  auto it = data.find(key);
+  return (it != data.end() && it->is_boolean()) ? it->get<bool>() : fallback;
 }
 
 std::optional<Outcome> outcome_of(const Json& data) {
@@ -195,6 +219,7 @@ void apply(const Definition& def, SagaState& s, const Event& e) {
       c.retry_at = 0;
       c.scheduled_at = e.occurred_at;
       c.scheduled_seq = e.seq;
+      c.resumed = false;
       c.attempt_deadline = int_field(e.data, "deadline");
       if (c.started_at == 0) c.started_at = e.occurred_at;
       if (kind == CallKind::kAction) {
@@ -211,6 +236,8 @@ void apply(const Definition& def, SagaState& s, const Event& e) {
       c.in_flight = false;
       c.succeeded = true;
       c.last_outcome = Outcome::kOk;
+      c.reached = true;
+      c.last_reached_outcome = Outcome::kOk;
       c.finished_at = e.occurred_at;
       c.error.clear();
       if (kind == CallKind::kAction) {
@@ -225,11 +252,17 @@ void apply(const Definition& def, SagaState& s, const Event& e) {
     case EventType::kStepFailed: {
       CallState& c = s.call(*step, kind_of(e.data));
       c.in_flight = false;
-      // A request that was never sent says nothing about the attempts that
-      // were: their last outcome still tells whether the step may have happened.
-      auto sent = e.data.find("sent");
-      bool unsent = sent != e.data.end() && sent->is_boolean() && !sent->get<bool>();
-      if (!unsent || !c.last_outcome) c.last_outcome = outcome_of(e.data).value_or(Outcome::kFailed);
+      const Outcome outcome = outcome_of(e.data).value_or(Outcome::kFailed);
+      c.last_outcome = outcome;
+      // An attempt that never left says nothing about those that did.
+      if (bool_field(e.data, "sent", true)) {
+        c.reached = true;
+        c.last_reached_outcome = outcome;
+      }
+      if (outcome == Outcome::kTimeout || bool_field(e.data, "may_have_happened", false)) {
+        c.may_have_happened = true;
+        c.reached = true;
+      }
       c.error = string_field(e.data, "error");
       c.finished_at = e.occurred_at;
       s.last_error = c.error;
@@ -293,9 +326,16 @@ void apply(const Definition& def, SagaState& s, const Event& e) {
   }
 }
 
-SagaState fold(const Definition& def, const std::vector<Event>& events) {
+Result<SagaState> fold(const Definition& def, const std::vector<Event>& events) {
   SagaState s;
-  for (const Event& e : events) apply(def, s, e);
+  for (const Event& e : events) {
+    if (e.seq != s.last_seq + 1 || (e.seq == 1) != (e.type == EventType::kSagaStarted)) {
+      return Status::data_loss("saga " + e.saga_id + ": event " + std::to_string(e.seq) + " (" +
+                               event_type_name(e.type) + ") follows event " + std::to_string(s.last_seq) +
+                               ": the log has a gap or does not begin with SagaStarted");
+    }
+    apply(def, s, e);
+  }
   return s;
 }
 
@@ -419,6 +459,34 @@ class Decider {
     schedule(step, kind);
   }
 
+  void on(const LogRefusedInput& refused) {
+    if (!s_.started()) return ignore("log refusal for a saga that has not started");
+    if (is_terminal(s_.status) || s_.status == SagaStatus::kStuck) return ignore("log refusal of a settled saga");
+    // The call that was active is where an operator resumes.
+    std::optional<std::pair<size_t, CallKind>> active;
+    for (size_t i = 0; i < s_.steps.size() && !active; ++i)
+      for (CallKind kind : {CallKind::kAction, CallKind::kCompensate})
+        if (s_.call(i, kind).in_flight || s_.call(i, kind).retry_at != 0) active.emplace(i, kind);
+    if (!active) {
+      size_t at = s_.status == SagaStatus::kCompensating && s_.compensation_cursor < s_.compensation_plan.size()
+                      ? s_.compensation_plan[s_.compensation_cursor]
+                      : s_.current;
+      active.emplace(at, s_.status == SagaStatus::kCompensating ? CallKind::kCompensate : CallKind::kAction);
+    }
+    const std::string reason = "internal error, the saga log refused its events: " + refused.reason;
+    const CallState& c = s_.call(active->first, active->second);
+    if (c.in_flight) {
+      // Its answer can no longer be recorded: the attempt may have happened.
+      emit(EventType::kStepFailed, def_.steps[active->first].name,
+           {{"kind", call_kind_name(active->second)},
+            {"attempt", c.attempts},
+            {"outcome", outcome_name(Outcome::kTimeout)},
+            {"error", valid_utf8(reason)}},
+           c.scheduled_seq);
+    }
+    stuck(active->first, active->second, reason);
+  }
+
   // -- forward --
   void run_forward(size_t from) {
     if (from >= def_.steps.size()) {
@@ -441,14 +509,15 @@ class Decider {
             {"attempt", c.attempts},
             {"outcome", "failed"},
             {"sent", false},
-            {"error", "request not sent: " + rendered.status().message()}});
+            {"error", valid_utf8("request not sent: " + rendered.status().message())}});
       return kind == CallKind::kAction ? give_up_forward(step) : stuck(step, kind);
     }
     uint32_t attempt = c.attempts + 1;
+    // Informative: the executor arms the real timer when the request leaves.
     int64_t deadline = in_.now + cs.timeout.count() * 1000;
     emit(EventType::kStepScheduled, def_.steps[step].name,
          {{"kind", call_kind_name(kind)}, {"attempt", attempt}, {"deadline", deadline}});
-    DispatchCommand cmd{step, kind, attempt, std::move(rendered->first), std::move(rendered->second), deadline};
+    DispatchCommand cmd{step, kind, attempt, std::move(rendered->first), std::move(rendered->second)};
     d_.commands.push_back(std::move(cmd));
   }
 
@@ -458,19 +527,27 @@ class Decider {
 
   void record_result(size_t step, CallKind kind, uint32_t attempt, const StepResult& r) {
     const std::string& name = def_.steps[step].name;
-    int64_t cause = s_.call(step, kind).scheduled_seq;
+    const CallState& call = s_.call(step, kind);
+    int64_t cause = call.scheduled_seq;
+    const bool resumed = call.resumed;
     if (r.outcome == Outcome::kOk) {
-      emit(EventType::kStepSucceeded, name,
-           {{"kind", call_kind_name(kind)}, {"attempt", attempt}, {"output", r.output}}, cause);
+      Json data = {{"kind", call_kind_name(kind)}, {"attempt", attempt}, {"output", r.output}};
+      if (!r.note.empty()) data["note"] = valid_utf8(r.note);
+      emit(EventType::kStepSucceeded, name, std::move(data), cause);
       if (kind == CallKind::kCompensate) return next_compensation();
       if (s_.cancel_requested && !s_.pivot_succeeded) return start_compensation("cancelled by request");
+      if (deadline_passed()) return start_compensation("saga deadline exceeded");
       return run_forward(step + 1);
     }
     Json data = {{"kind", call_kind_name(kind)},
                  {"attempt", attempt},
                  {"outcome", outcome_name(r.outcome)},
-                 {"error", r.error}};
+                 {"error", valid_utf8(r.error)}};
     if (r.retry_after) data["retry_after_ms"] = r.retry_after->count();
+    // An attempt re-sent after a restart may have reached the service the
+    // first time: whatever the re-send says, it cannot prove it did not.
+    if (!r.sent && !resumed) data["sent"] = false;
+    if (resumed && r.outcome != Outcome::kTimeout) data["may_have_happened"] = true;
     emit(EventType::kStepFailed, name, std::move(data), cause);
 
     if (r.outcome == Outcome::kFailed) {
@@ -478,13 +555,12 @@ class Decider {
     }
     // Transient or unknown: retry if the policy and the saga allow it.
     if (kind == CallKind::kAction && s_.cancel_requested && !s_.pivot_succeeded)
-      return start_compensation("cancelled by request");
+      return give_up_forward(step, "cancelled by request");
+    if (kind == CallKind::kAction && deadline_passed()) return give_up_forward(step, "saga deadline exceeded");
     const CallSpec& cs = spec(step, kind);
     const CallState& c = s_.call(step, kind);
     bool budget_left = cs.retry.unlimited() || c.budget_used() < cs.retry.attempts;
-    bool deadline_passed = kind == CallKind::kAction && !s_.pivot_succeeded && s_.deadline &&
-                           in_.now >= *s_.deadline;
-    if (budget_left && !deadline_passed) {
+    if (budget_left) {
       Millis delay = retry_delay(cs.retry, c.budget_used(), in_.jitter, r.retry_after);
       int64_t at = in_.now + delay.count() * 1000;
       emit(EventType::kRetryScheduled, name, {{"kind", call_kind_name(kind)}, {"attempt", attempt + 1}, {"at", at}});
@@ -494,14 +570,24 @@ class Decider {
     return kind == CallKind::kAction ? give_up_forward(step) : stuck(step, kind);
   }
 
-  // A forward step will not succeed: compensate, or wait for an operator when
-  // going back is not allowed or not safe.
-  void give_up_forward(size_t step) {
+  // The saga deadline applies until the pivot succeeded.
+  bool deadline_passed() const {
+    return !s_.pivot_succeeded && s_.deadline && in_.now >= *s_.deadline;
+  }
+
+  // A forward step will not succeed (or the saga must stop going forward):
+  // compensate, or wait for an operator when going back is not allowed or
+  // not safe. `why` replaces the step's own error as the reason when given.
+  void give_up_forward(size_t step, const std::string& why = {}) {
     const Step& st = def_.steps[step];
     const CallState& c = s_.steps[step].action;
     if (st.type == StepType::kRetriable || s_.pivot_succeeded) return stuck(step, CallKind::kAction);
-    if (st.type == StepType::kPivot && c.last_outcome == Outcome::kTimeout) return stuck(step, CallKind::kAction);
-    start_compensation("step \"" + st.name + "\" failed: " + c.error);
+    if (st.type == StepType::kPivot && c.may_have_happened) {
+      return stuck(step, CallKind::kAction,
+                   "the pivot \"" + st.name + "\" may have happened (an attempt got no answer), so the saga "
+                   "cannot compensate: the ticket may exist. Last error: " + c.error);
+    }
+    start_compensation(!why.empty() ? why : "step \"" + st.name + "\" failed: " + c.error);
   }
 
   void on_deadline() {
@@ -509,28 +595,19 @@ class Decider {
     if (in_.now < *s_.deadline) return ignore("deadline not reached");
     size_t cur = s_.current;
     const CallState& c = s_.steps[cur].action;
-    // The pivot in flight is let finish: its result decides, and it will not be
-    // retried past the deadline (record_result checks).
-    if (def_.pivot == cur && c.in_flight) return ignore("deadline passed while the pivot is in flight");
-    if (c.in_flight) {
-      emit(EventType::kStepFailed, def_.steps[cur].name,
-           {{"kind", "action"}, {"attempt", c.attempts}, {"outcome", "timeout"}, {"error", "saga deadline exceeded"}});
-    }
-    if (def_.pivot == cur && s_.steps[cur].action.last_outcome == Outcome::kTimeout)
-      return stuck(cur, CallKind::kAction);
-    start_compensation("saga deadline exceeded");
+    // An attempt in flight is awaited: its result (or its own timeout) comes
+    // back to record_result, which is not retried past the deadline and then
+    // compensates.
+    if (c.in_flight) return ignore("deadline passed: waiting for the attempt in flight");
+    give_up_forward(cur, "saga deadline exceeded");
   }
 
   // -- backward --
   void start_compensation(const std::string& reason) {
     Json names = Json::array();
-    // Every step, last first, whose action was sent and did not end in a
-    // definite business failure may have happened, so it is undone.
+    // Every step, last first, that may have happened is undone (needs_undo).
     for (size_t i = def_.steps.size(); i-- > 0;) {
-      const CallState& a = s_.steps[i].action;
-      if (!def_.steps[i].compensate || a.attempts == 0) continue;
-      if (!a.succeeded && a.last_outcome == Outcome::kFailed) continue;
-      names.push_back(def_.steps[i].name);
+      if (def_.steps[i].compensate && needs_undo(s_.steps[i].action)) names.push_back(def_.steps[i].name);
     }
     emit(EventType::kCompensationStarted, "", {{"reason", reason}, {"steps", names}});
     next_compensation();
@@ -545,10 +622,10 @@ class Decider {
     schedule(s_.compensation_plan[s_.compensation_cursor], CallKind::kCompensate);
   }
 
-  void stuck(size_t step, CallKind kind) {
+  void stuck(size_t step, CallKind kind, const std::string& reason = {}) {
     const CallState& c = s_.call(step, kind);
     emit(EventType::kSagaStuck, def_.steps[step].name,
-         {{"kind", call_kind_name(kind)}, {"error", c.error}});
+         {{"kind", call_kind_name(kind)}, {"error", valid_utf8(reason.empty() ? c.error : reason, 1024)}});
     d_.commands.push_back(SettledCommand{SagaStatus::kStuck});
   }
 
@@ -600,7 +677,7 @@ Decision decide(const Definition& def, SagaState& state, const Input& input) {
   return d;
 }
 
-std::vector<Command> pending_commands(const Definition& def, const SagaState& s, int64_t now) {
+std::vector<Command> resume(const Definition& def, SagaState& s, int64_t now) {
   std::vector<Command> out;
   if (!s.started()) return out;
   if (s.status == SagaStatus::kStuck) {
@@ -612,10 +689,10 @@ std::vector<Command> pending_commands(const Definition& def, const SagaState& s,
     out.push_back(TimerCommand{TimerKind::kDeadline, 0, CallKind::kAction, 0, *s.deadline});
   for (size_t i = 0; i < s.steps.size(); ++i) {
     for (CallKind kind : {CallKind::kAction, CallKind::kCompensate}) {
-      const CallState& c = s.call(i, kind);
+      CallState& c = s.call(i, kind);
       if (c.retry_at != 0) out.push_back(TimerCommand{TimerKind::kRetry, i, kind, c.attempts + 1, c.retry_at});
       if (!c.in_flight) continue;
-      const CallSpec& cs = kind == CallKind::kAction ? def.steps[i].action : *def.steps[i].compensate;
+      c.resumed = true;
       auto rendered = render_request(def, s, i, kind);
       if (!rendered.is_ok()) {
         // It rendered when it was scheduled, so a secret it read was lost in a
@@ -624,8 +701,7 @@ std::vector<Command> pending_commands(const Definition& def, const SagaState& s,
         out.push_back(TimerCommand{TimerKind::kAttemptTimeout, i, kind, c.attempts, now});
         continue;
       }
-      out.push_back(DispatchCommand{i, kind, c.attempts, std::move(rendered->first), std::move(rendered->second),
-                                    now + cs.timeout.count() * 1000});
+      out.push_back(DispatchCommand{i, kind, c.attempts, std::move(rendered->first), std::move(rendered->second)});
     }
   }
   return out;

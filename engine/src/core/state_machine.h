@@ -46,10 +46,17 @@ struct TimerInput {
 struct CancelInput {};
 struct OperatorRetryInput {};
 
+// The saga's own events could not be written for a reason that is about
+// them, not the log (a bug): stop it as stuck with the reason, so it waits for
+// an operator instead of resending its call in a loop.
+struct LogRefusedInput {
+  std::string reason;
+};
+
 struct Input {
   int64_t now = 0;      // µs since epoch
   double jitter = 0.5;  // uniform in [0, 1): the random part of a retry delay
-  std::variant<StartInput, ResultInput, TimerInput, CancelInput, OperatorRetryInput> what;
+  std::variant<StartInput, ResultInput, TimerInput, CancelInput, OperatorRetryInput, LogRefusedInput> what;
 };
 
 // ---- Commands: what the executor does once the events are durable ---------
@@ -59,7 +66,8 @@ struct DispatchCommand {
   uint32_t attempt = 1;
   Json body;                               // the rendered `with`
   std::optional<std::string> http_path;    // rendered `http.path`, if the call has one
-  int64_t deadline = 0;                    // µs; when this attempt times out
+  // The attempt times out its call's `timeout` after it is sent: the executor
+  // arms that timer when the request leaves, not when it was decided.
 };
 
 struct TimerCommand {
@@ -97,13 +105,17 @@ Decision decide(const Definition& def, SagaState& state, const Input& input);
 // recovery, inspection and `show --at`. Events must come in seq order.
 void apply(const Definition& def, SagaState& state, const Event& event);
 
-// Folds a whole event list.
-SagaState fold(const Definition& def, const std::vector<Event>& events);
+// Folds a whole event list. Refuses (kDataLoss) a list that does not start
+// with SagaStarted at seq 1 or skips a seq: a saga with a hole in its log is
+// not a saga usher can vouch for.
+Result<SagaState> fold(const Definition& def, const std::vector<Event>& events);
 
-// What must be running for a recovered saga: the attempt in flight is sent
-// again (same attempt number and idempotency key, a full timeout from `now`),
-// pending retry and deadline timers are armed again. Settled for stuck sagas.
-std::vector<Command> pending_commands(const Definition& def, const SagaState& state, int64_t now);
+// What must be running for a saga loaded from the log (after a restart or a
+// reload): the attempt in flight is sent again (same attempt number and
+// idempotency key), pending retry and deadline timers are armed again; settled
+// for stuck sagas. Marks the call in flight as resumed (CallState::resumed):
+// it may have been sent before, so its outcome can no longer be "never left".
+std::vector<Command> resume(const Definition& def, SagaState& state, int64_t now);
 
 // Delay before attempt number `next_attempt` (2 for the first retry) under
 // `policy`, with full jitter: uniform in [0, min(max_backoff, backoff *

@@ -45,7 +45,7 @@ std::string insert_saga_sql() {
 // where an upsert costs two.
 constexpr const char* kUpdateSaga =
     "UPDATE sagas SET status = ?5, current_step = ?6, updated_at = ?10, deadline = ?11, last_error = ?12, "
-    "last_seq = ?13 WHERE id = ?1";
+    "last_seq = ?13 WHERE id = ?1 AND last_seq = ?14";
 
 int64_t wall_clock_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -55,7 +55,8 @@ int64_t wall_clock_us() {
 // A group's own content was refused (a duplicate key, data that cannot be
 // written): retrying it cannot succeed, and the other groups are not to blame.
 bool is_group_fault(const Status& s) {
-  return s.code() == StatusCode::kAlreadyExists || s.code() == StatusCode::kInvalidArgument;
+  return s.code() == StatusCode::kAlreadyExists || s.code() == StatusCode::kInvalidArgument ||
+         s.code() == StatusCode::kAborted;
 }
 
 void finish(std::function<void(Status)>& done, Status status) {
@@ -139,7 +140,9 @@ void SqliteSagaLog::append(std::vector<Event> events, std::vector<SagaRow> rows,
   for (Event& e : events) {
     std::string data;
     try {
-      data = e.data.dump();
+      // replace: a string that is not UTF-8 (from an in-process handler) is
+      // stored with U+FFFD rather than making the event unwritable.
+      data = e.data.dump(-1, ' ', false, Json::error_handler_t::replace);
     } catch (const Json::exception& ex) {  // e.g. a string that is not UTF-8
       finish(done, Status::invalid_argument("event " + std::to_string(e.seq) + " of saga " + e.saga_id +
                                             " has data that cannot be written as JSON: " + ex.what()));
@@ -174,6 +177,7 @@ void SqliteSagaLog::enqueue(Group group) {
       accepted = true;
       // The writer only sleeps on an empty queue; otherwise it will look again.
       wake = queue_.empty();
+      queued_events_.fetch_add(group.events.size(), std::memory_order_relaxed);
       queue_.push_back(std::move(group));
       ++enqueued_;
     }
@@ -221,6 +225,7 @@ SagaLogStats SqliteSagaLog::stats() const {
   s.events = events_.load(std::memory_order_relaxed);
   s.last_batch_events = last_batch_events_.load(std::memory_order_relaxed);
   s.commit_micros_total = commit_micros_total_.load(std::memory_order_relaxed);
+  s.queued_events = queued_events_.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -244,6 +249,9 @@ void SqliteSagaLog::run() {
     }
     commit_batch(batch);
     const size_t n = batch.size();
+    size_t written = 0;
+    for (const Group& g : batch) written += g.events.size();
+    queued_events_.fetch_sub(written, std::memory_order_relaxed);
     batch.clear();  // frees the events before flush() returns
     {
       std::lock_guard lock(mu_);
@@ -339,7 +347,12 @@ Status SqliteSagaLog::write_group(const Group& group) {
     {
       sqlite::ResetOnExit reset(update_saga_);
       codec::bind_saga_row(update_saga_, row);
+      update_saga_.bind(14, row.prior_seq);
       rc = update_saga_.step();
+    }
+    if (rc == SQLITE_DONE && sqlite3_changes(db_.get()) == 0 && row.prior_seq != 0) {
+      return Status::aborted("saga " + row.id + ": events after seq " + std::to_string(row.prior_seq) +
+                             " do not continue the log in " + path_ + " (an earlier append failed)");
     }
     if (rc == SQLITE_DONE && sqlite3_changes(db_.get()) == 0) {
       sqlite::ResetOnExit reset(insert_saga_);

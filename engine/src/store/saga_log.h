@@ -35,6 +35,10 @@ struct SagaRow {
   std::optional<int64_t> deadline;
   std::string last_error;
   int64_t last_seq = 0;
+  // Not stored: the saga's last seq before this append. The log writes the
+  // row (and so the events with it) only if that is what it holds, so a saga's
+  // events never skip a seq, even after a failed append. 0 = a new saga.
+  int64_t prior_seq = 0;
 };
 
 struct SagaLogStats {
@@ -42,6 +46,7 @@ struct SagaLogStats {
   uint64_t events = 0;
   uint64_t last_batch_events = 0;
   uint64_t commit_micros_total = 0;  // time spent in COMMIT (the sync), summed
+  uint64_t queued_events = 0;        // appended, not yet committed or failed
 };
 
 class SagaLog {
@@ -59,7 +64,9 @@ class SagaLog {
 
   // Queues events and projection rows for the next group commit. `done` runs on
   // the writer thread once the transaction holding them is durable (ok) or has
-  // failed (rolled back: none of this group's rows were written). A group that
+  // failed (rolled back: none of this group's rows were written). A group whose
+  // rows do not continue from the seq the log holds (SagaRow::prior_seq) fails
+  // alone with kAborted. A group that
   // can never be written (event data that is not valid JSON text, a closed log)
   // is failed at once, on the caller's thread.
   virtual void append(std::vector<Event> events, std::vector<SagaRow> rows,

@@ -119,6 +119,7 @@ class SqliteSagaLog final : public SagaLog {
   std::atomic<uint64_t> events_{0};
   std::atomic<uint64_t> last_batch_events_{0};
   std::atomic<uint64_t> commit_micros_total_{0};
+  std::atomic<uint64_t> queued_events_{0};  // in queue_ or being written
 };
 
 }  // namespace usher
