@@ -191,7 +191,14 @@ TEST_CASE("a crash between any append and its commands loses nothing and repeats
         bool secret_lost = false;
         for (const Step& step : def->steps)
           if (!step.action.reads_redacted.empty() && done_before.count(step.name + ":action") == 0) secret_lost = true;
-        CHECK(after["status"] == (secret_lost ? "compensated" : expected));
+        // A failing pivot that was in flight at the crash may have happened
+        // before it: the saga waits for an operator instead of compensating.
+        bool pivot_in_doubt = false;
+        for (const Json& step : before["steps"])
+          if (def->pivot && step["name"] == def->steps[*def->pivot].name && step["name"] == fail_step &&
+              step["status"] == "running")
+            pivot_in_doubt = true;
+        CHECK(after["status"] == (secret_lost ? "compensated" : pivot_in_doubt ? "stuck" : expected));
         for (const std::string& call : services->calls())
           CHECK_MESSAGE(done_before.count(call) == 0, "sent again after its success was logged: " << call);
         engine->shutdown();

@@ -27,6 +27,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <deque>
 #include <list>
@@ -256,7 +257,10 @@ class EngineImpl final : public Engine {
     });
   }
 
-  void do_start(DefinitionPtr def, StartRequest req, std::function<void(Result<StartResponse>)> done) {
+  // `looked_up`: the log was already searched for the idempotency key (off
+  // this thread) and did not have it.
+  void do_start(DefinitionPtr def, StartRequest req, std::function<void(Result<StartResponse>)> done,
+                bool looked_up = false) {
     if (stopping_) return done(Status::unavailable("the engine is shutting down"));
     if (!resumed_) return done(Status::failed_precondition("call resume() before starting sagas"));
     if (!req.idempotency_key.empty()) {
@@ -284,12 +288,26 @@ class EngineImpl final : public Engine {
         });
         return;
       }
-      auto found = engine_reader_->reader().saga_id_by_idempotency_key(req.idempotency_key);
-      if (!found.is_ok()) return done(found.status());
-      if (found.value()) {
-        auto view = view_of(**found);
-        if (!view.is_ok()) return done(view.status());
-        return reply_existing(**found, view.value(), done);
+      if (!looked_up) {
+        // Not in memory: the log may have it. Read off the engine thread, then
+        // decide again here (a start with the same key may have come meanwhile).
+        using Found = Result<std::optional<std::pair<std::string, Json>>>;
+        auto lookup = [key = req.idempotency_key](LogInspectorImpl& r) -> Found {
+          auto id = r.reader().saga_id_by_idempotency_key(key);
+          if (!id.is_ok()) return id.status();
+          if (!id.value()) return std::optional<std::pair<std::string, Json>>();
+          auto view = r.saga(**id, std::nullopt);
+          if (!view.is_ok()) return view.status();
+          return std::optional(std::make_pair(**id, std::move(view.value())));
+        };
+        read_then(std::move(lookup), [this, def = std::move(def), req = std::move(req), done = std::move(done),
+                                      reply_existing](Found found) mutable {
+          if (stopping_) return done(Status::unavailable("the engine is shutting down"));
+          if (!found.is_ok()) return done(found.status());
+          if (found.value()) return reply_existing(found.value()->first, found.value()->second, done);
+          do_start(std::move(def), std::move(req), std::move(done), true);
+        });
+        return;
       }
     }
 
@@ -584,8 +602,9 @@ class EngineImpl final : public Engine {
     auto waiters = std::move(saga.waiters);
     saga.waiters.clear();
     // Settled sagas leave memory; a stuck one is read back from the log when
-    // an operator acts on it (take_from_log).
-    forget(id, saga, Status::ok());
+    // an operator acts on it (take_from_log). Unless an operator already
+    // acted on it while this settlement was being written.
+    if (settled(saga.state.status)) forget(id, saga, Status::ok());
     for (auto& w : waiters) w.done(view);
   }
 
@@ -679,13 +698,36 @@ class EngineImpl final : public Engine {
 
   // ---- reading and operating ---------------------------------------------------
 
+  // Runs `read` against the log on the reader thread, never on the engine
+  // thread (a SQLite read can wait for the disk), then `then` with its result
+  // on the engine thread.
+  template <typename Read, typename Then>
+  void read_then(Read read, Then then) {
+    asio::post(read_pool_, [this, read = std::move(read), then = std::move(then)]() mutable {
+      auto result = [&] {
+        std::lock_guard lock(query_mu_);
+        return read(*query_reader_);
+      }();
+      asio::post(io_, [result = std::move(result), then = std::move(then)]() mutable { then(std::move(result)); });
+    });
+  }
+
   Result<Json> view_of(const std::string& id) {
     if (auto it = sagas_.find(id); it != sagas_.end()) return saga_to_json(*it->second->def, it->second->state);
     return engine_reader_->saga(id, std::nullopt);
   }
 
   Result<Json> get(const std::string& saga_id) override {
-    return run_on_engine([this, saga_id]() -> Result<Json> { return view_of(saga_id); });
+    // In memory: from the engine thread. Otherwise read here, on the caller's
+    // thread, so the engine thread never waits for the disk.
+    auto held = run_on_engine([this, saga_id]() -> std::optional<Json> {
+      auto it = sagas_.find(saga_id);
+      if (it == sagas_.end()) return std::nullopt;
+      return saga_to_json(*it->second->def, it->second->state);
+    });
+    if (held) return std::move(*held);
+    std::lock_guard lock(query_mu_);
+    return query_reader_->saga(saga_id, std::nullopt);
   }
 
   std::future<Json> wait(const std::string& saga_id) override {
@@ -698,9 +740,14 @@ class EngineImpl final : public Engine {
   void on_settled(const std::string& saga_id, Millis timeout, std::function<void(Json)> done) override {
     asio::post(io_, [this, saga_id, timeout, done = std::move(done)]() mutable {
       auto it = sagas_.find(saga_id);
-      if (it == sagas_.end() || settled(it->second->state.status)) {
-        auto view = view_of(saga_id);
-        return done(view.is_ok() ? view.value() : Json(nullptr));
+      if (it != sagas_.end() && settled(it->second->state.status))
+        return done(saga_to_json(*it->second->def, it->second->state));
+      if (it == sagas_.end()) {
+        // Settled (or unknown): as the log has it, read off the engine thread.
+        return read_then([saga_id](LogInspectorImpl& r) { return r.saga(saga_id, std::nullopt); },
+                         [done = std::move(done)](Result<Json> view) {
+                           done(view.is_ok() ? std::move(view.value()) : Json(nullptr));
+                         });
       }
       Saga& saga = *it->second;
       uint64_t token = ++waiter_token_;
@@ -781,6 +828,7 @@ class EngineImpl final : public Engine {
   void shutdown() override {
     if (shut_down_.exchange(true)) return;
     stopping_ = true;
+    read_pool_.join();  // reads in progress finish; their answers see stopping_
     // Adapters first: after this no result can arrive.
     std::vector<StepAdapterPtr> adapters;
     {
@@ -902,6 +950,7 @@ class EngineImpl final : public Engine {
 
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
+  asio::thread_pool read_pool_{1};  // reads of the log for the engine thread (read_then)
   std::shared_ptr<LocalAdapter> local_;
   std::thread thread_;
 };
