@@ -1,10 +1,13 @@
 #include "http/step_reply.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
 
 #include <boost/asio/ip/address.hpp>
+
+#include "model/utf8_text.h"
 
 namespace usher::http_step {
 
@@ -139,46 +142,103 @@ std::string call_label(const StepCall& call) {
 }
 
 std::string body_excerpt(std::string_view body, size_t max) {
-  body = trim(body);
-  std::string out;
-  const size_t n = std::min(body.size(), max);
-  out.reserve(n + 3);
-  for (size_t i = 0; i < n; ++i) {
-    const auto c = static_cast<unsigned char>(body[i]);
-    out.push_back(c < 0x20 || c == 0x7f ? ' ' : static_cast<char>(c));
-  }
-  if (body.size() > max) out += "\xe2\x80\xa6";  // "…"
+  std::string out = valid_utf8(trim(body), max);
+  std::replace(out.begin(), out.end(), '\t', ' ');  // one line, one kind of blank
+  // Control characters at either end became spaces: trim those too.
+  const size_t first = out.find_first_not_of(' ');
+  if (first == std::string::npos) return {};
+  out.erase(out.find_last_not_of(' ') + 1);
+  out.erase(0, first);
   return out;
 }
+
+bool json_deeper_than(std::string_view text, size_t max_depth) {
+  size_t depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"': in_string = true; break;
+      case '[':
+      case '{':
+        if (++depth > max_depth) return true;
+        break;
+      case ']':
+      case '}':
+        if (depth > 0) --depth;
+        break;
+      default: break;
+    }
+  }
+  return false;
+}
+
+namespace {
+
+bool is_success(unsigned status) { return status >= 200 && status < 300; }
+bool is_transient(unsigned status) { return status == 408 || status == 425 || status == 429 || status >= 500; }
+
+// The result of a non-2xx answer whose text is `text`: transient for the
+// statuses a retry may cure, else a business failure. 1xx and 3xx are not
+// followed (a redirected POST is a configuration mistake retries won't fix).
+StepResult by_status(unsigned status, std::string text, std::string_view retry_after,
+                     std::chrono::system_clock::time_point now) {
+  text = valid_utf8(text);
+  if (is_transient(status)) return StepResult::transient(std::move(text), parse_retry_after(retry_after, now));
+  return StepResult::failed(std::move(text));
+}
+
+// "payments.charge: 422 <excerpt>", or the reason phrase when the body says
+// nothing.
+std::string answer_text(const StepCall& call, unsigned status, std::string_view reason, std::string_view body,
+                        size_t max_excerpt = 200) {
+  std::string text = call_label(call) + ": " + std::to_string(status);
+  std::string excerpt = body_excerpt(body, max_excerpt);
+  if (excerpt.empty()) excerpt = body_excerpt(reason, 80);
+  if (!excerpt.empty()) text += " " + excerpt;
+  return text;
+}
+
+}  // namespace
 
 StepResult classify_reply(const StepCall& call, unsigned status, std::string_view reason,
                           std::string_view body, std::string_view retry_after,
                           std::chrono::system_clock::time_point now) {
-  // The text of a non-2xx answer: the status and what the service said, or
-  // the reason phrase when it said nothing.
-  auto answer = [&] {
-    std::string text = call_label(call) + ": " + std::to_string(status);
-    std::string excerpt = body_excerpt(body);
-    if (excerpt.empty()) excerpt = std::string(reason);
-    if (!excerpt.empty()) text += " " + excerpt;
-    return text;
-  };
+  if (!is_success(status)) return by_status(status, answer_text(call, status, reason, body), retry_after, now);
+  // A 2xx is a success whatever its body (DESIGN.md section 3): the service
+  // says it acted, so a garbled body must not turn the step into a retry or
+  // a failure. Only the output is lost, and the note says why.
+  if (trim(body).empty()) return StepResult::ok(Json::object());
+  // Depth first, before the parser sees the body.
+  if (json_deeper_than(body))
+    return StepResult::ok_without_output("the reply is nested deeper than " + std::to_string(kMaxReplyDepth) +
+                                         " levels");
+  // The parser is told not to throw: a discarded value is how it reports bad
+  // JSON, invalid UTF-8 in a string included.
+  Json out = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (out.is_discarded())
+    return StepResult::ok_without_output(valid_utf8("the reply is not JSON: " + body_excerpt(body, 80)));
+  return StepResult::ok(std::move(out));
+}
 
-  if (status >= 200 && status < 300) {
-    if (trim(body).empty()) return StepResult::ok(Json::object());
-    Json out = Json::parse(body, nullptr, /*allow_exceptions=*/false);
-    // Transient, not failed: the service may have done the work and only
-    // garbled the answer, so the step must end compensated, never ignored.
-    if (out.is_discarded())
-      return StepResult::transient("step \"" + call.step + "\": " + std::to_string(status) +
-                                   " reply is not JSON: " + body_excerpt(body, 80));
-    return StepResult::ok(std::move(out));
-  }
-  if (status == 408 || status == 425 || status == 429 || status >= 500)
-    return StepResult::transient(answer(), parse_retry_after(retry_after, now));
-  // Other 4xx: the service understood and said no. 1xx and 3xx are not
-  // followed (a redirected POST is a configuration mistake retries won't fix).
-  return StepResult::failed(answer());
+StepResult classify_partial_reply(const StepCall& call, unsigned status, std::string_view reason,
+                                  std::string_view body, std::string_view problem,
+                                  std::string_view retry_after,
+                                  std::chrono::system_clock::time_point now) {
+  if (is_success(status)) return StepResult::ok_without_output(valid_utf8(problem));
+  // A shorter excerpt of what arrived leaves room for the problem.
+  std::string text = answer_text(call, status, reason, body, 120) + " (" + std::string(problem) + ")";
+  return by_status(status, std::move(text), retry_after, now);
 }
 
 }  // namespace usher::http_step

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,14 +42,45 @@ std::string format_duration(Millis d);
 // "payments.charge", the prefix of errors that quote a service's answer.
 std::string call_label(const StepCall& call);
 
-// What a complete HTTP reply means. `body` is the whole body (already capped
-// by the parser), `retry_after` the Retry-After header ("" when absent).
+// How deep a reply's JSON may nest (arrays and objects) before it is not
+// parsed at all: deeper is no answer any step service gives, and a bound
+// keeps every recursive walk of the output (rendering, storing) shallow.
+inline constexpr size_t kMaxReplyDepth = 64;
+
+// True when `text`, read as JSON, opens more than `max_depth` arrays or
+// objects inside one another. One pass over the bytes with a counter (strings
+// and their escapes skipped), no recursion and no allocation, so it is safe to
+// run on any body before the parser: a 400 KB "[[[[…" costs one loop.
+bool json_deeper_than(std::string_view text, size_t max_depth = kMaxReplyDepth);
+
+// What a complete HTTP reply means (DESIGN.md section 3). `body` is the whole
+// body (already capped by the parser), `retry_after` the Retry-After header
+// ("" when absent).
+//   - 2xx is kOk whatever the body: empty is {}; JSON nested deeper than
+//     kMaxReplyDepth, or not JSON at all, is {} with a note saying why.
+//   - 408, 425, 429 and 5xx are kTransient (with Retry-After), other
+//     statuses kFailed; the error is "service.operation: STATUS excerpt".
+// Every error and note is valid UTF-8 of at most kMaxServiceTextBytes.
 StepResult classify_reply(const StepCall& call, unsigned status, std::string_view reason,
                           std::string_view body, std::string_view retry_after,
                           std::chrono::system_clock::time_point now);
 
-// At most `max` bytes of a body for an error message, control characters
-// replaced by spaces and "…" appended when cut.
+// A reply whose status line and headers were read but whose body was not,
+// entirely: cut off (the connection closed, the deadline passed) or larger
+// than the limit. `problem` says which ("the reply was cut off: …").
+//   - 2xx: the service said it succeeded, so kOk with output {} and `problem`
+//     as the note (DESIGN.md: "still a success, of unknown output").
+//   - otherwise classified by status as classify_reply does, the error
+//     quoting what arrived and then `problem` in parentheses.
+StepResult classify_partial_reply(const StepCall& call, unsigned status, std::string_view reason,
+                                  std::string_view body, std::string_view problem,
+                                  std::string_view retry_after,
+                                  std::chrono::system_clock::time_point now);
+
+// At most `max` bytes of a body for an error message: surrounding white space
+// trimmed, valid UTF-8 (invalid bytes become U+FFFD), control characters and
+// tabs replaced by spaces, cut on a character boundary with "…" when longer
+// (the "…" counted in `max`).
 std::string body_excerpt(std::string_view body, size_t max = 200);
 
 }  // namespace usher::http_step

@@ -132,10 +132,18 @@ TEST_CASE("replies are classified as DESIGN.md section 3 says") {
       CHECK_FALSE(r.retry_after.has_value());
     }
   }
-  SUBCASE("2xx that is not JSON: transient, naming the step") {
+  SUBCASE("2xx that is not JSON: a success with output {} and a note") {
     StepResult r = answer(200, "<html>oops</html>");
-    CHECK(r.outcome == Outcome::kTransient);
-    CHECK(r.error == "step \"pay\": 200 reply is not JSON: <html>oops</html>");
+    CHECK(r.outcome == Outcome::kOk);
+    CHECK(r.output == Json::object());
+    CHECK(r.note == "the reply is not JSON: <html>oops</html>");
+    CHECK(r.error.empty());
+  }
+  SUBCASE("2xx nested deeper than 64 levels: a success with output {}, not parsed") {
+    StepResult r = answer(200, std::string(400'000, '['));
+    CHECK(r.outcome == Outcome::kOk);
+    CHECK(r.output == Json::object());
+    CHECK(r.note == "the reply is nested deeper than 64 levels");
   }
 }
 

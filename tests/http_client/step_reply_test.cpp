@@ -3,6 +3,7 @@
 
 #include "http/step_client.h"
 #include "http/step_reply.h"
+#include "model/utf8_text.h"
 
 using namespace usher;
 using namespace usher::http_step;
@@ -79,8 +80,98 @@ TEST_CASE("durations in errors are written as in the workflow files") {
   CHECK(format_duration(Millis(7'200'000)) == "2h");
 }
 
-TEST_CASE("body excerpts are bounded and printable") {
+TEST_CASE("body excerpts are bounded, printable and valid UTF-8 cut on a character boundary") {
   CHECK(body_excerpt("  {\"a\":1}\n") == "{\"a\":1}");
   CHECK(body_excerpt("a\tb") == "a b");
-  CHECK(body_excerpt(std::string(300, 'x'), 10) == std::string(10, 'x') + "\xe2\x80\xa6");
+  // The "…" counts in the bound.
+  CHECK(body_excerpt(std::string(300, 'x'), 10) == std::string(7, 'x') + "\xe2\x80\xa6");
+  SUBCASE("a multibyte character is never split") {
+    std::string e_acute;
+    for (int i = 0; i < 10; ++i) e_acute += "\xC3\xA9";  // é
+    const std::string cut = body_excerpt(e_acute, 8);
+    CHECK(cut == "\xC3\xA9\xC3\xA9\xE2\x80\xA6");  // 2 × é + …, 7 bytes
+    CHECK(is_valid_utf8(body_excerpt(e_acute, 9)));
+  }
+  SUBCASE("invalid bytes become U+FFFD, control characters spaces, trimmed") {
+    CHECK(body_excerpt("\xE9" "chec") == "\xEF\xBF\xBD" "chec");
+    CHECK(body_excerpt(std::string("\x00\x1B" "a\x00" "b\x07", 6)) == "a b");
+  }
+}
+
+TEST_CASE("the depth pre-scan counts brackets outside strings, without recursion") {
+  CHECK_FALSE(json_deeper_than(std::string(64, '[') + std::string(64, ']')));
+  CHECK(json_deeper_than(std::string(65, '[') + std::string(65, ']')));
+  CHECK(json_deeper_than(std::string(400'000, '[')));  // one loop, no stack
+  CHECK(json_deeper_than(std::string(40, '{') + std::string(30, '[')));
+  SUBCASE("brackets inside strings, escaped quotes included, do not count") {
+    const std::string in_string = "{\"a\":\"" + std::string(100, '[') + "\\\"" + std::string(100, '{') + "\"}";
+    CHECK_FALSE(json_deeper_than(in_string));
+    CHECK(Json::parse(in_string).is_object());
+  }
+  SUBCASE("closing brackets free depth for later ones") {
+    std::string wide;
+    for (int i = 0; i < 100; ++i) wide += std::string(60, '[') + std::string(60, ']');
+    CHECK_FALSE(json_deeper_than(wide));
+  }
+}
+
+TEST_CASE("a 2xx is a success whatever its body") {
+  StepCall call;
+  call.step = "pay";
+  call.service.name = "payments";
+  call.operation = "charge";
+  const auto now = std::chrono::system_clock::now();
+  auto classify = [&](unsigned status, std::string_view body) { return classify_reply(call, status, "", body, "", now); };
+  for (std::string_view empty : {"", "  \r\n"}) {
+    StepResult r = classify(200, empty);
+    CHECK(r.outcome == Outcome::kOk);
+    CHECK(r.output == Json::object());
+    CHECK(r.note.empty());
+  }
+  CHECK(classify(200, R"({"id":1})").output == Json{{"id", 1}});
+  StepResult r = classify(200, "<html>");
+  CHECK(r.outcome == Outcome::kOk);
+  CHECK(r.output == Json::object());
+  CHECK(r.note == "the reply is not JSON: <html>");
+  r = classify(202, std::string(65, '[') + std::string(65, ']'));
+  CHECK(r.outcome == Outcome::kOk);
+  CHECK(r.note == "the reply is nested deeper than 64 levels");
+  r = classify(200, std::string(64, '[') + std::string(64, ']'));
+  CHECK(r.outcome == Outcome::kOk);
+  CHECK(r.note.empty());
+  r = classify(200, "{\"name\":\"\xE9\"}");  // invalid UTF-8 inside a JSON string
+  CHECK(r.outcome == Outcome::kOk);
+  CHECK(r.note == "the reply is not JSON: {\"name\":\"\xEF\xBF\xBD\"}");
+
+  SUBCASE("cut off or too large after a 2xx: still a success; other statuses are classified") {
+    r = classify_partial_reply(call, 200, "OK", "{\"id\"", "the reply was cut off: partial message", "", now);
+    CHECK(r.outcome == Outcome::kOk);
+    CHECK(r.output == Json::object());
+    CHECK(r.note == "the reply was cut off: partial message");
+    r = classify_partial_reply(call, 500, "Internal Server Error", "", "the reply is larger than 1 MiB", "3", now);
+    CHECK(r.outcome == Outcome::kTransient);
+    CHECK(r.error == "payments.charge: 500 Internal Server Error (the reply is larger than 1 MiB)");
+    CHECK(r.retry_after == Millis(3000));
+    r = classify_partial_reply(call, 409, "Conflict", "{\"error\":\"ta", "the reply was cut off: partial message", "", now);
+    CHECK(r.outcome == Outcome::kFailed);
+    CHECK(r.error == "payments.charge: 409 {\"error\":\"ta (the reply was cut off: partial message)");
+  }
+}
+
+TEST_CASE("errors quoting a non-2xx body are valid UTF-8 of at most 512 bytes") {
+  StepCall call;
+  call.service.name = "payments";
+  call.operation = "charge";
+  const auto now = std::chrono::system_clock::now();
+  std::string big;
+  for (int i = 0; i < 1000; ++i) big += "\xF0\x9F\x92\xB3";  // 💳, 4 KB
+  for (const std::string& body : {big, std::string(4096, '\xFF'), std::string(4096, '\0')}) {
+    StepResult r = classify_reply(call, 422, "Unprocessable Entity", body, "", now);
+    CHECK(r.outcome == Outcome::kFailed);
+    CHECK(is_valid_utf8(r.error));
+    CHECK(r.error.size() <= kMaxServiceTextBytes);
+  }
+  // A reason phrase is the service's text too.
+  StepResult r = classify_reply(call, 418, "I'm a \xFF" "teapot", "", "", now);
+  CHECK(r.error == "payments.charge: 418 I'm a \xEF\xBF\xBD" "teapot");
 }
