@@ -4,32 +4,57 @@
 //                        └─ acquire a connection: newest idle one that is still
 //                           alive, else a new one if under the bound, else wait
 //                           in the endpoint's queue until one is released
+//                        ══ the attempt starts: deadline = now + StepCall::timeout,
+//                           StepCall::on_sending() is called
 //                        └─ connect if new (resolving the host once per endpoint)
 //                        └─ write, read the reply (body and header limits)
 //                        └─ release: back to the pool (or straight to the first
 //                           waiter) when the reply allowed keep-alive, else close
 //                        └─ classify_reply → done(result)
 //
-// One deadline, now + StepCall::timeout, covers waiting, connecting, writing
-// and reading (tcp_stream::expires_at). What an expiry means depends on where:
-//   - waiting for a pooled connection, resolving or connecting: nothing was
-//     sent, so the result is kTransient (no doubt about the outcome);
-//   - writing or reading: the service may be acting on it, so kTimeout
-//     `step "pay": no answer within 5s`, and the connection is closed because
-//     a late reply would otherwise be read as the answer to the next request.
+// Waiting for a pooled connection is not part of the attempt (DESIGN.md
+// section 3: waiting is not an attempt). A waiter has no deadline of its own:
+// every connection it waits for belongs to an attempt that has one, so the
+// pool frees connections as those attempts end, and shutdown wakes it. Only
+// once it holds a connection does the attempt's one deadline, now +
+// StepCall::timeout, start; it covers resolving, connecting, writing and
+// reading (tcp_stream::expires_at), and StepCall::on_sending() tells the
+// engine, whose own timer for the attempt starts there too
+// (reports_sending() is true). What an expiry, or any error, means depends on
+// where:
+//   - before the request is written (the queue is full, the name does not
+//     resolve, the connection is refused or not made in time): nothing left,
+//     so the result is StepResult::not_sent — the attempt did not happen;
+//   - once a connection is established and writing has begun: the service
+//     may be acting on it. No answer by the deadline is kTimeout
+//     `step "pay": no answer within 5s`; a connection that breaks (reset, EOF,
+//     a write error, closed before the reply ended) or a reply that is not
+//     HTTP is kTimeout too (`connection to host:port lost after the request
+//     was sent: …`): the outcome is unknown. The connection is closed, since
+//     a late reply would otherwise be read as the answer to the next request;
+//   - once the status line and headers are read: the status decides, even if
+//     the body is then cut off, too large or late (classify_partial_reply; a
+//     2xx is a success with output {} and a note).
 //
 // The stale-connection retry. A server may close an idle keep-alive
 // connection just as we reuse it. Before reuse we poll the socket (a FIN or
 // unexpected bytes mean it is dead) which catches most of these. The rest show
 // up as reset/broken pipe on write, or eof/reset on read before any byte of a
-// reply: that attempt is sent once more on a fresh connection, within the same
-// deadline and without counting as an attempt. Why this is safe enough: a
+// reply: that attempt is sent once more on a fresh connection, which takes the
+// dead one's place in the pool (so it never waits in the queue), within the
+// same deadline and without counting as an attempt. Why this is safe enough: a
 // server that closes a connection it has read a request from without answering
 // has crashed or is shutting down, and even then the repeat carries the same
 // Idempotency-Key, which every usher step service must honour (delivery is at
-// least once anyway, DESIGN.md section 3). Only reused connections qualify: a
-// fresh connection that dies before the reply is the service failing, and is
-// reported kTransient ("connection lost") for the retry policy to handle.
+// least once anyway, DESIGN.md section 3). Since the first copy may have
+// arrived, a re-send that cannot even connect is kTimeout, not "never sent".
+// Only reused connections qualify: a fresh connection that dies before the
+// reply is the service failing, and is kTimeout (unknown) for the retry policy
+// and the compensations to handle.
+//
+// Every error and note handed to `done` is valid UTF-8 of at most
+// kMaxServiceTextBytes (model/utf8_text.h): services, URLs and methods are
+// quoted through valid_utf8().
 #include "http/step_client.h"
 
 #include <poll.h>
@@ -62,6 +87,7 @@
 #include <spdlog/spdlog.h>
 
 #include "http/step_reply.h"
+#include "model/utf8_text.h"
 
 namespace usher {
 
@@ -91,9 +117,10 @@ using ConnectionPtr = std::unique_ptr<Connection>;
 
 // A call waiting for a connection. Lives in the waiting coroutine's frame; the
 // endpoint's queue points at it. release() hands a connection over by setting
-// `conn` and cancelling the timer; the timer's own expiry is the deadline.
+// `conn` and cancelling the timer, close_endpoint() by cancelling it alone. The
+// timer never expires by itself: waiting has no deadline (see the top).
 struct Waiter {
-  explicit Waiter(const Strand& strand) : timer(strand) {}
+  explicit Waiter(const Strand& strand) : timer(strand) { timer.expires_at(Clock::time_point::max()); }
   asio::steady_timer timer;
   ConnectionPtr conn;
 };
@@ -115,6 +142,21 @@ bool is_peer_close(const error_code& ec) {
 }
 
 std::string step_prefix(const StepCall& call) { return "step \"" + call.step + "\": "; }
+
+// What `done` receives: every text in it valid UTF-8 and bounded, whatever
+// a service, a URL or the system put in it.
+StepResult stored_as_text(StepResult r) {
+  r.error = valid_utf8(r.error);
+  r.note = valid_utf8(r.note);
+  return r;
+}
+
+// A configuration error no retry can fix, found before anything was sent.
+StepResult failed_unsent(std::string error) {
+  StepResult r = StepResult::failed(std::move(error));
+  r.sent = false;
+  return r;
+}
 
 // ---- Endpoint: the pool of one host:port --------------------------------------
 // Every member but the constants is touched only on `strand`.
@@ -159,7 +201,7 @@ class HttpStepAdapter::Impl {
       std::unique_lock lock(mu_);
       if (stopping_) {
         lock.unlock();
-        done(StepResult::transient(kShutDown));
+        done(StepResult::not_sent(kShutDown));
         return;
       }
       Route& route = route_for(call.service.url);
@@ -170,7 +212,7 @@ class HttpStepAdapter::Impl {
     if (!ep) {
       std::string error = step_prefix(call) + "service \"" + call.service.name + "\": " + route_error;
       asio::post(io_, [done = std::move(done), error = std::move(error)]() mutable {
-        done(StepResult::failed(std::move(error)));
+        done(stored_as_text(failed_unsent(std::move(error))));
       });
       return;
     }
@@ -250,9 +292,11 @@ class HttpStepAdapter::Impl {
   }
 
   // ---- the pool ---------------------------------------------------------------
-  enum class Acquire { kGot, kQueueFull, kDeadline, kStopped };
+  enum class Acquire { kGot, kQueueFull, kStopped };
 
-  asio::awaitable<Acquire> acquire(Endpoint& ep, Clock::time_point deadline, ConnectionPtr& out) {
+  // A connection for one call, waiting as long as it takes (see the top):
+  // only a full queue or shutdown end the wait without one.
+  asio::awaitable<Acquire> acquire(Endpoint& ep, ConnectionPtr& out) {
     if (ep.closed) co_return Acquire::kStopped;
     while (!ep.idle.empty()) {
       ConnectionPtr c = std::move(ep.idle.back());
@@ -272,15 +316,14 @@ class HttpStepAdapter::Impl {
     }
     if (ep.waiters.size() >= options_.max_waiting_per_endpoint) co_return Acquire::kQueueFull;
     Waiter w(ep.strand);
-    w.timer.expires_at(deadline);
     ep.waiters.push_back(&w);
     co_await w.timer.async_wait(kAwait);
     if (w.conn) {  // handed over by release(); it is already counted in `open`
       out = std::move(w.conn);
       co_return Acquire::kGot;
     }
-    std::erase(ep.waiters, &w);
-    co_return ep.closed ? Acquire::kStopped : Acquire::kDeadline;
+    std::erase(ep.waiters, &w);  // cancelled by close_endpoint(), which cleared the queue
+    co_return Acquire::kStopped;
   }
 
   // Gives a connection back after a call. Reusable ones go to the first
@@ -342,11 +385,10 @@ class HttpStepAdapter::Impl {
     } catch (const std::exception& e) {
       result = StepResult::transient(step_prefix(call) + "internal error in the HTTP adapter: " + e.what());
     }
-    done(std::move(result));
+    done(stored_as_text(std::move(result)));
   }
 
   asio::awaitable<StepResult> attempt(Endpoint& ep, const std::string& base_path, const StepCall& call) {
-    const auto deadline = Clock::now() + call.timeout;
     const std::string prefix = step_prefix(call);
     const std::string where = ep.url.endpoint();
 
@@ -354,7 +396,7 @@ class HttpStepAdapter::Impl {
     if (call.http_method) {
       verb = http::string_to_verb(*call.http_method);
       if (verb == http::verb::unknown)
-        co_return StepResult::failed(prefix + "unknown HTTP method \"" + *call.http_method + "\"");
+        co_return failed_unsent(prefix + "unknown HTTP method \"" + *call.http_method + "\"");
     }
     std::string target = base_path;
     if (call.http_path) {
@@ -380,90 +422,124 @@ class HttpStepAdapter::Impl {
     req.keep_alive(true);
     req.prepare_payload();
 
-    for (int round = 0;; ++round) {
-      if (stopping()) co_return StepResult::transient(kShutDown);
-      ConnectionPtr conn;
-      switch (co_await acquire(ep, deadline, conn)) {
-        case Acquire::kGot: break;
-        case Acquire::kStopped: co_return StepResult::transient(kShutDown);
-        case Acquire::kQueueFull:
-          co_return StepResult::transient(prefix + "too many calls waiting for a connection to " + where);
-        case Acquire::kDeadline:
-          co_return StepResult::transient(prefix + "no connection to " + where + " free within " +
-                                          http_step::format_duration(call.timeout) + " (all " +
-                                          std::to_string(options_.max_connections_per_endpoint) +
-                                          " busy)");
-      }
-      Connection& c = *conn;
-      ep.busy.insert(&c);
-      // Whatever happens below, the connection goes back through release():
-      // kept only when `reusable` was set after a complete keep-alive reply.
-      bool reusable = false;
-      struct Lease {
-        Impl& self;
-        Endpoint& ep;
-        ConnectionPtr& conn;
-        bool& reusable;
-        ~Lease() { self.release(ep, std::move(conn), reusable); }
-      } lease{*this, ep, conn, reusable};
+    // Wait for a connection: not part of the attempt, no deadline.
+    if (stopping()) co_return StepResult::not_sent(kShutDown);
+    ConnectionPtr conn;
+    switch (co_await acquire(ep, conn)) {
+      case Acquire::kGot: break;
+      case Acquire::kStopped: co_return StepResult::not_sent(kShutDown);
+      case Acquire::kQueueFull:
+        co_return StepResult::not_sent(prefix + "too many calls waiting for a connection to " + where);
+    }
 
+    // The attempt starts now: its deadline, and the engine's timer with it.
+    const auto deadline = Clock::now() + call.timeout;
+    if (call.on_sending) call.on_sending();
+
+    ep.busy.insert(conn.get());
+    // Whatever happens below, the connection goes back through release():
+    // kept only when `reusable` was set after a complete keep-alive reply.
+    bool reusable = false;
+    struct Lease {
+      Impl& self;
+      Endpoint& ep;
+      ConnectionPtr& conn;
+      bool& reusable;
+      ~Lease() { self.release(ep, std::move(conn), reusable); }
+    } lease{*this, ep, conn, reusable};
+
+    // Set when the request was lost on a reused connection and is being sent
+    // again: the first copy may have arrived, so from then on nothing fails
+    // as "never sent".
+    std::string lost;
+    auto unsent = [&](std::string error) {
+      if (lost.empty()) return StepResult::not_sent(prefix + error);
+      return StepResult::timeout(prefix + lost + "; sending it again failed: " + error);
+    };
+    auto shut_down = [&] { return lost.empty() ? StepResult::not_sent(kShutDown) : StepResult::transient(kShutDown); };
+    auto lost_after_sending = [&](const error_code& ec) {
+      return StepResult::timeout(prefix + "connection to " + where + " lost after the request was sent: " +
+                                 ec.message());
+    };
+    // Replaces a reused connection that turned out dead by a fresh one in the
+    // same slot of the pool, for the one re-send.
+    auto renew = [&](const error_code& ec) {
+      stale_retries_.fetch_add(1, std::memory_order_relaxed);
+      lost = "connection to " + where + " lost after the request was sent: " + ec.message();
+      ep.busy.erase(conn.get());
+      error_code ignored;
+      conn->stream.socket().close(ignored);
+      conn = std::make_unique<Connection>(ep.strand);
+      ep.busy.insert(conn.get());
+    };
+
+    for (;;) {
+      Connection& c = *conn;
       if (!c.stream.socket().is_open()) {
         if (ep.addresses.empty()) {
           std::string error = co_await resolve(ep, deadline);
-          if (stopping()) co_return StepResult::transient(kShutDown);
-          if (!error.empty()) co_return StepResult::transient(prefix + error);
+          if (stopping()) co_return shut_down();
+          if (!error.empty()) co_return unsent(std::move(error));
         }
         c.stream.expires_at(deadline);
         auto [ec, connected] = co_await c.stream.async_connect(ep.addresses, kAwait);
-        if (stopping()) co_return StepResult::transient(kShutDown);
+        if (stopping()) co_return shut_down();
         if (ec == beast::error::timeout)
-          co_return StepResult::transient(prefix + "could not connect to " + where + " within " +
-                                          http_step::format_duration(call.timeout));
-        if (ec) co_return StepResult::transient(prefix + "cannot connect to " + where + ": " + ec.message());
+          co_return unsent("could not connect to " + where + " within " + http_step::format_duration(call.timeout));
+        if (ec) co_return unsent("cannot connect to " + where + ": " + ec.message());
         c.stream.socket().set_option(tcp::no_delay(true), ec);  // small requests: do not wait for Nagle
         connections_opened_.fetch_add(1, std::memory_order_relaxed);
       }
-      const bool was_used = c.used;
+      const bool stale_retry_allowed = c.used && lost.empty();
       c.used = true;
 
+      // From the first byte written on, the service may act on the request.
       c.stream.expires_at(deadline);
       requests_sent_.fetch_add(1, std::memory_order_relaxed);
       auto [wec, written] = co_await http::async_write(c.stream, req, kAwait);
       if (wec) {
         if (stopping()) co_return StepResult::transient(kShutDown);
         if (wec == beast::error::timeout) co_return no_answer(call);
-        if (was_used && round == 0 && is_peer_close(wec)) {
-          stale_retries_.fetch_add(1, std::memory_order_relaxed);
+        if (stale_retry_allowed && is_peer_close(wec)) {
+          renew(wec);
           continue;
         }
-        co_return StepResult::transient(prefix + "connection to " + where + " lost while sending: " + wec.message());
+        co_return lost_after_sending(wec);
       }
 
       http::response_parser<http::string_body> parser;
       parser.body_limit(options_.max_response_bytes);
       parser.header_limit(static_cast<std::uint32_t>(options_.max_response_header_bytes));
       auto [rec, read] = co_await http::async_read(c.stream, c.buffer, parser, kAwait);
-      if (rec) {
-        if (stopping()) co_return StepResult::transient(kShutDown);
-        if (rec == beast::error::timeout) co_return no_answer(call);
-        if (rec == http::error::body_limit)
-          co_return StepResult::transient(prefix + "reply larger than " + size_text(options_.max_response_bytes));
-        if (rec == http::error::header_limit)
-          co_return StepResult::transient(prefix + "reply headers larger than " +
-                                          size_text(options_.max_response_header_bytes));
-        if (was_used && round == 0 && !parser.got_some() && is_peer_close(rec)) {
-          stale_retries_.fetch_add(1, std::memory_order_relaxed);
-          continue;
-        }
-        if (is_peer_close(rec))
-          co_return StepResult::transient(prefix + "connection to " + where + " closed before the reply ended: " +
-                                          rec.message());
-        co_return StepResult::transient(prefix + "bad reply from " + where + ": " + rec.message());
+      if (!rec) {
+        auto& res = parser.get();
+        reusable = parser.keep_alive();
+        co_return http_step::classify_reply(call, res.result_int(), res.reason(), res.body(),
+                                            res[http::field::retry_after], std::chrono::system_clock::now());
       }
-      auto& res = parser.get();
-      reusable = parser.keep_alive();
-      co_return http_step::classify_reply(call, res.result_int(), res.reason(), res.body(),
-                                          res[http::field::retry_after], std::chrono::system_clock::now());
+      if (stopping()) co_return StepResult::transient(kShutDown);
+      if (stale_retry_allowed && !parser.got_some() && is_peer_close(rec)) {
+        renew(rec);
+        continue;
+      }
+      if (parser.is_header_done()) {  // the status was read: it decides
+        auto& res = parser.get();
+        std::string problem = rec == http::error::body_limit
+                                  ? "the reply is larger than " + size_text(options_.max_response_bytes)
+                              : rec == beast::error::timeout
+                                  ? "the reply was cut off: it did not end within " +
+                                        http_step::format_duration(call.timeout)
+                                  : "the reply was cut off: " + rec.message();
+        co_return http_step::classify_partial_reply(call, res.result_int(), res.reason(), res.body(), problem,
+                                                    res[http::field::retry_after],
+                                                    std::chrono::system_clock::now());
+      }
+      if (rec == beast::error::timeout) co_return no_answer(call);
+      if (rec == http::error::header_limit)
+        co_return StepResult::timeout(prefix + "reply headers from " + where + " larger than " +
+                                      size_text(options_.max_response_header_bytes));
+      if (is_peer_close(rec) || rec == http::error::partial_message) co_return lost_after_sending(rec);
+      co_return StepResult::timeout(prefix + "bad reply from " + where + ": " + rec.message());
     }
   }
 

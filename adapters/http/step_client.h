@@ -2,6 +2,14 @@
 // request over a keep-alive connection pool (Boost.Beast) and classifies the
 // reply as DESIGN.md section 3 says (see step_reply.h for the table).
 //
+// An attempt starts when it has a connection, not at dispatch(): waiting for
+// a pooled connection is not part of it. From then, one deadline (now +
+// StepCall::timeout) bounds connecting, writing and reading, and
+// StepCall::on_sending() is called at that moment (reports_sending() is
+// true), so the engine's timer for the attempt starts there as well. What
+// each failure means (never sent, unknown, or decided by the status) is
+// described at the top of step_client.cpp.
+//
 // Threading: the adapter owns an io_context run by `io_threads` threads (1 by
 // default). Each endpoint (host:port) has a strand; its pool, its wait queue
 // and every call to it run on that strand, so the pool has no lock. dispatch()
@@ -31,15 +39,19 @@ struct HttpStepAdapterOptions {
   // wait, in arrival order, for a connection to come back.
   size_t max_connections_per_endpoint = 64;
   // Calls allowed to wait for a connection per host:port. One more is answered
-  // at once with kTransient "too many calls waiting", so a dead service cannot
-  // make the queue (and memory) grow without end. A waiting call's deadline
-  // keeps running: when it passes first, the call ends kTransient (the request
-  // was never sent, so its outcome is not in doubt).
+  // at once with StepResult::not_sent "too many calls waiting" (it never
+  // left), so a dead service cannot make the queue (and memory) grow without
+  // end. A waiting call has no deadline: its attempt, and its timeout, start
+  // when it gets a connection. It waits until a connection is released (each
+  // busy one belongs to an attempt that has a deadline) or shutdown.
   size_t max_waiting_per_endpoint = 10'000;
-  // Largest reply body accepted; a bigger one ends the attempt kTransient
-  // "reply larger than 1 MiB" and the connection is closed.
+  // Largest reply body accepted; the connection of a bigger one is closed.
+  // After a 2xx status the attempt is still a success, with output {} and the
+  // note "the reply is larger than 1 MiB"; after another status, that status
+  // decides (kTransient or kFailed) and the error says the reply was too large.
   size_t max_response_bytes = 1 << 20;
-  // Largest reply header block accepted.
+  // Largest reply header block accepted. A bigger one ends the attempt
+  // kTimeout: the request was sent and no status could be read.
   size_t max_response_header_bytes = 64 << 10;
   // An idle connection older than this is closed instead of reused, checked
   // when a call looks for one (no background sweep). Servers drop idle
@@ -56,16 +68,23 @@ class HttpStepAdapter : public StepAdapter {
   HttpStepAdapter(const HttpStepAdapter&) = delete;
   HttpStepAdapter& operator=(const HttpStepAdapter&) = delete;
 
-  // Posts the attempt and returns. Answers kFailed for a service URL that is
-  // not http://host[:port][/path] (a configuration error no retry can fix).
+  // Posts the attempt and returns. Answers kFailed with sent=false for a
+  // service URL that is not http://host[:port][/path] or an unknown HTTP
+  // method (configuration errors no retry can fix; nothing was sent).
   void dispatch(StepCall call, StepCallback done) override;
+
+  // True: a call may wait for a connection, and StepCall::on_sending marks
+  // the start of its attempt.
+  bool reports_sending() const override { return true; }
 
   // Closes every connection, wakes every waiting call and joins the I/O
   // threads. Calls in progress are NOT dropped: their `done` runs, on an I/O
-  // thread, with kTransient "adapter shut down" (the request may have reached
-  // the service; the engine re-sends with the same Idempotency-Key after
-  // recovery). dispatch() after shutdown calls `done` at once on the calling
-  // thread with the same result. Must not be called from inside `done`.
+  // thread, with kTransient "adapter shut down" — sent=false for a call that
+  // had not written its request yet, sent=true for one that had (the request
+  // may have reached the service; the engine re-sends with the same
+  // Idempotency-Key after recovery). dispatch() after shutdown calls `done` at
+  // once on the calling thread with "adapter shut down", sent=false. Must not
+  // be called from inside `done`.
   void shutdown() override;
 
   // Checks a service's URL when a definition is bound to the adapter, so a bad

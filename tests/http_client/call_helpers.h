@@ -1,15 +1,24 @@
 // Helpers shared by the HTTP client tests: a step call with every field set,
-// and a blocking wrapper around dispatch() with a bound on the wait.
+// a scripted test-server reply, a port nobody listens on, a blocking wrapper
+// around dispatch() with a bound on the wait, and a collector for calls that
+// are dispatched and awaited later.
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include <doctest/doctest.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
 #include "http/step_client.h"
+#include "test_server.h"
 
 namespace usher::test {
 
@@ -33,6 +42,22 @@ inline StepCall make_call(const std::string& url, const std::string& service = "
   return c;
 }
 
+inline TestReply reply(unsigned status, std::string body,
+                       std::vector<std::pair<std::string, std::string>> headers = {}) {
+  TestReply r;
+  r.status = status;
+  r.body = std::move(body);
+  r.headers = std::move(headers);
+  return r;
+}
+
+// A port nothing listens on: bound once, then closed.
+inline unsigned short free_port() {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  return a.local_endpoint().port();
+}
+
 // Dispatches and waits for the result (at most 15 s, so a lost callback fails
 // the test instead of hanging it).
 inline StepResult call_sync(StepAdapter& adapter, StepCall call) {
@@ -42,5 +67,34 @@ inline StepResult call_sync(StepAdapter& adapter, StepCall call) {
   REQUIRE(future.wait_for(std::chrono::seconds(15)) == std::future_status::ready);
   return future.get();
 }
+
+// A step callback and a bounded wait for its results (every one is kept, so
+// a test can check that there was exactly one, or none yet).
+class Results {
+ public:
+  StepCallback callback() {
+    return [this](StepResult r) {
+      std::lock_guard lock(mu_);
+      results_.push_back(std::move(r));
+      cv_.notify_all();
+    };
+  }
+  // The first result, waiting up to `wait` for it.
+  StepResult first(std::chrono::milliseconds wait = std::chrono::seconds(15)) {
+    std::unique_lock lock(mu_);
+    const bool got = cv_.wait_for(lock, wait, [&] { return !results_.empty(); });
+    REQUIRE_MESSAGE(got, "no result within the wait");
+    return results_.front();
+  }
+  size_t count() const {
+    std::lock_guard lock(mu_);
+    return results_.size();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<StepResult> results_;
+};
 
 }  // namespace usher::test

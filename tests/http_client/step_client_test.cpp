@@ -1,36 +1,14 @@
 // The HTTP step adapter against small Beast servers on 127.0.0.1 (test_server.h).
 #include <doctest/doctest.h>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-
 #include "call_helpers.h"
 #include "http/step_client.h"
+#include "model/utf8_text.h"
 #include "test_server.h"
 
 using namespace usher;
 using namespace usher::test;
 using namespace std::chrono_literals;
-
-namespace {
-
-TestReply reply(unsigned status, std::string body,
-                std::vector<std::pair<std::string, std::string>> headers = {}) {
-  TestReply r;
-  r.status = status;
-  r.body = std::move(body);
-  r.headers = std::move(headers);
-  return r;
-}
-
-// A port nothing listens on: bound once, then closed.
-unsigned short free_port() {
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
-  return a.local_endpoint().port();
-}
-
-}  // namespace
 
 TEST_CASE("sends POST {url}/{operation} with the JSON body and the usher headers") {
   TestServer server([](const SeenRequest&) { return reply(200, R"({"holdId":"H-1"})"); });
@@ -162,11 +140,12 @@ TEST_CASE("Retry-After on a transient answer becomes retry_after") {
   CHECK(r.retry_after == Millis(0));  // a date in the past: retry now
 }
 
-TEST_CASE("a refused connection is transient") {
+TEST_CASE("a refused connection never left: transient, not sent") {
   HttpStepAdapter adapter;
   const auto port = free_port();
   StepResult r = call_sync(adapter, make_call("http://127.0.0.1:" + std::to_string(port)));
   CHECK(r.outcome == Outcome::kTransient);
+  CHECK_FALSE(r.sent);
   CHECK(r.error == "step \"reserve\": cannot connect to 127.0.0.1:" + std::to_string(port) +
                        ": Connection refused");
 }
@@ -192,14 +171,31 @@ TEST_CASE("no answer within the timeout is kTimeout and the connection is not re
   CHECK(server.connections_accepted() == 2);
 }
 
-TEST_CASE("a reply larger than the cap is transient") {
-  TestServer server([](const SeenRequest&) { return reply(200, "\"" + std::string(2 << 20, 'x') + "\""); });
+TEST_CASE("a reply larger than the cap: after a 2xx a success of unknown output, else its status decides") {
+  std::atomic<unsigned> status{200};
+  TestServer server([&](const SeenRequest&) { return reply(status.load(), "\"" + std::string(2 << 20, 'x') + "\""); });
   HttpStepAdapterOptions options;
   CHECK(options.max_response_bytes == (1u << 20));
   HttpStepAdapter adapter(options);
-  StepResult r = call_sync(adapter, make_call(server.url()));
-  CHECK(r.outcome == Outcome::kTransient);
-  CHECK(r.error == "step \"reserve\": reply larger than 1 MiB");
+  SUBCASE("200: ok, output {}, the note says why") {
+    StepResult r = call_sync(adapter, make_call(server.url()));
+    CHECK(r.outcome == Outcome::kOk);
+    CHECK(r.output == Json::object());
+    CHECK(r.note == "the reply is larger than 1 MiB");
+  }
+  SUBCASE("503: transient, quoting the status") {
+    status = 503;
+    StepResult r = call_sync(adapter, make_call(server.url()));
+    CHECK(r.outcome == Outcome::kTransient);
+    CHECK(r.error == "seats.hold: 503 Service Unavailable (the reply is larger than 1 MiB)");
+  }
+  SUBCASE("422: failed, quoting the status") {
+    status = 422;
+    StepResult r = call_sync(adapter, make_call(server.url()));
+    CHECK(r.outcome == Outcome::kFailed);
+    CHECK(r.error == "seats.hold: 422 Unprocessable Entity (the reply is larger than 1 MiB)");
+  }
+  CHECK(server.requests() == 1);
 }
 
 TEST_CASE("sequential calls reuse one keep-alive connection") {
@@ -236,31 +232,109 @@ TEST_CASE("no more than the bound of connections are open at once; the rest wait
   CHECK(server.connections_accepted() == 4);
 }
 
-TEST_CASE("a call waiting for a connection gives up at its deadline, transient") {
+TEST_CASE("waiting for a pooled connection is not part of the attempt: its timeout starts at on_sending") {
   TestServer server([](const SeenRequest& req) {
-    TestReply r = reply(200, "{}");
-    r.hang = req.connection == 1 && req.index_on_connection == 1;
+    TestReply r = reply(200, R"({"n":)" + std::to_string(req.index_on_connection) + "}");
+    if (req.index_on_connection == 1) r.delay = 600ms;
     return r;
   });
   HttpStepAdapterOptions options;
   options.max_connections_per_endpoint = 1;
   HttpStepAdapter adapter(options);
-  auto p = std::make_shared<std::promise<StepResult>>();
-  auto hung = p->get_future();
-  StepCall first = make_call(server.url());
-  first.timeout = 1500ms;
-  adapter.dispatch(std::move(first), [p](StepResult r) { p->set_value(std::move(r)); });
-  std::this_thread::sleep_for(100ms);
+  CHECK(adapter.reports_sending());
 
+  using Clock = std::chrono::steady_clock;
+  std::mutex mu;
+  std::vector<Clock::time_point> first_sent, second_sent;
+  auto p = std::make_shared<std::promise<StepResult>>();
+  auto slow = p->get_future();
+  StepCall first = make_call(server.url());
+  first.timeout = 5s;
+  first.on_sending = [&] {
+    std::lock_guard lock(mu);
+    first_sent.push_back(Clock::now());
+  };
+  adapter.dispatch(std::move(first), [p](StepResult r) { p->set_value(std::move(r)); });
+  while (server.requests() == 0) std::this_thread::sleep_for(5ms);
+
+  // The second call waits about 600 ms for the only connection, three times
+  // its own timeout, and is sent when it gets it.
   StepCall second = make_call(server.url());
   second.timeout = 200ms;
+  second.on_sending = [&] {
+    std::lock_guard lock(mu);
+    second_sent.push_back(Clock::now());
+  };
+  const auto dispatched = Clock::now();
   StepResult r = call_sync(adapter, std::move(second));
+  CHECK(r.outcome == Outcome::kOk);
+  CHECK(r.output == Json{{"n", 2}});
+  REQUIRE(slow.wait_for(15s) == std::future_status::ready);
+  CHECK(slow.get().output == Json{{"n", 1}});
+
+  std::lock_guard lock(mu);
+  CHECK(first_sent.size() == 1);
+  REQUIRE(second_sent.size() == 1);
+  CHECK(second_sent[0] - dispatched >= 400ms);  // when the connection came back, not at dispatch
+  CHECK(server.connections_accepted() == 1);
+}
+
+TEST_CASE("a waiting call has no deadline of its own; shutdown wakes it, not sent") {
+  TestServer server([](const SeenRequest&) {
+    TestReply r = reply(200, "{}");
+    r.hang = true;
+    return r;
+  });
+  HttpStepAdapterOptions options;
+  options.max_connections_per_endpoint = 1;
+  HttpStepAdapter adapter(options);
+  Results first, second;
+  StepCall hung = make_call(server.url());
+  hung.timeout = 10s;
+  adapter.dispatch(std::move(hung), first.callback());
+  while (server.requests() == 0) std::this_thread::sleep_for(5ms);
+  std::atomic<int> sending{0};
+  StepCall waiting = make_call(server.url());
+  waiting.timeout = 100ms;
+  waiting.on_sending = [&] { ++sending; };
+  adapter.dispatch(std::move(waiting), second.callback());
+  std::this_thread::sleep_for(400ms);  // four times its timeout
+  CHECK(second.count() == 0);
+  CHECK(sending == 0);
+
+  adapter.shutdown();
+  StepResult r = second.first();
   CHECK(r.outcome == Outcome::kTransient);
-  CHECK(r.error == "step \"reserve\": no connection to 127.0.0.1:" + std::to_string(server.port()) +
-                       " free within 200ms (all 1 busy)");
-  REQUIRE(hung.wait_for(15s) == std::future_status::ready);
-  CHECK(hung.get().outcome == Outcome::kTimeout);
-  CHECK(server.requests() == 1);  // the second call was never sent
+  CHECK_FALSE(r.sent);
+  CHECK(r.error == "adapter shut down");
+  CHECK(sending == 0);
+  CHECK(first.first().sent);  // its request was written
+  CHECK(server.requests() == 1);
+}
+
+TEST_CASE("a full wait queue answers at once: never sent") {
+  TestServer server([](const SeenRequest&) {
+    TestReply r = reply(200, "{}");
+    r.delay = 300ms;
+    return r;
+  });
+  HttpStepAdapterOptions options;
+  options.max_connections_per_endpoint = 1;
+  options.max_waiting_per_endpoint = 1;
+  HttpStepAdapter adapter(options);
+  Results busy, waiting;
+  adapter.dispatch(make_call(server.url()), busy.callback());
+  while (server.requests() == 0) std::this_thread::sleep_for(5ms);
+  adapter.dispatch(make_call(server.url()), waiting.callback());
+  std::this_thread::sleep_for(50ms);
+  StepResult r = call_sync(adapter, make_call(server.url()));
+  CHECK(r.outcome == Outcome::kTransient);
+  CHECK_FALSE(r.sent);
+  CHECK(r.error == "step \"reserve\": too many calls waiting for a connection to 127.0.0.1:" +
+                       std::to_string(server.port()));
+  CHECK(busy.first().outcome == Outcome::kOk);
+  CHECK(waiting.first().outcome == Outcome::kOk);
+  CHECK(server.requests() == 2);
 }
 
 TEST_CASE("a server closing idle keep-alive connections does not make a call fail") {
@@ -290,7 +364,7 @@ TEST_CASE("a request lost on a reused connection is sent once more on a fresh on
     CHECK(adapter.stats().stale_retries == 1);
     CHECK(server.requests() == 3);
   }
-  SUBCASE("a fresh connection dropped before the reply is not retried: transient") {
+  SUBCASE("a fresh connection dropped before the reply is not retried: unknown, it was sent") {
     TestServer server([](const SeenRequest&) {
       TestReply r = reply(200, "{}");
       r.drop = true;
@@ -298,11 +372,34 @@ TEST_CASE("a request lost on a reused connection is sent once more on a fresh on
     });
     HttpStepAdapter adapter;
     StepResult r = call_sync(adapter, make_call(server.url()));
-    CHECK(r.outcome == Outcome::kTransient);
-    CHECK(r.error.starts_with("step \"reserve\": connection to 127.0.0.1:" + std::to_string(server.port()) +
-                              " closed before the reply ended: "));
+    CHECK(r.outcome == Outcome::kTimeout);
+    CHECK(r.sent);
+    CHECK(r.error == "step \"reserve\": connection to 127.0.0.1:" + std::to_string(server.port()) +
+                         " lost after the request was sent: end of stream");
     CHECK(server.requests() == 1);
     CHECK(adapter.stats().stale_retries == 0);
+  }
+  SUBCASE("the re-send cannot connect: unknown, since the first copy may have arrived") {
+    TestServer* self = nullptr;
+    TestServer server([&](const SeenRequest& req) {
+      TestReply r = reply(200, "{}");
+      if (req.index_on_connection == 2) {
+        self->stop_accepting();
+        r.drop = true;
+      }
+      return r;
+    });
+    self = &server;
+    HttpStepAdapter adapter;
+    REQUIRE(call_sync(adapter, make_call(server.url())).outcome == Outcome::kOk);
+    StepResult r = call_sync(adapter, make_call(server.url()));
+    CHECK(r.outcome == Outcome::kTimeout);
+    CHECK(r.sent);
+    const std::string where = "127.0.0.1:" + std::to_string(server.port());
+    CHECK(r.error == "step \"reserve\": connection to " + where +
+                         " lost after the request was sent: end of stream; sending it again failed: "
+                         "cannot connect to " + where + ": Connection refused");
+    CHECK(adapter.stats().stale_retries == 1);
   }
   SUBCASE("Connection: close from the server: the next call opens a new connection") {
     TestServer server([](const SeenRequest&) {
@@ -317,12 +414,36 @@ TEST_CASE("a request lost on a reused connection is sent once more on a fresh on
   }
 }
 
-TEST_CASE("https and malformed service URLs are refused as business failures") {
+TEST_CASE("https and malformed service URLs are refused as business failures, never sent") {
   HttpStepAdapter adapter;
   StepResult r = call_sync(adapter, make_call("https://127.0.0.1:1"));
   CHECK(r.outcome == Outcome::kFailed);
+  CHECK_FALSE(r.sent);
   CHECK(r.error.starts_with("step \"reserve\": service \"seats\": service URL \"https://127.0.0.1:1\": "
                             "https is not supported"));
+  SUBCASE("a URL with invalid UTF-8 is quoted as valid UTF-8") {
+    r = call_sync(adapter, make_call("ftp://\xff\xfe/" + std::string(1000, 'x')));
+    CHECK(r.outcome == Outcome::kFailed);
+    CHECK_FALSE(r.sent);
+    CHECK(is_valid_utf8(r.error));
+    CHECK(r.error.size() <= kMaxServiceTextBytes);
+    CHECK(r.error.starts_with("step \"reserve\": service \"seats\": service URL \"ftp://\xEF\xBF\xBD\xEF\xBF\xBD/"));
+  }
+}
+
+TEST_CASE("an unknown HTTP method is a business failure, never sent") {
+  TestServer server([](const SeenRequest&) { return reply(200, "{}"); });
+  HttpStepAdapter adapter;
+  StepCall c = make_call(server.url());
+  c.http_method = "FROB";
+  bool sending = false;
+  c.on_sending = [&] { sending = true; };
+  StepResult r = call_sync(adapter, std::move(c));
+  CHECK(r.outcome == Outcome::kFailed);
+  CHECK_FALSE(r.sent);
+  CHECK(r.error == "step \"reserve\": unknown HTTP method \"FROB\"");
+  CHECK_FALSE(sending);
+  CHECK(server.requests() == 0);
 }
 
 TEST_CASE("shutdown answers calls in progress with \"adapter shut down\"") {
@@ -345,12 +466,14 @@ TEST_CASE("shutdown answers calls in progress with \"adapter shut down\"") {
   StepResult r = pending.get();
   CHECK(r.outcome == Outcome::kTransient);
   CHECK(r.error == "adapter shut down");
+  CHECK(r.sent);  // the request was written: it may have reached the service
 
   // After shutdown, dispatch answers at once on the calling thread.
   std::optional<StepResult> late;
   adapter.dispatch(make_call(server.url()), [&](StepResult res) { late = std::move(res); });
   REQUIRE(late.has_value());
   CHECK(late->error == "adapter shut down");
+  CHECK_FALSE(late->sent);
   adapter.shutdown();  // twice is harmless
 }
 

@@ -1,8 +1,9 @@
 // A small Beast HTTP server for the adapter tests, on 127.0.0.1 port 0 with its
 // own I/O thread. Each request goes to a handler that says what to answer and
-// how (status, body, headers, a delay, never, or closing the connection
-// instead), and the server counts connections so tests can see reuse and the
-// pool bound from the other side.
+// how (status, body, headers, a delay, never, closing or resetting the
+// connection instead, or raw bytes that need not be a whole reply), and the
+// server counts connections so tests can see reuse and the pool bound from
+// the other side.
 #pragma once
 
 #include <atomic>
@@ -12,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_set>
@@ -26,6 +28,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
@@ -39,9 +42,11 @@ struct TestReply {
   std::string body = "{}";
   std::vector<std::pair<std::string, std::string>> headers;
   std::chrono::milliseconds delay{0};
-  bool hang = false;              // never answer; wait for the client to close
+  bool hang = false;              // never answer (after `raw`, if set); wait for the client to close
   bool drop = false;              // close the connection instead of answering
   bool close_after = false;       // answer with Connection: close, then close
+  bool reset = false;             // reset the connection (RST) instead of answering
+  std::optional<std::string> raw;  // write these bytes instead of a reply, then close (or hang)
 };
 
 // What the server saw of one request.
@@ -87,6 +92,20 @@ class TestServer {
     return seen_;
   }
 
+  // Stops accepting: later connections are refused. From a handler (the
+  // server's thread) it takes effect before the handler's reply is sent.
+  void stop_accepting() {
+    auto close = [this] {
+      boost::system::error_code ignored;
+      acceptor_.close(ignored);
+    };
+    if (io_.get_executor().running_in_this_thread()) {
+      close();
+    } else {
+      boost::asio::post(io_, close);
+    }
+  }
+
   // Closes every connection that is waiting for its next request, as a server
   // with a short keep-alive timeout does.
   // Waits until every open connection is idle first: the client may hold its
@@ -127,6 +146,7 @@ class TestServer {
     while (now_open > prev && !max_open_.compare_exchange_weak(prev, now_open)) {
     }
     boost::beast::flat_buffer buffer;
+    bool abort = false;  // reset: close at once, no FIN first
     for (int index = 1;; ++index) {
       http::request<http::string_body> req;
       idle_.insert(raw);
@@ -150,11 +170,19 @@ class TestServer {
         co_await t.async_wait(kAwait);
       }
       if (reply.drop) break;
+      if (reply.reset) {
+        boost::system::error_code ignored;
+        socket.set_option(boost::asio::socket_base::linger(true, 0), ignored);  // close() sends RST
+        abort = true;
+        break;
+      }
+      if (reply.raw) co_await boost::asio::async_write(socket, boost::asio::buffer(*reply.raw), kAwait);
       if (reply.hang) {
         char byte;
         co_await socket.async_read_some(boost::asio::buffer(&byte, 1), kAwait);
         break;
       }
+      if (reply.raw) break;
       http::response<http::string_body> res{static_cast<http::status>(reply.status), 11};
       for (auto& [k, v] : reply.headers) res.set(k, v);
       res.body() = std::move(reply.body);
@@ -164,7 +192,7 @@ class TestServer {
       if (wec || reply.close_after) break;
     }
     boost::system::error_code ignored;
-    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    if (!abort) socket.shutdown(tcp::socket::shutdown_both, ignored);
     socket.close(ignored);
     sockets_.erase(raw);
     --open_;
