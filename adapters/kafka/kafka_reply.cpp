@@ -1,6 +1,9 @@
 #include "kafka/kafka_reply.h"
 
+#include <algorithm>
 #include <cstdio>
+
+#include "model/utf8_text.h"
 
 namespace usher::kafka_wire {
 
@@ -27,20 +30,56 @@ std::string step_label(const StepCall& call) {
 }
 
 std::string excerpt(std::string_view text, size_t max) {
-  std::string out;
-  const bool cut = text.size() > max;
-  for (char c : text.substr(0, max)) out += static_cast<unsigned char>(c) < 0x20 ? ' ' : c;
-  if (cut) out += "...";
+  std::string out = valid_utf8(text, max);
+  std::replace(out.begin(), out.end(), '\t', ' ');  // one line, one kind of blank
   return out;
 }
 
+bool json_deeper_than(std::string_view value, size_t max_depth) {
+  size_t depth = 0;
+  bool in_string = false;
+  bool escaped = false;
+  for (const char c : value) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"': in_string = true; break;
+      case '[':
+      case '{':
+        if (++depth > max_depth) return true;
+        break;
+      case ']':
+      case '}':
+        if (depth > 0) --depth;
+        break;
+      default: break;
+    }
+  }
+  return false;
+}
+
 StepResult parse_reply(std::string_view value, std::string_view label) {
+  // Every text built here goes through valid_utf8() last, so the label, the
+  // service's words and the excerpt together stay within the bound.
+  auto text = [&](std::string_view what) { return valid_utf8(std::string(label) + ": " + std::string(what)); };
+  // Unknown outcome: see the header comment for why not kTransient.
   auto malformed = [&](std::string_view why) {
-    return StepResult::transient(std::string(label) + ": malformed reply (" + std::string(why) +
-                                 "): " + excerpt(value));
+    return StepResult::timeout(text("malformed reply (" + std::string(why) + "): " + excerpt(value)));
   };
-  // The parser is told not to throw: a discarded value is how it reports
-  // bad JSON, and a reply is external input we must survive.
+  // Depth first, before the parser sees the value.
+  if (json_deeper_than(value))
+    return malformed("nested deeper than " + std::to_string(kMaxReplyDepth) + " levels");
+  // The parser is told not to throw: a discarded value is how it reports bad
+  // JSON (invalid UTF-8 in a string included), and a reply is external input
+  // we must survive.
   Json reply = Json::parse(value.begin(), value.end(), nullptr, /*allow_exceptions=*/false);
   if (reply.is_discarded()) return malformed("not JSON");
   if (!reply.is_object()) return malformed("not a JSON object");
@@ -48,25 +87,31 @@ StepResult parse_reply(std::string_view value, std::string_view label) {
   if (status_it == reply.end() || !status_it->is_string()) return malformed("no \"status\" string");
   const auto& status = status_it->get_ref<const std::string&>();
 
+  // From here the service has said what happened; a field of the wrong type
+  // costs the detail, not the outcome (as a 2xx with a body that is not JSON
+  // is still a success over HTTP).
   if (status == "ok") {
     auto out = reply.find("output");
     if (out == reply.end() || out->is_null()) return StepResult::ok(Json::object());
-    if (!out->is_object()) return malformed("\"output\" is not an object");
+    if (!out->is_object())
+      return StepResult::ok_without_output(
+          valid_utf8("the reply's \"output\" is not an object: " +
+                     excerpt(out->dump(-1, ' ', false, Json::error_handler_t::replace), 80)));
     return StepResult::ok(std::move(*out));
   }
   if (status == "failed") {
     auto err = reply.find("error");
-    if (err == reply.end() || err->is_null())
-      return StepResult::failed(std::string(label) + ": failed");
-    if (!err->is_string()) return malformed("\"error\" is not a string");
-    return StepResult::failed(std::string(label) + ": " + err->get<std::string>());
+    if (err == reply.end() || err->is_null()) return StepResult::failed(text("failed"));
+    if (!err->is_string())
+      return StepResult::failed(text(err->dump(-1, ' ', false, Json::error_handler_t::replace)));
+    return StepResult::failed(text(err->get_ref<const std::string&>()));
   }
   if (status == "retry") {
     auto err = reply.find("error");
-    std::string why = std::string(label) + ": service asked to retry";
+    std::string why = "service asked to retry";
     if (err != reply.end() && err->is_string() && !err->get_ref<const std::string&>().empty())
       why += ": " + err->get<std::string>();
-    return StepResult::transient(std::move(why));
+    return StepResult::transient(text(why));
   }
   return malformed("unknown status \"" + excerpt(status, 40) + "\"");
 }

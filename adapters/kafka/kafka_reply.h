@@ -3,16 +3,30 @@
 // the classification of every reply is tested without a broker; the adapter
 // and the step-service helper only move bytes and call these.
 //
-// A reply value is JSON:
-//   {"status":"ok","output":{...}}    -> kOk, output ({} when absent or null)
-//   {"status":"failed","error":"..."} -> kFailed (business failure, compensate)
+// A reply value is JSON (UTF-8, RFC 8259):
+//   {"status":"ok","output":{...}}    -> kOk, output ({} when absent or null;
+//                                        {} and a note when not an object)
+//   {"status":"failed","error":"..."} -> kFailed (business failure, compensate;
+//                                        an "error" that is not a string is
+//                                        quoted as JSON)
 //   {"status":"retry"}                -> kTransient (retry per policy; an
 //                                        optional "error" is kept for people)
-// Anything else (not JSON, not an object, unknown status, output not an
-// object, error not a string) is kTransient with an error naming the step, so
-// a broken service is retried and finally compensated, never a crash.
+// A value that says none of these — not UTF-8 JSON (UTF-16, Latin-1, binary),
+// nested deeper than kMaxReplyDepth, not an object, no or an unknown "status"
+// — is *malformed*: kTimeout, the outcome unknown, with an error naming the
+// step and quoting the value. Why unknown, and not a retry or a drop: the
+// reply carries the attempt's correlation id, so the service received the
+// request and may have acted on it (DESIGN.md section 3, "What may have
+// happened stays so"); kTransient would claim it did not, and kFailed that it
+// definitely failed. Dropping it as "a reply that matches no waiting attempt"
+// would not fit either — it does match one — and would only end the attempt
+// the same way at its deadline, later and without saying why. So a broken
+// service is retried and finally compensated (or its pivot left `stuck`),
+// never a crash, and nothing it sends is stored except as valid UTF-8: every
+// error and note is valid_utf8() of at most kMaxServiceTextBytes.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -44,8 +58,16 @@ std::string correlation_id(const StepCall& call, std::string_view nonce);
 // `step "pay" (payments.charge)`: how errors name the attempt they are about.
 std::string step_label(const StepCall& call);
 
+// How deep a reply may nest arrays and objects. Checked by a scan of the
+// bytes before the parser runs, so a value of 400 KB of "[[[[" costs one loop.
+inline constexpr size_t kMaxReplyDepth = 64;
+
+// True when `value` opens more than `max_depth` arrays or objects inside one
+// another (brackets inside strings do not count). No recursion, no allocation.
+bool json_deeper_than(std::string_view value, size_t max_depth = kMaxReplyDepth);
+
 // Classifies a reply value as the header comment says. Never throws. `label`
-// (from step_label) prefixes the errors of malformed replies.
+// (from step_label) prefixes every error.
 StepResult parse_reply(std::string_view value, std::string_view label);
 
 // The reply values a step service sends, built here so that the helper and
@@ -57,8 +79,10 @@ std::string retry_reply(std::string_view error = {});
 // "5s", "250ms", "1.5s", for "no reply within 5s".
 std::string format_duration(Millis d);
 
-// At most `max` bytes of `text` for a log or error message, control
-// characters replaced by spaces and "..." appended when cut.
+// At most `max` bytes of `text` for a log or error message: valid UTF-8
+// (invalid bytes become U+FFFD), control characters and tabs replaced by
+// spaces, cut on a character boundary with "…" when longer (the "…" counted
+// in `max`).
 std::string excerpt(std::string_view text, size_t max = 120);
 
 }  // namespace usher::kafka_wire

@@ -6,6 +6,7 @@
 #include <atomic>
 
 #include "kafka_fixture.h"
+#include "model/utf8_text.h"
 
 namespace usher::test {
 namespace {
@@ -106,20 +107,44 @@ TEST_CASE("duplicate and late replies are dropped; the attempt ends once") {
   CHECK(adapter->stats().replies_matched == 1);
 }
 
-TEST_CASE("a malformed reply is a transient error naming the step, not a crash") {
+TEST_CASE("a malformed reply ends its attempt at once as unknown, naming the step, not a crash") {
   SharedKafka& shared = SharedKafka::get();
   const MockCluster& mock = shared.mock();
   KafkaStepService* service = &shared.service();
-  shared.set_handler([&](const KafkaStepRequest& req) -> std::optional<KafkaStepReply> {
-    REQUIRE(service->reply_raw(req, "{\"status\": \"ok\", \"output\": [oops").is_ok());
+  // Shared with the handler, which may outlive this test for replies in flight.
+  auto value_ptr = std::make_shared<std::string>();
+  std::string& value = *value_ptr;
+  shared.set_handler([service, value_ptr](const KafkaStepRequest& req) -> std::optional<KafkaStepReply> {
+    REQUIRE(service->reply_raw(req, *value_ptr).is_ok());
     return std::nullopt;
   });
   auto adapter = make_adapter();
-  Results results;
-  adapter->dispatch(pay_call(mock, "s-bad"), results.callback());
-  StepResult r = results.first();
-  CHECK(r.outcome == Outcome::kTransient);
-  CHECK(r.error.starts_with("step \"pay\" (payments.charge): malformed reply (not JSON)"));
+  SUBCASE("cut-off JSON") {
+    value = "{\"status\": \"ok\", \"output\": [oops";
+    Results results;
+    adapter->dispatch(pay_call(mock, "s-bad"), results.callback());
+    StepResult r = results.first();
+    CHECK(r.outcome == Outcome::kTimeout);
+    CHECK(r.sent);
+    CHECK(r.error.starts_with("step \"pay\" (payments.charge): malformed reply (not JSON): {\"status\""));
+  }
+  SUBCASE("UTF-16, as a service on another platform might send it") {
+    for (char c : std::string(R"({"status":"failed","error":"x"})")) {
+      value += c;
+      value += '\0';
+    }
+    Results results;
+    const auto start = std::chrono::steady_clock::now();
+    adapter->dispatch(pay_call(mock, "s-utf16"), results.callback());
+    StepResult r = results.first();
+    CHECK(std::chrono::steady_clock::now() - start < milliseconds(5000));  // not its 10 s timeout
+    CHECK(r.outcome == Outcome::kTimeout);
+    CHECK(r.error.starts_with("step \"pay\" (payments.charge): malformed reply (not JSON): { \" s t a t u s"));
+    CHECK(is_valid_utf8(r.error));
+    CHECK(r.error.size() <= kMaxServiceTextBytes);
+  }
+  CHECK(adapter->stats().replies_matched == 1);
+  CHECK(adapter->stats().timeouts == 0);
 }
 
 TEST_CASE("replies without a correlation id, or for someone else, are dropped") {
