@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "kafka/kafka_reply.h"
+#include "model/utf8_text.h"
 
 namespace usher {
 
@@ -31,6 +32,22 @@ struct Request {
   std::vector<std::pair<const char*, std::string>> headers;
   std::string correlation_id;
 };
+
+// Hands `r` to `done` with its texts as they may be stored: valid UTF-8 of
+// at most kMaxServiceTextBytes, whatever librdkafka, a topic name or a
+// service put in them (replies are already so, see kafka_reply.h).
+void answer(StepCallback& done, StepResult r) {
+  r.error = valid_utf8(r.error);
+  r.note = valid_utf8(r.note);
+  done(std::move(r));
+}
+
+// A configuration error no retry can fix, found before anything was produced.
+StepResult failed_unsent(std::string error) {
+  StepResult r = StepResult::failed(std::move(error));
+  r.sent = false;
+  return r;
+}
 
 }  // namespace
 
@@ -186,11 +203,11 @@ void KafkaStepAdapter::dispatch(StepCall call, StepCallback done) {
   const std::string label = wire::step_label(call);
   const std::string& brokers = call.service.brokers.empty() ? d.options.default_brokers : call.service.brokers;
   if (brokers.empty()) {
-    done(StepResult::failed(label + ": service \"" + call.service.name + "\" has no kafka brokers"));
+    answer(done, failed_unsent(label + ": service \"" + call.service.name + "\" has no kafka brokers"));
     return;
   }
   if (call.service.topic.empty()) {
-    done(StepResult::failed(label + ": service \"" + call.service.name + "\" has no kafka topic"));
+    answer(done, failed_unsent(label + ": service \"" + call.service.name + "\" has no kafka topic"));
     return;
   }
   const std::string reply_topic =
@@ -215,20 +232,21 @@ void KafkaStepAdapter::dispatch(StepCall call, StepCallback done) {
   {
     std::lock_guard lock(d.mu_);
     if (d.stopped_) {
-      now = StepResult::transient(label + ": adapter shut down");
+      now = StepResult::not_sent(label + ": adapter shut down");
     } else if (auto cluster = d.cluster_locked(brokers); !cluster) {
-      now = StepResult::failed(label + ": " + cluster.status().message());
+      now = failed_unsent(label + ": " + cluster.status().message());
     } else if (!d.topic_locked(**cluster, req.topic)) {
-      now = StepResult::failed(label + ": topic \"" + req.topic + "\": " + rd_kafka_err2str(rd_kafka_last_error()));
+      now = failed_unsent(label + ": topic \"" + req.topic + "\": " + rd_kafka_err2str(rd_kafka_last_error()));
     } else {
       Impl::Cluster& c = **cluster;
       auto deadline = d.deadlines_.emplace(Clock::now() + call.timeout, req.correlation_id);
       d.pending_.emplace(req.correlation_id, Impl::Pending{std::move(done), label, call.timeout, deadline});
       if (auto it = c.ready.find(reply_topic); it != c.ready.end() && it->second) {
         if (rd_kafka_resp_err_t err = d.produce_locked(c, req); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          // Refused at once (local queue full, ...): the message never left.
           auto p = d.take_locked(req.correlation_id);
           done = std::move(p->done);
-          now = StepResult::transient(label + ": cannot produce to \"" + req.topic + "\": " + rd_kafka_err2str(err));
+          now = StepResult::not_sent(label + ": cannot produce to \"" + req.topic + "\": " + rd_kafka_err2str(err));
         }
       } else {
         c.waiting[reply_topic].push_back(std::move(req));
@@ -236,7 +254,7 @@ void KafkaStepAdapter::dispatch(StepCall call, StepCallback done) {
       }
     }
   }
-  if (now) done(std::move(*now));
+  if (now) answer(done, std::move(*now));
 }
 
 rd_kafka_resp_err_t KafkaStepAdapter::Impl::produce_locked(Cluster& c, const Request& req) {
@@ -324,11 +342,12 @@ void KafkaStepAdapter::Impl::setup_topics(Cluster& c) {
         auto p = take_locked(req.correlation_id);
         std::string why = s ? "cannot produce to \"" + req.topic + "\": " + rd_kafka_err2str(err)
                             : s.message();
-        answers.emplace_back(std::move(p->done), StepResult::transient(p->label + ": " + why));
+        // Either way the request was never handed to the producer.
+        answers.emplace_back(std::move(p->done), StepResult::not_sent(p->label + ": " + why));
       }
     }
     if (!s) spdlog::warn("kafka {}: {}", c.brokers, s.message());
-    for (auto& [done, result] : answers) done(std::move(result));
+    for (auto& [done, result] : answers) answer(done, std::move(result));
   }
 }
 
@@ -383,11 +402,12 @@ void KafkaStepAdapter::Impl::on_reply(const rd_kafka_message_t* msg) {
   }
   if (!p) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
-    spdlog::debug("kafka reply {} matches no waiting attempt (late, duplicate or not ours): dropped", *id);
+    spdlog::debug("kafka reply {} matches no waiting attempt (late, duplicate or not ours): dropped",
+                  wire::excerpt(*id, 200));
     return;
   }
   matched_.fetch_add(1, std::memory_order_relaxed);
-  p->done(wire::parse_reply(kafka::value_of(msg), p->label));
+  answer(p->done, wire::parse_reply(kafka::value_of(msg), p->label));
 }
 
 void KafkaStepAdapter::Impl::on_delivery(const rd_kafka_message_t* msg) {
@@ -399,8 +419,22 @@ void KafkaStepAdapter::Impl::on_delivery(const rd_kafka_message_t* msg) {
     std::lock_guard lock(mu_);
     p = take_locked(std::string(*id));
   }
-  spdlog::debug("kafka request {} not delivered: {}", id ? *id : "?", rd_kafka_err2str(msg->err));
-  if (p) p->done(StepResult::transient(p->label + ": delivery failed: " + rd_kafka_err2str(msg->err)));
+  // Whether the broker may have the request decides what the attempt was:
+  // librdkafka knows when a message was never sent to a broker, or was
+  // refused by it (NOT_PERSISTED); otherwise (timed out in flight, connection
+  // lost before the acknowledgement) it may be in the topic, and the service
+  // may act on it.
+  const rd_kafka_msg_status_t status = rd_kafka_message_status(msg);
+  spdlog::debug("kafka request {} not delivered ({}): {}", id ? *id : "?",
+                status == RD_KAFKA_MSG_STATUS_NOT_PERSISTED ? "not persisted" : "possibly persisted",
+                rd_kafka_err2str(msg->err));
+  if (!p) return;
+  if (status == RD_KAFKA_MSG_STATUS_NOT_PERSISTED) {
+    answer(p->done, StepResult::not_sent(p->label + ": delivery failed: " + rd_kafka_err2str(msg->err)));
+  } else {
+    answer(p->done, StepResult::timeout(p->label + ": delivery failed, the request may have reached the broker: " +
+                                        rd_kafka_err2str(msg->err)));
+  }
 }
 
 void KafkaStepAdapter::Impl::expire() {
@@ -419,7 +453,7 @@ void KafkaStepAdapter::Impl::expire() {
   }
   for (Pending& p : expired) {
     timeouts_.fetch_add(1, std::memory_order_relaxed);
-    p.done(StepResult::timeout(p.label + ": no reply within " + wire::format_duration(p.timeout)));
+    answer(p.done, StepResult::timeout(p.label + ": no reply within " + wire::format_duration(p.timeout)));
   }
 }
 

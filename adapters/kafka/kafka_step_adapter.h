@@ -35,13 +35,22 @@
 //  - librdkafka's own threads run no usher code: all callbacks are served by
 //    polling from the poll thread.
 //
-// How an attempt ends:
+// How an attempt ends (DESIGN.md section 3):
 //  - a reply with its usher-correlation-id: kOk / kFailed / kTransient as
-//    kafka_reply.h classifies it (a malformed reply is kTransient naming the
-//    step);
-//  - the request's delivery failed: kTransient "delivery failed: ...";
+//    kafka_reply.h classifies it; a malformed reply (not UTF-8 JSON, too
+//    deep, no known status) is kTimeout, the outcome unknown, naming the step
+//    (kafka_reply.h says why);
+//  - the request never left: the producer refused it at once (local queue
+//    full, ...), its reply topic could not be set up, or its delivery report
+//    says librdkafka never got it to a broker (RD_KAFKA_MSG_STATUS_NOT_PERSISTED):
+//    StepResult::not_sent, "cannot produce to ..." / "delivery failed: ...";
+//  - the delivery failed after the request may have reached a broker (timed
+//    out in flight, ...): kTimeout "delivery failed, the request may have
+//    reached the broker: ...";
 //  - nothing by call.timeout: kTimeout "no reply within 5s"; the attempt is
 //    forgotten, so memory stays bounded by the attempts in flight.
+// Every error and note handed to `done` is valid UTF-8 of at most
+// kMaxServiceTextBytes (model/utf8_text.h).
 // A reply that matches no waiting attempt (late, duplicate, for another
 // engine on the same reply topic, or without the header) is logged at debug
 // and dropped.
@@ -74,8 +83,9 @@ struct KafkaStepAdapterOptions {
   // needs them; others are assigned when the first call needing one comes.
   std::vector<std::string> reply_topics;
   // Bound on each blocking setup call (metadata, end offsets) of the poll
-  // thread. A setup that fails ends the calls waiting for it kTransient and is
-  // tried again by the next call.
+  // thread. A setup that fails ends the calls waiting for it with
+  // StepResult::not_sent (nothing was produced) and is tried again by the
+  // next call.
   Millis setup_timeout{5'000};
   // The poll thread's longest sleep: the resolution of attempt deadlines and
   // the delay of delivery reports.
@@ -95,15 +105,17 @@ class KafkaStepAdapter final : public StepAdapter {
   KafkaStepAdapter& operator=(const KafkaStepAdapter&) = delete;
 
   // Sends the attempt (see the header comment). A service without brokers or
-  // topic is kFailed (configuration no retry can fix); a producer that cannot
-  // take the message now (queue full) is kTransient.
+  // topic is kFailed with sent=false (configuration no retry can fix); a
+  // producer that cannot take the message now (queue full) is
+  // StepResult::not_sent.
   void dispatch(StepCall call, StepCallback done) override;
 
   // Stops the poll thread, lets the producer deliver for up to
   // `shutdown_flush`, closes every client and joins. Attempts still waiting
   // are dropped: their `done` is never called (the engine, which is shutting
   // down too, re-sends them after recovery with the same idempotency keys).
-  // dispatch() after shutdown answers kTransient "adapter shut down" at once.
+  // dispatch() after shutdown answers StepResult::not_sent "adapter shut
+  // down" at once.
   // Idempotent; must not be called from inside `done`.
   void shutdown() override;
 

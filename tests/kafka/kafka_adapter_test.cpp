@@ -179,9 +179,59 @@ TEST_CASE("a request the producer cannot deliver is a transient failure") {
   Results results;
   adapter->dispatch(pay_call(mock, "s-undelivered"), results.callback());
   StepResult r = results.first();
+  // It never reached a broker (RD_KAFKA_MSG_STATUS_NOT_PERSISTED): not sent.
   CHECK(r.outcome == Outcome::kTransient);
-  CHECK(r.error.find("delivery failed") != std::string::npos);
+  CHECK_FALSE(r.sent);
+  CHECK(r.error.starts_with("step \"pay\" (payments.charge): delivery failed: "));
   CHECK(adapter->stats().delivery_failures >= 1);
+  for (int32_t b = 1; b <= 3; ++b) mock.set_up(b);
+}
+
+TEST_CASE("a request whose delivery fails after it may have reached a broker is unknown") {
+  // One broker and one partition, so the warm-up leaves the producer
+  // connected to the leader the next request goes to.
+  MockCluster mock(1, {"payments.requests", "usher.replies"}, 1);
+  KafkaStepAdapterOptions options;
+  options.properties = {{"message.timeout.ms", "1500"}, {"request.timeout.ms", "1000"}};
+  auto adapter = make_adapter(options);
+  Results warmup;
+  adapter->dispatch(pay_call(mock, "s-warm", {{"amount", 1}}, Millis{500}), warmup.callback());
+  REQUIRE_MESSAGE(warmup.first().outcome == Outcome::kTimeout, warmup.first().error);
+
+  // The broker takes the request but answers after the message's timeout: it
+  // is in flight when it expires, so it may be in the topic.
+  rd_kafka_mock_broker_set_rtt(mock.get(), 1, 4000);
+  Results results;
+  adapter->dispatch(pay_call(mock, "s-in-flight"), results.callback());
+  StepResult r = results.first();
+  CHECK(r.outcome == Outcome::kTimeout);
+  CHECK(r.sent);
+  CHECK_MESSAGE(r.error.starts_with("step \"pay\" (payments.charge): delivery failed, the request may have "
+                                    "reached the broker: "), r.error);
+  rd_kafka_mock_broker_set_rtt(mock.get(), 1, 0);
+}
+
+TEST_CASE("a request the producer refuses at once (local queue full) never left") {
+  MockCluster mock;
+  KafkaStepAdapterOptions options;
+  options.properties = {{"message.timeout.ms", "1500"}, {"queue.buffering.max.messages", "1"}};
+  auto adapter = make_adapter(options);
+  Results warmup;
+  adapter->dispatch(pay_call(mock, "s-warm", {{"amount", 1}}, Millis{500}), warmup.callback());
+  REQUIRE_MESSAGE(warmup.first().outcome == Outcome::kTimeout, warmup.first().error);
+
+  // With the brokers down the first request stays in the producer's queue,
+  // which holds one message.
+  for (int32_t b = 1; b <= 3; ++b) mock.set_down(b);
+  Results queued, refused;
+  adapter->dispatch(pay_call(mock, "s-queued"), queued.callback());
+  adapter->dispatch(pay_call(mock, "s-refused"), refused.callback());
+  REQUIRE(refused.count() == 1);  // answered inline, before dispatch() returned
+  StepResult r = refused.first();
+  CHECK(r.outcome == Outcome::kTransient);
+  CHECK_FALSE(r.sent);
+  CHECK(r.error == "step \"pay\" (payments.charge): cannot produce to \"payments.requests\": Local: Queue full");
+  CHECK_FALSE(queued.first().sent);  // then its delivery fails, never persisted
   for (int32_t b = 1; b <= 3; ++b) mock.set_up(b);
 }
 
@@ -199,6 +249,7 @@ TEST_CASE("a reply topic that does not exist ends the calls waiting for it trans
   adapter->dispatch(call, results.callback());
   StepResult r = results.first();
   CHECK(r.outcome == Outcome::kTransient);
+  CHECK_FALSE(r.sent);  // nothing was produced
   CHECK_MESSAGE(r.error.find("no.such.replies") != std::string::npos, r.error);
 }
 
@@ -209,6 +260,7 @@ TEST_CASE("a service without kafka brokers or topic is a configuration failure")
   Results results;
   adapter->dispatch(call, results.callback());
   CHECK(results.first(milliseconds(10)).outcome == Outcome::kFailed);
+  CHECK_FALSE(results.first().sent);
   CHECK(results.first().error.find("has no kafka topic") != std::string::npos);
 }
 
@@ -235,6 +287,7 @@ TEST_CASE("shutdown drops waiting attempts; dispatch after it is transient at on
   adapter->dispatch(pay_call(mock, "s-after"), after.callback());
   CHECK(after.count() == 1);
   CHECK(after.first().outcome == Outcome::kTransient);
+  CHECK_FALSE(after.first().sent);
   adapter->shutdown();  // idempotent
 }
 
