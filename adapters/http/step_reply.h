@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "model/json_depth.h"
 #include "usher/adapter.h"
 #include "usher/status.h"
 
@@ -42,16 +43,10 @@ std::string format_duration(Millis d);
 // "payments.charge", the prefix of errors that quote a service's answer.
 std::string call_label(const StepCall& call);
 
-// How deep a reply's JSON may nest (arrays and objects) before it is not
-// parsed at all: deeper is no answer any step service gives, and a bound
-// keeps every recursive walk of the output (rendering, storing) shallow.
-inline constexpr size_t kMaxReplyDepth = 64;
-
-// True when `text`, read as JSON, opens more than `max_depth` arrays or
-// objects inside one another. One pass over the bytes with a counter (strings
-// and their escapes skipped), no recursion and no allocation, so it is safe to
-// run on any body before the parser: a 400 KB "[[[[…" costs one loop.
-bool json_deeper_than(std::string_view text, size_t max_depth = kMaxReplyDepth);
+// How deep a reply's JSON may nest before it is not parsed at all
+// (model/json_depth.h): a deeper 2xx is a success of unknown output.
+inline constexpr size_t kMaxReplyDepth = kMaxJsonDepth;
+using usher::json_deeper_than;
 
 // What a complete HTTP reply means (DESIGN.md section 3). `body` is the whole
 // body (already capped by the parser), `retry_after` the Retry-After header

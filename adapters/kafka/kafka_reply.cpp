@@ -35,37 +35,6 @@ std::string excerpt(std::string_view text, size_t max) {
   return out;
 }
 
-bool json_deeper_than(std::string_view value, size_t max_depth) {
-  size_t depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (const char c : value) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"': in_string = true; break;
-      case '[':
-      case '{':
-        if (++depth > max_depth) return true;
-        break;
-      case ']':
-      case '}':
-        if (depth > 0) --depth;
-        break;
-      default: break;
-    }
-  }
-  return false;
-}
-
 StepResult parse_reply(std::string_view value, std::string_view label) {
   // Every text built here goes through valid_utf8() last, so the label, the
   // service's words and the excerpt together stay within the bound.

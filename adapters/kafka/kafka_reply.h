@@ -31,6 +31,7 @@
 #include <string>
 #include <string_view>
 
+#include "model/json_depth.h"
 #include "usher/adapter.h"
 
 namespace usher::kafka_wire {
@@ -58,13 +59,9 @@ std::string correlation_id(const StepCall& call, std::string_view nonce);
 // `step "pay" (payments.charge)`: how errors name the attempt they are about.
 std::string step_label(const StepCall& call);
 
-// How deep a reply may nest arrays and objects. Checked by a scan of the
-// bytes before the parser runs, so a value of 400 KB of "[[[[" costs one loop.
-inline constexpr size_t kMaxReplyDepth = 64;
-
-// True when `value` opens more than `max_depth` arrays or objects inside one
-// another (brackets inside strings do not count). No recursion, no allocation.
-bool json_deeper_than(std::string_view value, size_t max_depth = kMaxReplyDepth);
+// How deep a reply may nest before it is not parsed at all (model/json_depth.h).
+inline constexpr size_t kMaxReplyDepth = kMaxJsonDepth;
+using usher::json_deeper_than;
 
 // Classifies a reply value as the header comment says. Never throws. `label`
 // (from step_label) prefixes every error.
