@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "kafka_fixture.h"
+#include "model/utf8_text.h"
 #include "usher/engine.h"
 
 namespace usher::test {
@@ -275,6 +276,40 @@ TEST_CASE("a malformed reply over Kafka does not crash: the attempt is retried")
   Json saga = rig.settle(id);
   CHECK(saga["status"] == "completed");
   CHECK(step(saga, "pay")["attempts"] == 2);
+}
+
+TEST_CASE("a reply in UTF-16 cannot wedge a saga: it is an unknown outcome, retried, then refunded") {
+  SharedKafka& shared = SharedKafka::get();
+  KafkaStepService& service = shared.service();
+  Seen seen;
+  // {"status":"failed","error":"déclinée"} as UTF-16LE with a BOM: not UTF-8,
+  // so not JSON usher can read; the service did answer, so it may have acted.
+  const std::string ascii = R"({"status":"failed","error":"d)";
+  std::string utf16 = "\xff\xfe";
+  for (char c : ascii) utf16 += std::string{c, '\0'};
+  utf16 += std::string("\xe9\0", 2);
+  for (char c : std::string(R"(clin)")) utf16 += std::string{c, '\0'};
+  utf16 += std::string("\xe9\0", 2) + std::string("e\0\"\0}\0", 6);
+  shared.set_handler([&](const KafkaStepRequest& req) -> std::optional<KafkaStepReply> {
+    seen.add(req);
+    if (req.operation == "charge") {
+      REQUIRE(service.reply_raw(req, utf16).is_ok());
+      return std::nullopt;
+    }
+    return payments(req);
+  });
+  SagaRig rig(shared.mock());
+  const std::string id = rig.start(14, 100);
+  Json saga = rig.settle(id);
+  CHECK(saga["status"] == "compensated");
+  CHECK(step(saga, "pay")["status"] == "compensated");
+  CHECK(step(saga, "pay")["attempts"] == 3);  // the retry policy, not a resend loop
+  CHECK(seen.count("charge", id) == 3);
+  CHECK(seen.count("refund", id) == 1);      // it may have happened: refunded
+  const Json error = step(saga, "pay")["error"];
+  REQUIRE(error.is_string());
+  CHECK(error.get<std::string>().find("malformed reply") != std::string::npos);
+  CHECK(is_valid_utf8(error.get<std::string>()));
 }
 
 TEST_CASE("a broker down in the middle of a run and back: every saga finishes") {
