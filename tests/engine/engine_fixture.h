@@ -10,6 +10,7 @@
 #include <deque>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -129,6 +130,14 @@ class ManualAdapter final : public StepAdapter {
     std::lock_guard lock(mu_);
     pending_.push_back({std::move(call), std::move(done)});
     cv_.notify_all();
+  }
+  // The next call if one arrives within `wait`.
+  std::optional<Pending> try_next(std::chrono::milliseconds wait) {
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, wait, [&] { return !pending_.empty(); })) return std::nullopt;
+    Pending p = std::move(pending_.front());
+    pending_.pop_front();
+    return p;
   }
   // Waits (bounded) for the next call and takes it.
   Pending next() {

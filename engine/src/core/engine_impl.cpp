@@ -740,8 +740,8 @@ class EngineImpl final : public Engine {
   void on_settled(const std::string& saga_id, Millis timeout, std::function<void(Json)> done) override {
     asio::post(io_, [this, saga_id, timeout, done = std::move(done)]() mutable {
       auto it = sagas_.find(saga_id);
-      if (it != sagas_.end() && settled(it->second->state.status))
-        return done(saga_to_json(*it->second->def, it->second->state));
+      // A saga in memory that looks settled may not be durably so yet: its
+      // waiters are answered by settle(), once it is.
       if (it == sagas_.end()) {
         // Settled (or unknown): as the log has it, read off the engine thread.
         return read_then([saga_id](LogInspectorImpl& r) { return r.saga(saga_id, std::nullopt); },
