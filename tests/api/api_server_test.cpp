@@ -162,6 +162,7 @@ TEST_CASE("an answer that arrives after the server is destroyed is dropped safel
   f.server->stop(usher::Millis{0});
   waiter.join();
   CHECK(waited.status == 503);
+  CHECK(waited.header("Retry-After") == "1");  // every 503 says when to come back
   f.server.reset();
   // The saga settles now; the engine answers the waiting request it still holds.
   CHECK(f.post("/v1/sagas/" + id + "/cancel").status == 202);
