@@ -1,7 +1,7 @@
 // Helpers shared by the HTTP client tests: a step call with every field set,
 // a scripted test-server reply, a port nobody listens on, a blocking wrapper
-// around dispatch() with a bound on the wait, and a collector for calls that
-// are dispatched and awaited later.
+// around dispatch() with a bound on the wait (the collector for calls awaited
+// later is support/step_results.h, shared with the Kafka tests).
 #pragma once
 
 #include <chrono>
@@ -19,6 +19,7 @@
 
 #include "http/step_client.h"
 #include "test_server.h"
+#include "support/step_results.h"
 
 namespace usher::test {
 
@@ -67,34 +68,5 @@ inline StepResult call_sync(StepAdapter& adapter, StepCall call) {
   REQUIRE(future.wait_for(std::chrono::seconds(15)) == std::future_status::ready);
   return future.get();
 }
-
-// A step callback and a bounded wait for its results (every one is kept, so
-// a test can check that there was exactly one, or none yet).
-class Results {
- public:
-  StepCallback callback() {
-    return [this](StepResult r) {
-      std::lock_guard lock(mu_);
-      results_.push_back(std::move(r));
-      cv_.notify_all();
-    };
-  }
-  // The first result, waiting up to `wait` for it.
-  StepResult first(std::chrono::milliseconds wait = std::chrono::seconds(15)) {
-    std::unique_lock lock(mu_);
-    const bool got = cv_.wait_for(lock, wait, [&] { return !results_.empty(); });
-    REQUIRE_MESSAGE(got, "no result within the wait");
-    return results_.front();
-  }
-  size_t count() const {
-    std::lock_guard lock(mu_);
-    return results_.size();
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<StepResult> results_;
-};
 
 }  // namespace usher::test

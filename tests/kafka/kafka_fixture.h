@@ -18,6 +18,7 @@
 
 #include "kafka/kafka_step_adapter.h"
 #include "kafka/kafka_step_service.h"
+#include "support/step_results.h"
 
 namespace usher::test {
 
@@ -54,35 +55,6 @@ class MockCluster {
   rd_kafka_t* host_ = nullptr;
   rd_kafka_mock_cluster_t* cluster_ = nullptr;
   std::string bootstraps_;
-};
-
-// A step callback and a bounded wait for its results (every one is kept, so
-// a test can check that there was exactly one).
-class Results {
- public:
-  StepCallback callback() {
-    return [this](StepResult r) {
-      std::lock_guard lock(mu_);
-      results_.push_back(std::move(r));
-      cv_.notify_all();
-    };
-  }
-  // The first result, waiting up to `wait` for it.
-  StepResult first(std::chrono::milliseconds wait = std::chrono::seconds(15)) {
-    std::unique_lock lock(mu_);
-    const bool got = cv_.wait_for(lock, wait, [&] { return !results_.empty(); });
-    REQUIRE_MESSAGE(got, "no result within the wait");
-    return results_.front();
-  }
-  size_t count() const {
-    std::lock_guard lock(mu_);
-    return results_.size();
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<StepResult> results_;
 };
 
 // Polls `pred` every 10 ms for up to `wait`.
