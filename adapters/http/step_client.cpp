@@ -59,6 +59,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <deque>
@@ -405,6 +406,15 @@ class HttpStepAdapter::Impl {
       target += '/';
       target += call.operation;
     }
+    // Values in `http.path` arrive percent-encoded (render_path), but the
+    // service URL's path and the template's own text do not: whatever the
+    // source, a target with a space or a control character would change the
+    // request line, so it is not sent.
+    if (std::any_of(target.begin(), target.end(), [](char ch) {
+          const auto u = static_cast<unsigned char>(ch);
+          return u <= 0x20 || u == 0x7F;
+        }))
+      co_return failed_unsent(prefix + "request not sent: its target contains a space or a control character");
     http::request<http::string_body> req{verb, target, 11};
     req.set(http::field::host, ep.host_header);
     req.set(http::field::user_agent, options_.user_agent);
@@ -513,7 +523,9 @@ class HttpStepAdapter::Impl {
       auto [rec, read] = co_await http::async_read(c.stream, c.buffer, parser, kAwait);
       if (!rec) {
         auto& res = parser.get();
-        reusable = parser.keep_alive();
+        // Bytes after a complete reply belong to no request of ours: a
+        // connection holding them would answer the next call with them.
+        reusable = parser.keep_alive() && c.buffer.size() == 0;
         co_return http_step::classify_reply(call, res.result_int(), res.reason(), res.body(),
                                             res[http::field::retry_after], std::chrono::system_clock::now());
       }

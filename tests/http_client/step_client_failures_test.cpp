@@ -234,3 +234,40 @@ TEST_CASE("every error a service's answer produces is valid UTF-8 of at most 512
     CHECK(r.note == "the reply is not JSON: \xEF\xBF\xBD" "chec");
   }
 }
+
+// An attacker's service (or one whose reply was bent by injected bytes) sends
+// two replies to one request. The second must never be read as the answer to
+// the next call: a connection with bytes left after a reply is not reused.
+TEST_CASE("a connection with bytes left after a reply is closed, never reused: replies cannot shift between calls") {
+  std::atomic<int> n{0};
+  TestServer server([&](const SeenRequest&) {
+    if (n++ == 0)
+      return raw("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+                 "HTTP/1.1 200 OK\r\nContent-Length: 17\r\n\r\n{\"holdId\":\"evil\"}",
+                 /*hang=*/true);
+    TestReply r;
+    r.body = R"({"holdId":"mine"})";
+    return r;
+  });
+  HttpStepAdapter adapter;
+  StepResult first = call_sync(adapter, make_call(server.url()));
+  CHECK(first.outcome == Outcome::kOk);
+  CHECK(first.output == Json::object());
+  StepResult second = call_sync(adapter, make_call(server.url()));
+  CHECK(second.outcome == Outcome::kOk);
+  CHECK(second.output == Json{{"holdId", "mine"}});
+  CHECK(adapter.stats().connections_opened == 2);
+  CHECK(server.requests() == 2);
+}
+
+TEST_CASE("a target with a space or a control character is not sent") {
+  TestServer server([](const SeenRequest&) { return TestReply{}; });
+  HttpStepAdapter adapter;
+  StepCall c = make_call(server.url());
+  c.http_path = "/holds/a b";  // only a path that did not come through render_path can hold this
+  StepResult r = call_sync(adapter, std::move(c));
+  CHECK(r.outcome == Outcome::kFailed);
+  CHECK_FALSE(r.sent);
+  CHECK(r.error.find("request not sent") != std::string::npos);
+  CHECK(server.requests() == 0);
+}

@@ -202,3 +202,27 @@ TEST_CASE("renders the output of a step with an unknown outcome as null or its d
   CHECK(usher::render(str("${steps.other.output}"), ctx).status().message() ==
         "${steps.other.output}: step \"other\" has no output");
 }
+
+TEST_CASE("an http.path keeps its own text and percent-encodes every value in it: no value can bend the request line") {
+  Json input = {{"x", " HTTP/1.1\r\nHost: a\r\n\r\n{}POST /hold"},
+                {"up", ".."},
+                {"q", "a?b=c#d"},
+                {"slash", "//evil.example/x"},
+                {"ok", "h-9_A.b~"}};
+  RenderContext ctx;
+  ctx.input = &input;
+  ctx.step_output = [](std::string_view) -> const Json* { return nullptr; };
+  auto path = [&](const std::string& t) {
+    auto r = usher::render_path(parse(t), ctx);
+    REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
+    return r.value();
+  };
+  CHECK(path("/holds/${input.x}") == "/holds/%20HTTP%2F1.1%0D%0AHost%3A%20a%0D%0A%0D%0A%7B%7DPOST%20%2Fhold");
+  CHECK(path("/holds/${input.up}/release") == "/holds/%2E%2E/release");
+  CHECK(path("/holds/${input.q}") == "/holds/a%3Fb%3Dc%23d");
+  CHECK(path("${input.slash}") == "%2F%2Fevil.example%2Fx");
+  CHECK(path("/holds/${input.ok}") == "/holds/h-9_A.b~");  // unreserved characters stay
+  CHECK(path("/holds/${input.missing:-a b}") == "/holds/a%20b");  // a default is a value too
+  // Bytes that are not UTF-8 are encoded byte by byte.
+  CHECK(usher::encode_path_segment("\xff\xe9") == "%FF%E9");
+}

@@ -662,7 +662,7 @@ Result<std::pair<Json, std::optional<std::string>>> render_request(const Definit
   if (!body.is_ok()) return body.status();
   std::optional<std::string> path;
   if (cs.http) {
-    auto p = render_string(cs.http->path, ctx);
+    auto p = render_path(cs.http->path, ctx);
     if (!p.is_ok()) return p.status();
     path = std::move(p.value());
   }

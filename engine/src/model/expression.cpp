@@ -208,7 +208,31 @@ std::variant<StringTemplate, TemplateError> parse_string_template(std::string_vi
   return out;
 }
 
-Result<std::string> render_string(const StringTemplate& text, const RenderContext& ctx) {
+std::string encode_path_segment(std::string_view value) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  const bool dots_only = value == "." || value == "..";
+  std::string out;
+  out.reserve(value.size());
+  for (const char c : value) {
+    const auto u = static_cast<unsigned char>(c);
+    const bool unreserved = (u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || (u >= '0' && u <= '9') ||
+                            c == '-' || c == '_' || c == '~' || (c == '.' && !dots_only);
+    if (unreserved) {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 0xF]);
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// Renders `text`, passing each interpolated value through `encode`.
+template <typename Encode>
+Result<std::string> render_text(const StringTemplate& text, const RenderContext& ctx, Encode encode) {
   std::string out;
   Json scratch;
   for (const auto& part : text.parts) {
@@ -219,14 +243,24 @@ Result<std::string> render_string(const StringTemplate& text, const RenderContex
     const auto& e = std::get<Expression>(part);
     auto value = resolve(e, ctx, scratch);
     if (const auto* found = std::get_if<const Json*>(&value)) {
-      out += as_text(**found);
+      out += encode(as_text(**found));
     } else if (e.fallback) {
-      out += *e.fallback;
+      out += encode(*e.fallback);
     } else {
       return missing(e, std::get<std::string>(value));
     }
   }
   return out;
+}
+
+}  // namespace
+
+Result<std::string> render_path(const StringTemplate& text, const RenderContext& ctx) {
+  return render_text(text, ctx, [](const std::string& v) { return encode_path_segment(v); });
+}
+
+Result<std::string> render_string(const StringTemplate& text, const RenderContext& ctx) {
+  return render_text(text, ctx, [](const std::string& v) -> const std::string& { return v; });
 }
 
 Result<Json> render(const ValueTemplate& value, const RenderContext& ctx) {

@@ -44,5 +44,13 @@ struct RenderContext {
 // `${steps.reserve.output.holdId}: step "reserve" output has no "holdId"`.
 Result<Json> render(const ValueTemplate& value, const RenderContext& ctx);
 Result<std::string> render_string(const StringTemplate& text, const RenderContext& ctx);
+// Renders an `http.path`: the template's own text is kept as written, and
+// every interpolated value (or its `:-default`) is percent-encoded as
+// path-segment text (RFC 3986: all but unreserved characters, so `/`, `?`,
+// `#`, spaces and control characters too; a value "." or ".." has its dots
+// encoded), so no input or step output can change the request line.
+Result<std::string> render_path(const StringTemplate& text, const RenderContext& ctx);
+// `value` percent-encoded as one path segment, as render_path does.
+std::string encode_path_segment(std::string_view value);
 
 }  // namespace usher
