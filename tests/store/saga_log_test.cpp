@@ -1,6 +1,7 @@
 // The writer side of the saga log: what append() stores, group commit, how a
 // failing group is isolated, durability settings and definitions.
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <future>
@@ -407,4 +408,18 @@ TEST_CASE("close writes everything queued before it") {
 }
 
 }  // namespace
+TEST_CASE("a new log and its -wal and -shm are readable by their owner only, whatever the umask") {
+  test::TempDir dir;
+  const std::string path = dir.file("log.db");
+  const mode_t old = ::umask(0);  // the most permissive: usher must not rely on it
+  auto log = open_log(path);
+  ::umask(old);
+  REQUIRE(append_and_wait(*log, {event(saga_id(1), 1, EventType::kSagaStarted)}, {row(saga_id(1))}).is_ok());
+  for (const std::string& file : {path, path + "-wal", path + "-shm"}) {
+    struct stat st {};
+    REQUIRE_MESSAGE(::stat(file.c_str(), &st) == 0, file);
+    CHECK_MESSAGE((st.st_mode & 0777) == 0600, file << " has mode " << std::oct << (st.st_mode & 0777));
+  }
+}
+
 }  // namespace usher

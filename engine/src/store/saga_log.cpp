@@ -2,8 +2,14 @@
 // the threading). Durability comes from SQLite: WAL with synchronous=FULL syncs
 // the WAL on every COMMIT, so once `done(ok)` runs the group survives a power
 // loss; with NORMAL it survives a crash of the process only.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cassert>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <future>
 
 #include "store/log_codec.h"
@@ -47,6 +53,23 @@ constexpr const char* kUpdateSaga =
     "UPDATE sagas SET status = ?5, current_step = ?6, updated_at = ?10, deadline = ?11, last_error = ?12, "
     "last_seq = ?13 WHERE id = ?1 AND last_seq = ?14";
 
+// The log holds every saga's input and outputs: a new one is created
+// readable by its owner only, whatever the umask. SQLite gives the -wal and
+// -shm files the mode of the database file. An existing file keeps the mode
+// its owner chose.
+Status create_owner_only(const std::string& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    if (errno == EEXIST) return Status::ok();
+    return Status::unavailable("create saga log " + path + ": " + std::strerror(errno));
+  }
+  const bool ok = ::fchmod(fd, 0600) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!ok) return Status::unavailable("make saga log " + path + " owner-only: " + std::strerror(err));
+  return Status::ok();
+}
+
 int64_t wall_clock_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -78,6 +101,7 @@ Result<std::unique_ptr<SqliteSagaLog>> SqliteSagaLog::open_log(const std::string
     return Status::invalid_argument("the saga log needs a file path, not \"" + path +
                                     "\": a saga engine without a durable log loses sagas on restart");
   }
+  if (Status s = create_owner_only(path); !s) return s;
   auto db = sqlite::Connection::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, vfs);
   if (!db) return db.status();
   sqlite3_busy_timeout(db->get(), kBusyTimeoutMs);
