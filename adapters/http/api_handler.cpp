@@ -44,6 +44,23 @@ bool token_matches(std::string_view presented, std::string_view expected) {
 
 namespace {
 
+// W3C Trace Context, level 1: "vv-<32 hex trace id>-<16 hex parent id>-ff",
+// lowercase hex, ids not all zeros, version not ff; a later version may add
+// fields after a further '-'.
+bool is_w3c_traceparent(std::string_view v) {
+  auto hex = [&](size_t from, size_t n) {
+    for (size_t i = from; i < from + n; ++i)
+      if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f'))) return false;
+    return true;
+  };
+  auto zeros = [&](size_t from, size_t n) { return v.substr(from, n).find_first_not_of('0') == std::string_view::npos; };
+  if (v.size() < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-') return false;
+  if (!hex(0, 2) || !hex(3, 32) || !hex(36, 16) || !hex(53, 2)) return false;
+  if (v.substr(0, 2) == "ff" || zeros(3, 32) || zeros(36, 16)) return false;
+  if (v.substr(0, 2) == "00") return v.size() == 55;
+  return v.size() == 55 || v[55] == '-';
+}
+
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -465,7 +482,8 @@ void ApiHandler::Impl::start(const ApiRequest& req, const Target& t, const std::
   sr.input = std::move(input);
   sr.idempotency_key = header_value(req, "Idempotency-Key");
   sr.correlation_id = header_value(req, "X-Correlation-Id");
-  sr.traceparent = header_value(req, "traceparent");
+  // Forwarded to every step: only a well-formed W3C trace context, else dropped.
+  if (std::string tp = header_value(req, "traceparent"); is_w3c_traceparent(tp)) sr.traceparent = std::move(tp);
   // Runs on the engine thread. It captures the engine, not the handler: the
   // engine outlives its own callbacks, the handler may not.
   Engine& e = engine;

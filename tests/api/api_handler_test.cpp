@@ -68,6 +68,26 @@ TEST_CASE("start passes correlation id and traceparent to the saga") {
                    {"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}});
   REQUIRE(r.status == 201);
   CHECK(r.json["correlation_id"] == "corr-7");
+  auto events = f.get("/v1/sagas/" + r.json["id"].get<std::string>() + "/events");
+  REQUIRE(events.status == 200);
+  CHECK(events.json["events"][0]["data"]["traceparent"] == "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+}
+
+TEST_CASE("a traceparent that is not W3C trace context is dropped, never forwarded to the steps") {
+  ApiFixture f;
+  for (const char* bad : {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",  // v00 has 4 fields
+                          "00-00000000000000000000000000000000-b7ad6b7169203331-01",        // zero trace id
+                          "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",        // uppercase
+                          "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",        // version ff
+                          "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0\x01",    // a control byte
+                          "hello"}) {
+    CAPTURE(bad);
+    auto r = f.post("/v1/workflows/booking/sagas", kGood, {{"traceparent", bad}});
+    REQUIRE(r.status == 201);
+    auto events = f.get("/v1/sagas/" + r.json["id"].get<std::string>() + "/events");
+    REQUIRE(events.status == 200);
+    CHECK_FALSE(events.json["events"][0]["data"].contains("traceparent"));
+  }
 }
 
 TEST_CASE("?wait returns the saga once it is terminal") {
