@@ -193,6 +193,16 @@ inline std::string booking_yaml(const Services& s, const WorkflowOptions& o) {
   return y;
 }
 
+// A workflow file `name`.yaml in the test's workflow directory; each `URL` in
+// the text becomes `url` (a test service's address).
+inline void write_yaml(const TempDir& dir, const std::string& name, std::string yaml, const std::string& url) {
+  for (size_t at = yaml.find("URL"); at != std::string::npos; at = yaml.find("URL", at + url.size()))
+    yaml.replace(at, 3, url);
+  std::ofstream out(dir.workflows() + "/" + name + ".yaml");
+  out << yaml;
+  REQUIRE(out.good());
+}
+
 inline void write_workflow(const TempDir& dir, const Services& s, const WorkflowOptions& o = {}) {
   std::ofstream out(dir.workflows() + "/" + o.name + ".yaml");
   out << booking_yaml(s, o);

@@ -23,30 +23,13 @@
 #include <thread>
 
 #include "e2e_harness.h"
+#include "support/dead_port.h"
 #include "scripted_service.h"
 
 using namespace usher::e2e;
+using usher::test::dead_port;
 
 namespace {
-
-// A workflow file in the test's workflow directory; `URL` in the text becomes
-// the scripted service's address.
-void write_yaml(const TempDir& dir, const std::string& name, std::string yaml, const std::string& url) {
-  for (size_t at = yaml.find("URL"); at != std::string::npos; at = yaml.find("URL", at + url.size()))
-    yaml.replace(at, 3, url);
-  std::ofstream out(dir.workflows() + "/" + name + ".yaml");
-  out << yaml;
-  REQUIRE(out.good());
-}
-
-// A port on 127.0.0.1 where nothing listens: bound once to get it, then let go.
-uint16_t dead_port() {
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
-  const uint16_t port = a.local_endpoint().port();
-  a.close();
-  return port;
-}
 
 // One saga's calls as the service saw them, in arrival order:
 // "hold#1 hung; hold#2 409; release#1 200".

@@ -4,8 +4,6 @@
 // through the real `usher serve` and a real HTTP service.
 #include <doctest/doctest.h>
 
-#include <fstream>
-
 #include "e2e_harness.h"
 #include "scripted_service.h"
 
@@ -39,13 +37,7 @@ TEST_CASE("request smuggling through http.path is impossible: an input with CRLF
           "service as one encoded path segment") {
   TempDir dir;
   ScriptedService shop;
-  std::string yaml = kPathWorkflow;
-  yaml.replace(yaml.find("URL"), 3, shop.url());
-  {
-    std::ofstream out(dir.workflows() + "/paths.yaml");
-    out << yaml;
-    REQUIRE(out.good());
-  }
+  write_yaml(dir, "paths", kPathWorkflow, shop.url());
   const std::string attack = " HTTP/1.1\r\nHost: a\r\n\r\n{}POST /hold";
   const std::string encoded = "%20HTTP%2F1.1%0D%0AHost%3A%20a%0D%0A%0D%0A%7B%7DPOST%20%2Fhold";
   // The service's own output tries the same against the next step.

@@ -1,5 +1,5 @@
 // Helpers shared by the HTTP client tests: a step call with every field set,
-// a scripted test-server reply, a port nobody listens on, a blocking wrapper
+// a scripted test-server reply, a blocking wrapper
 // around dispatch() with a bound on the wait (the collector for calls awaited
 // later is support/step_results.h, shared with the Kafka tests).
 #pragma once
@@ -19,6 +19,7 @@
 
 #include "http/step_client.h"
 #include "test_server.h"
+#include "support/dead_port.h"
 #include "support/step_results.h"
 
 namespace usher::test {
@@ -50,13 +51,6 @@ inline TestReply reply(unsigned status, std::string body,
   r.body = std::move(body);
   r.headers = std::move(headers);
   return r;
-}
-
-// A port nothing listens on: bound once, then closed.
-inline unsigned short free_port() {
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
-  return a.local_endpoint().port();
 }
 
 // Dispatches and waits for the result (at most 15 s, so a lost callback fails

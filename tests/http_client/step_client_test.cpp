@@ -142,7 +142,7 @@ TEST_CASE("Retry-After on a transient answer becomes retry_after") {
 
 TEST_CASE("a refused connection never left: transient, not sent") {
   HttpStepAdapter adapter;
-  const auto port = free_port();
+  const auto port = dead_port();
   StepResult r = call_sync(adapter, make_call("http://127.0.0.1:" + std::to_string(port)));
   CHECK(r.outcome == Outcome::kTransient);
   CHECK_FALSE(r.sent);
