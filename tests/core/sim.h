@@ -8,7 +8,10 @@
 #include <vector>
 
 #include "core/saga_view.h"
-#include "core/state_machine.h"
+#include "machine/invariants.h"
+#include "machine/machine.h"
+#include "machine/render.h"
+#include "machine/retry_delay.h"
 #include "usher/definition.h"
 
 namespace doctest {

@@ -1,7 +1,7 @@
 #include "core/log_inspector.h"
 
 #include "core/saga_view.h"
-#include "core/state_machine.h"
+#include "machine/machine.h"
 
 namespace usher {
 

@@ -5,7 +5,7 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "core/saga_state.h"
+#include "machine/saga_state.h"
 #include "store/saga_log.h"
 #include "usher/inspect.h"
 

@@ -2,7 +2,7 @@
 // (the JSON documented in usher/inspect.h).
 #pragma once
 
-#include "core/saga_state.h"
+#include "machine/saga_state.h"
 #include "usher/definition.h"
 #include "usher/saga.h"
 

@@ -1,4 +1,4 @@
-// The state of one saga: the fold of its events (see state_machine.h). Plain
+// The state of one saga: the fold of its events (machine.h). Plain
 // data; nothing here knows about threads, clocks or storage.
 #pragma once
 

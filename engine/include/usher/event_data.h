@@ -1,0 +1,103 @@
+// The `data` of each saga event, typed (DESIGN.md section 4). Every field of
+// every event is written and read here only: the state machine writes them,
+// and the fold, the views, the CLI's timeline and a read model of the event
+// feed read them back through the same functions.
+//
+// Writing is exact: a field that says nothing (a note that is empty, an
+// attempt that was sent) is left out, so the logged JSON stays as small as
+// DESIGN's examples. Reading is forgiving: a missing or mistyped field reads as
+// its default, because the log outlives the code that wrote it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "usher/adapter.h"
+#include "usher/definition.h"
+#include "usher/saga.h"
+
+namespace usher {
+
+struct SagaStartedData {
+  std::string workflow;
+  int64_t version = 0;
+  std::string definition_hash;
+  Json input = Json::object();     // as logged: `redact:` pointers hold "[redacted]"
+  std::string idempotency_key;     // empty = none
+  std::string correlation_id;      // empty = none
+  std::string traceparent;         // empty = none
+  std::optional<int64_t> deadline;  // µs, the saga deadline
+};
+
+struct StepScheduledData {
+  CallKind kind = CallKind::kAction;
+  uint32_t attempt = 0;  // 0 when absent: the reader counts on
+  int64_t deadline = 0;  // µs; informative, the attempt times out from when it is sent
+};
+
+struct StepSucceededData {
+  CallKind kind = CallKind::kAction;
+  uint32_t attempt = 0;
+  Json output = Json::object();  // the action's reply
+  std::string note;              // what usher made of a reply it could not read as JSON
+};
+
+struct StepFailedData {
+  CallKind kind = CallKind::kAction;
+  uint32_t attempt = 0;
+  Outcome outcome = Outcome::kFailed;
+  std::string error;
+  std::optional<int64_t> retry_after_ms;  // the service's Retry-After
+  bool sent = true;                       // false: the attempt provably never left
+  bool may_have_happened = false;         // re-sent after a restart: the first send may have reached it
+};
+
+struct RetryScheduledData {
+  CallKind kind = CallKind::kAction;
+  uint32_t attempt = 0;  // the attempt that is due
+  int64_t at = 0;        // µs
+};
+
+struct CompensationStartedData {
+  std::string reason;
+  std::vector<std::string> steps;  // in the order they are compensated
+};
+
+struct SagaStuckData {
+  CallKind kind = CallKind::kAction;
+  std::string error;
+};
+
+struct OperatorRetriedData {
+  CallKind kind = CallKind::kAction;
+};
+
+// SagaCompleted, SagaCompensated and CancelRequested carry `{}`.
+
+Json to_json(const SagaStartedData& d);
+Json to_json(const StepScheduledData& d);
+Json to_json(const StepSucceededData& d);
+Json to_json(const StepFailedData& d);
+Json to_json(const RetryScheduledData& d);
+Json to_json(const CompensationStartedData& d);
+Json to_json(const SagaStuckData& d);
+Json to_json(const OperatorRetriedData& d);
+
+SagaStartedData read_saga_started(const Json& data);
+StepScheduledData read_step_scheduled(const Json& data);
+StepSucceededData read_step_succeeded(const Json& data);
+StepFailedData read_step_failed(const Json& data);
+RetryScheduledData read_retry_scheduled(const Json& data);
+CompensationStartedData read_compensation_started(const Json& data);
+SagaStuckData read_saga_stuck(const Json& data);
+OperatorRetriedData read_operator_retried(const Json& data);
+
+// The call an event is about (StepScheduled/Succeeded/Failed, RetryScheduled,
+// SagaStuck, OperatorRetried): its `kind`, action when absent.
+CallKind event_call_kind(const Json& data);
+// Its `attempt`, 0 when absent.
+uint32_t event_attempt(const Json& data);
+
+}  // namespace usher
