@@ -14,10 +14,10 @@ namespace usher {
 namespace {
 
 const char* const kFiles[] = {
-    "type",     "properties", "required",  "additionalProperties", "additionalItems", "enum",
-    "const",    "items",      "minimum",   "maximum",              "exclusiveMinimum", "exclusiveMaximum",
-    "minLength", "maxLength", "pattern",   "minItems",             "maxItems",        "anyOf",
-    "oneOf",    "allOf",      "not",       "boolean_schema",       "ref",
+    "type", "properties", "patternProperties", "required", "additionalProperties", "additionalItems",
+    "enum", "const", "items", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+    "minLength", "maxLength", "pattern", "minItems", "maxItems",
+    "anyOf", "oneOf", "allOf", "not", "boolean_schema", "ref",
     // definitions.json is left out: it validates against the remote draft-7 metaschema.
 };
 
