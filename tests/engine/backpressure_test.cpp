@@ -9,7 +9,8 @@
 #include <chrono>
 #include <string>
 
-#include "core/engine_factory.h"
+#include "exec/engine_factory.h"
+#include "store/open_store.h"
 #include "engine_fixture.h"
 
 using namespace usher;
@@ -27,10 +28,10 @@ std::string fast_timeout_yaml() {
 
 struct Rig {
   explicit Rig(EngineOptions options, const std::string& yaml = kLocalBookingYaml,
-               std::unique_ptr<SagaLog> log = nullptr) {
+               std::unique_ptr<SagaStore> log = nullptr) {
     options.db_path = dir.file("usher.db");
     if (log) {
-      auto opened = open_engine_with_log(options, std::move(log));
+      auto opened = open_engine_with_store(options, std::move(log));
       REQUIRE_MESSAGE(opened.is_ok(), opened.status().to_string());
       engine = std::move(opened.value());
     } else {
@@ -51,10 +52,10 @@ struct Rig {
   std::unique_ptr<Engine> engine;
 };
 
-// A saga log whose writer the test can pretend is behind.
-class BackloggedLog final : public SagaLog {
+// A saga store whose writer the test can pretend is behind.
+class BackloggedStore final : public SagaStore {
  public:
-  explicit BackloggedLog(std::unique_ptr<SagaLog> inner) : inner_(std::move(inner)) {}
+  explicit BackloggedStore(std::unique_ptr<SagaStore> inner) : inner_(std::move(inner)) {}
   void append(std::vector<Event> events, std::vector<SagaRow> rows, std::function<void(Status)> done) override {
     inner_->append(std::move(events), std::move(rows), std::move(done));
   }
@@ -63,15 +64,16 @@ class BackloggedLog final : public SagaLog {
   }
   void flush() override { inner_->flush(); }
   void close() override { inner_->close(); }
-  SagaLogStats stats() const override {
-    SagaLogStats s = inner_->stats();
+  Result<std::unique_ptr<SagaStoreReader>> open_reader() override { return inner_->open_reader(); }
+  SagaStoreStats stats() const override {
+    SagaStoreStats s = inner_->stats();
     s.queued_events = backlog.load();
     return s;
   }
   std::atomic<uint64_t> backlog{0};
 
  private:
-  std::unique_ptr<SagaLog> inner_;
+  std::unique_ptr<SagaStore> inner_;
 };
 
 }  // namespace
@@ -101,11 +103,11 @@ TEST_CASE("while the log's writer is behind, new starts are refused; sagas alrea
   EngineOptions options;
   options.max_queued_events = 100;
   TempDir dir;
-  auto real = SagaLog::open(dir.file("usher.db"), Durability::kFull);
+  auto real = open_sqlite_store(dir.file("usher.db"), Durability::kFull);
   REQUIRE(real.is_ok());
-  auto* backlogged = new BackloggedLog(std::move(real.value()));
+  auto* backlogged = new BackloggedStore(std::move(real.value()));
   options.db_path = dir.file("usher.db");
-  auto opened = open_engine_with_log(options, std::unique_ptr<SagaLog>(backlogged));
+  auto opened = open_engine_with_store(options, std::unique_ptr<SagaStore>(backlogged));
   REQUIRE(opened.is_ok());
   auto engine = std::move(opened.value());
   auto manual = std::make_shared<ManualAdapter>();

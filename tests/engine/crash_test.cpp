@@ -19,9 +19,10 @@
 #include <set>
 #include <thread>
 
-#include "core/engine_factory.h"
-#include "core/workflow_samples.h"
+#include "exec/engine_factory.h"
+#include "machine/workflow_samples.h"
 #include "engine_fixture.h"
+#include "store/open_store.h"
 #include "usher/inspect.h"
 
 using namespace usher;
@@ -29,9 +30,9 @@ using namespace usher::test;
 
 namespace {
 
-class CrashingLog final : public SagaLog {
+class CrashingStore final : public SagaStore {
  public:
-  CrashingLog(std::unique_ptr<SagaLog> inner, int crash_at) : inner_(std::move(inner)), crash_at_(crash_at) {}
+  CrashingStore(std::unique_ptr<SagaStore> inner, int crash_at) : inner_(std::move(inner)), crash_at_(crash_at) {}
 
   void append(std::vector<Event> events, std::vector<SagaRow> rows, std::function<void(Status)> done) override {
     if (crashed_) return;  // the process is gone
@@ -48,13 +49,14 @@ class CrashingLog final : public SagaLog {
   }
   void flush() override { inner_->flush(); }
   void close() override { inner_->close(); }
-  SagaLogStats stats() const override { return inner_->stats(); }
+  Result<std::unique_ptr<SagaStoreReader>> open_reader() override { return inner_->open_reader(); }
+  SagaStoreStats stats() const override { return inner_->stats(); }
 
   bool crashed() const { return crashed_; }
   int appends() const { return appends_; }
 
  private:
-  std::unique_ptr<SagaLog> inner_;
+  std::unique_ptr<SagaStore> inner_;
   int crash_at_;
   std::atomic<int> appends_{0};
   std::atomic<bool> crashed_{false};
@@ -123,10 +125,10 @@ struct Run {
 Run run_until_crash(const std::string& db, const DefinitionPtr& def, const std::string& fail_step, int crash_at) {
   EngineOptions options;
   options.db_path = db;
-  auto inner = SagaLog::open(db, Durability::kFull);
+  auto inner = open_sqlite_store(db, Durability::kFull);
   REQUIRE(inner.is_ok());
-  auto* crashing = new CrashingLog(std::move(inner.value()), crash_at);
-  auto engine_or = open_engine_with_log(options, std::unique_ptr<SagaLog>(crashing));
+  auto* crashing = new CrashingStore(std::move(inner.value()), crash_at);
+  auto engine_or = open_engine_with_store(options, std::unique_ptr<SagaStore>(crashing));
   REQUIRE(engine_or.is_ok());
   auto engine = std::move(engine_or.value());
   std::atomic<bool> dead{false};

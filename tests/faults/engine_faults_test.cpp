@@ -20,7 +20,7 @@
 
 #include "engine/engine_fixture.h"
 #include "fault_vfs.h"
-#include "store/saga_log.h"
+#include "store/open_store.h"
 
 namespace usher {
 namespace {
@@ -189,7 +189,7 @@ Json wait_settled(Engine& engine, const std::string& id, std::chrono::seconds li
 // No action is sent again once its success is in the log: every call of a
 // step's action happened before the StepSucceeded that logged it.
 void check_no_action_resent(const std::string& db, const std::vector<std::string>& ids, const Calls& calls) {
-  auto reader = SagaLogReader::open(db, true);
+  auto reader = open_sqlite_reader(db, true);
   REQUIRE(reader.is_ok());
   const auto all = calls.all();
   for (const auto& id : ids) {
@@ -289,7 +289,7 @@ TEST_CASE("while its log refuses writes the engine refuses new sagas, keeps the 
   engine->shutdown();
   check_no_action_resent(db, ids, calls);
   // Nothing else is in the log: the refused starts left no trace.
-  auto reader = SagaLogReader::open(db, true);
+  auto reader = open_sqlite_reader(db, true);
   REQUIRE(reader.is_ok());
   auto counts = (*reader)->count_by_status();
   REQUIRE(counts.is_ok());

@@ -12,7 +12,7 @@
 
 #include "engine/engine_fixture.h"
 #include "fault_vfs.h"
-#include "store/saga_log.h"
+#include "store/open_store.h"
 
 namespace usher {
 namespace {
@@ -59,15 +59,15 @@ Group started_group(const std::string& id) {
   return g;
 }
 
-Status append_and_wait(SagaLog& log, Group g) {
+Status append_and_wait(SagaStore& log, Group g) {
   std::promise<Status> outcome;
   auto result = outcome.get_future();
   log.append(std::move(g.events), std::move(g.rows), [&](Status s) { outcome.set_value(std::move(s)); });
   return result.get();
 }
 
-std::unique_ptr<SagaLog> open_faulty_log(const std::string& path) {
-  auto log = SagaLog::open(path, Durability::kFull, 8192, test::kFaultVfsName);
+std::unique_ptr<SagaStore> open_faulty_log(const std::string& path) {
+  auto log = open_sqlite_store(path, Durability::kFull, 8192, test::kFaultVfsName);
   REQUIRE_MESSAGE(log.is_ok(), log.status().to_string());
   return std::move(log).value();
 }
@@ -80,7 +80,7 @@ struct Seen {
 };
 
 Seen seen(const std::string& path, const std::string& id) {
-  auto reader = SagaLogReader::open(path, true);
+  auto reader = open_sqlite_reader(path, true);
   REQUIRE_MESSAGE(reader.is_ok(), reader.status().to_string());
   auto events = (*reader)->events(id);
   REQUIRE_MESSAGE(events.is_ok(), events.status().to_string());
@@ -163,7 +163,7 @@ TEST_CASE("a store_definition refused by a full disk is reported, and stored onc
   faults->clear();
   CHECK(log->store_definition("h1", "booking", 1, std::string(10000, 'y')).is_ok());
   log->close();
-  auto reader = SagaLogReader::open(path, true);
+  auto reader = open_sqlite_reader(path, true);
   REQUIRE(reader.is_ok());
   auto source = (*reader)->definition_source("h1");
   REQUIRE(source.is_ok());
@@ -191,7 +191,7 @@ TEST_CASE("slow syncs delay commits but lose nothing, and batch the appends that
   const auto elapsed = std::chrono::steady_clock::now() - start;
   CHECK(elapsed >= std::chrono::milliseconds(50));
   // Group commit: the appends that queue behind a slow sync share the next one.
-  const SagaLogStats stats = log->stats();
+  const SagaStoreStats stats = log->stats();
   CHECK(stats.commits < kSagas / 2);
   CHECK(faults->syncs() > syncs_before);
   MESSAGE(kSagas << " appends with 50 ms syncs: " << stats.commits << " commits in "

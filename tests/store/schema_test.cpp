@@ -3,7 +3,7 @@
 
 #include <fstream>
 
-#include "store/saga_log.h"
+#include "store/open_store.h"
 #include "store_test_util.h"
 
 namespace usher {
@@ -19,12 +19,12 @@ TEST_CASE("an empty file is migrated to schema version 1") {
   const std::string path = dir.file("log.db");
   std::ofstream(path).close();  // zero bytes: version 0
   {
-    auto log = SagaLog::open(path, Durability::kFull);
+    auto log = open_sqlite_store(path, Durability::kFull);
     INFO(log.status().to_string());
     REQUIRE(log.is_ok());
   }
   test::RawDb raw(path);
-  CHECK(raw.integer("PRAGMA user_version") == SagaLog::kSchemaVersion);
+  CHECK(raw.integer("PRAGMA user_version") == kSagaLogSchemaVersion);
   CHECK(raw.integer("PRAGMA user_version") == 1);
   for (const char* table : {"saga_events", "sagas", "definitions"}) {
     INFO(table);
@@ -37,7 +37,7 @@ TEST_CASE("reopening a current log changes nothing") {
   test::TempDir dir;
   const std::string path = dir.file("log.db");
   {
-    auto log = SagaLog::open(path, Durability::kFull);
+    auto log = open_sqlite_store(path, Durability::kFull);
     REQUIRE(log.is_ok());
     REQUIRE(test::append_and_wait(**log, {test::event(test::saga_id(1), 1, EventType::kSagaStarted)},
                                   {test::row(test::saga_id(1))})
@@ -45,11 +45,11 @@ TEST_CASE("reopening a current log changes nothing") {
   }
   const std::string before = schema_of(path);
   {
-    auto log = SagaLog::open(path, Durability::kNormal);
+    auto log = open_sqlite_store(path, Durability::kNormal);
     REQUIRE(log.is_ok());
   }
   CHECK(schema_of(path) == before);
-  auto reader = SagaLogReader::open(path, true);
+  auto reader = open_sqlite_reader(path, true);
   REQUIRE(reader.is_ok());
   auto saga = (*reader)->saga(test::saga_id(1));
   REQUIRE(saga.is_ok());
@@ -64,7 +64,7 @@ TEST_CASE("a log of a newer schema version is refused as data loss") {
     raw.exec("CREATE TABLE future (x); PRAGMA user_version = 99");
   }
   SUBCASE("by the writer") {
-    auto log = SagaLog::open(path, Durability::kFull);
+    auto log = open_sqlite_store(path, Durability::kFull);
     REQUIRE_FALSE(log.is_ok());
     CHECK(log.status().code() == StatusCode::kDataLoss);
     CHECK(log.status().message().find("99") != std::string::npos);
@@ -74,7 +74,7 @@ TEST_CASE("a log of a newer schema version is refused as data loss") {
     CHECK(raw.integer("PRAGMA user_version") == 99);  // untouched
   }
   SUBCASE("by a reader") {
-    auto reader = SagaLogReader::open(path, true);
+    auto reader = open_sqlite_reader(path, true);
     REQUIRE_FALSE(reader.is_ok());
     CHECK(reader.status().code() == StatusCode::kDataLoss);
     CHECK(reader.status().message().find("99") != std::string::npos);
@@ -84,22 +84,22 @@ TEST_CASE("a log of a newer schema version is refused as data loss") {
 TEST_CASE("a reader needs an existing log of the current version") {
   test::TempDir dir;
   SUBCASE("missing file") {
-    auto reader = SagaLogReader::open(dir.file("missing.db"), true);
+    auto reader = open_sqlite_reader(dir.file("missing.db"), true);
     CHECK(reader.status().code() == StatusCode::kNotFound);
     CHECK(reader.status().message().find("missing.db") != std::string::npos);
   }
   SUBCASE("empty file") {
     const std::string path = dir.file("empty.db");
     std::ofstream(path).close();
-    auto reader = SagaLogReader::open(path, true);
+    auto reader = open_sqlite_reader(path, true);
     CHECK(reader.status().code() == StatusCode::kFailedPrecondition);
   }
   SUBCASE("not a database") {
     const std::string path = dir.file("text.db");
     std::ofstream(path) << "this is not an SQLite database, just some text that is long enough to have a header";
-    auto reader = SagaLogReader::open(path, true);
+    auto reader = open_sqlite_reader(path, true);
     CHECK(reader.status().code() == StatusCode::kDataLoss);
-    auto log = SagaLog::open(path, Durability::kFull);
+    auto log = open_sqlite_store(path, Durability::kFull);
     CHECK(log.status().code() == StatusCode::kDataLoss);
   }
 }

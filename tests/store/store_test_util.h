@@ -4,19 +4,58 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <future>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
-#include "store/saga_log.h"
+#include "store/open_store.h"
+#include "store/saga_store.h"
 #include "support/temp_dir.h"
 
 namespace usher::test {
+
+// The store the contract tests (saga_store_test.cpp, saga_store_reader_test.cpp)
+// run against: USHER_TEST_STORE names it, SQLite when unset. A new SagaStore
+// adds itself here, and tests/store/CMakeLists.txt runs the suite once for it,
+// so it inherits every contract test.
+enum class StoreKind { kSqlite };
+
+inline StoreKind store_under_test() {
+  const char* chosen = std::getenv("USHER_TEST_STORE");
+  if (chosen == nullptr || std::string_view(chosen) == "sqlite") return StoreKind::kSqlite;
+  FAIL("USHER_TEST_STORE=" << chosen << " is not a store these tests know");
+  return StoreKind::kSqlite;
+}
+
+// The store under test at `location` (for SQLite, a file path); opening the
+// same location again reopens the same log.
+inline std::unique_ptr<SagaStore> open_store(const std::string& location) {
+  Result<std::unique_ptr<SagaStore>> store = Status::internal("no store");
+  switch (store_under_test()) {
+    case StoreKind::kSqlite: store = open_sqlite_store(location, Durability::kFull); break;
+  }
+  INFO(store.status().to_string());
+  REQUIRE(store.is_ok());
+  return std::move(store).value();
+}
+
+// A reader of the store under test at `location`, without a writer of its own.
+inline std::unique_ptr<SagaStoreReader> open_store_reader(const std::string& location) {
+  Result<std::unique_ptr<SagaStoreReader>> reader = Status::internal("no store");
+  switch (store_under_test()) {
+    case StoreKind::kSqlite: reader = open_sqlite_reader(location, true); break;
+  }
+  INFO(reader.status().to_string());
+  REQUIRE(reader.is_ok());
+  return std::move(reader).value();
+}
 
 
 // Ids that sort like UUIDv7 do: by creation order.
@@ -54,7 +93,7 @@ inline SagaRow row(const std::string& id, SagaStatus status = SagaStatus::kRunni
 }
 
 // Appends and waits for the group's own outcome.
-inline Status append_and_wait(SagaLog& log, std::vector<Event> events, std::vector<SagaRow> rows) {
+inline Status append_and_wait(SagaStore& log, std::vector<Event> events, std::vector<SagaRow> rows) {
   std::promise<Status> outcome;
   auto result = outcome.get_future();
   log.append(std::move(events), std::move(rows), [&](Status s) { outcome.set_value(std::move(s)); });

@@ -108,6 +108,10 @@ class Engine {
 
   // The saga as JSON (DESIGN.md section 5), or kNotFound.
   virtual Result<Json> get(const std::string& saga_id) = 0;
+  // The saga as it stood at `at_us` (µs since epoch): folded from the events
+  // that occurred at or before that moment (the API's ?at=, `usher show --at`).
+  // kNotFound when the saga does not exist or had not started by then.
+  virtual Result<Json> get_at(const std::string& saga_id, int64_t at_us) = 0;
   // Resolves with the saga once it is terminal or stuck. A saga that does not
   // exist resolves with null.
   virtual std::future<Json> wait(const std::string& saga_id) = 0;

@@ -4,10 +4,12 @@
 #pragma once
 
 #include <cassert>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace usher {
 
@@ -28,6 +30,13 @@ enum class StatusCode {
 
 const char* status_code_name(StatusCode code);
 
+// One way a value breaks a JSON Schema: where, as a JSON pointer into the
+// value ("" for the value itself), and what, e.g. "must be >= 1".
+struct Violation {
+  std::string pointer;
+  std::string message;
+};
+
 class [[nodiscard]] Status {
  public:
   Status() = default;
@@ -35,6 +44,12 @@ class [[nodiscard]] Status {
 
   static Status ok() { return {}; }
   static Status invalid_argument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+  // kInvalidArgument for an input that breaks a schema, carrying each violation.
+  static Status invalid_input(std::string m, std::vector<Violation> violations) {
+    Status s{StatusCode::kInvalidArgument, std::move(m)};
+    s.violations_ = std::make_shared<const std::vector<Violation>>(std::move(violations));
+    return s;
+  }
   static Status not_found(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
   static Status already_exists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
   static Status failed_precondition(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
@@ -47,12 +62,18 @@ class [[nodiscard]] Status {
   explicit operator bool() const { return is_ok(); }
   StatusCode code() const { return code_; }
   const std::string& message() const { return message_; }
+  // The schema violations of an invalid_input(); empty for every other status.
+  const std::vector<Violation>& violations() const {
+    static const std::vector<Violation> kNone;
+    return violations_ ? *violations_ : kNone;
+  }
   // "not_found: saga 0190… does not exist"
   std::string to_string() const;
 
  private:
   StatusCode code_ = StatusCode::kOk;
   std::string message_;
+  std::shared_ptr<const std::vector<Violation>> violations_;  // shared: a Status is copied freely
 };
 
 // A value or the Status that explains why there is none.

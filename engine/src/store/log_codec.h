@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "store/saga_log.h"
+#include "store/saga_store.h"
 #include "store/sqlite_db.h"
 
 namespace usher::codec {

@@ -2,18 +2,18 @@
 
 #include <array>
 
-#include "store/saga_log.h"
+#include "store/saga_store.h"
 
 namespace usher::schema {
 namespace {
 
 // kMigrations[i] takes the database from version i to i + 1.
 const std::array<const char*, 1> kMigrations = {kSagaLogSql};
-static_assert(std::tuple_size_v<decltype(kMigrations)> == SagaLog::kSchemaVersion, "one migration step per schema version");
+static_assert(std::tuple_size_v<decltype(kMigrations)> == kSagaLogSchemaVersion, "one migration step per schema version");
 
 Status too_new(const std::string& path, int64_t version) {
   return Status::data_loss("saga log " + path + " has schema version " + std::to_string(version) +
-                           ", newer than version " + std::to_string(SagaLog::kSchemaVersion) +
+                           ", newer than version " + std::to_string(kSagaLogSchemaVersion) +
                            " that this usher understands; open it with a newer usher");
 }
 
@@ -26,8 +26,8 @@ Result<int64_t> user_version(sqlite::Connection& db, const std::string& path) {
 Status migrate(sqlite::Connection& db, const std::string& path) {
   auto before = user_version(db, path);
   if (!before) return before.status();
-  if (*before > SagaLog::kSchemaVersion) return too_new(path, *before);
-  if (*before == SagaLog::kSchemaVersion) return Status::ok();
+  if (*before > kSagaLogSchemaVersion) return too_new(path, *before);
+  if (*before == kSagaLogSchemaVersion) return Status::ok();
 
   const std::string what = "migrate saga log " + path;
   if (Status s = db.exec("BEGIN IMMEDIATE", what); !s) return s;
@@ -35,8 +35,8 @@ Status migrate(sqlite::Connection& db, const std::string& path) {
     // Read again under the write lock: another process may have migrated since.
     auto version = user_version(db, path);
     if (!version) return version.status();
-    if (*version > SagaLog::kSchemaVersion) return too_new(path, *version);
-    for (int64_t v = *version; v < SagaLog::kSchemaVersion; ++v) {
+    if (*version > kSagaLogSchemaVersion) return too_new(path, *version);
+    for (int64_t v = *version; v < kSagaLogSchemaVersion; ++v) {
       std::string step = what + " from version " + std::to_string(v) + " to " + std::to_string(v + 1);
       if (Status s = db.exec(kMigrations[static_cast<size_t>(v)], step); !s) return s;
       std::string set = "PRAGMA user_version = " + std::to_string(v + 1);
@@ -52,10 +52,10 @@ Status migrate(sqlite::Connection& db, const std::string& path) {
 Status check_version(sqlite::Connection& db, const std::string& path) {
   auto version = user_version(db, path);
   if (!version) return version.status();
-  if (*version > SagaLog::kSchemaVersion) return too_new(path, *version);
-  if (*version < SagaLog::kSchemaVersion) {
+  if (*version > kSagaLogSchemaVersion) return too_new(path, *version);
+  if (*version < kSagaLogSchemaVersion) {
     return Status::failed_precondition("saga log " + path + " has schema version " + std::to_string(*version) +
-                                       ", older than version " + std::to_string(SagaLog::kSchemaVersion) +
+                                       ", older than version " + std::to_string(kSagaLogSchemaVersion) +
                                        "; open it once with the engine to migrate it");
   }
   return Status::ok();

@@ -16,11 +16,11 @@ namespace usher::schema {
 // schemas/saga-log.sql, embedded at build time (the migration from 0 to 1).
 extern const char* const kSagaLogSql;
 
-// Brings the database up to SagaLog::kSchemaVersion. A database with a newer
+// Brings the database up to kSagaLogSchemaVersion. A database with a newer
 // version is refused with kDataLoss: this build cannot know what it holds.
 Status migrate(sqlite::Connection& db, const std::string& path);
 
-// For readers: ok if the database is exactly at SagaLog::kSchemaVersion.
+// For readers: ok if the database is exactly at kSagaLogSchemaVersion.
 // Newer -> kDataLoss; older (including an empty file) -> kFailedPrecondition.
 Status check_version(sqlite::Connection& db, const std::string& path);
 

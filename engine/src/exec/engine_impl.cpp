@@ -1,0 +1,224 @@
+// Engine, the embedding API (usher/engine.h): a facade over the executor's
+// parts, each in its own file —
+//   definition_registry  the workflows by name; the one check of a start's input
+//   saga_runner          sagas in memory: decide, append, then act (+ saga_starts,
+//                        recovery, waiters, operator_actions)
+//   dispatcher           calls to services, routed to adapters, paced per service
+//   background_reads     reads of the log off the engine thread
+//
+// Threads:
+//   - the engine thread runs io_: every saga's state, its timers, decide(),
+//     the in-memory indexes, and the commands once their events are durable;
+//   - the store's writer thread commits appends in groups and posts each
+//     group's completion back to io_;
+//   - adapters run their own I/O threads and post results back to io_;
+//   - one read thread serves reads the engine thread must not wait for.
+// So saga state is only ever touched by the engine thread and needs no lock.
+// Calls from other threads (start, cancel, ...) are posted to io_.
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <future>
+#include <thread>
+
+#include "exec/background_reads.h"
+#include "exec/definition_registry.h"
+#include "exec/engine_factory.h"
+#include "exec/saga_runner.h"
+#include "store/open_store.h"
+#include "usher/engine.h"
+
+namespace usher {
+
+namespace asio = boost::asio;
+
+namespace {
+
+class EngineImpl final : public Engine {
+ public:
+  EngineImpl(EngineOptions options, std::unique_ptr<SagaStore> store, std::unique_ptr<SagaStoreReader> engine_reader,
+             std::unique_ptr<SagaStoreReader> query_reader)
+      : options_(std::move(options)),
+        clock_(options_.clock ? *options_.clock : system_clock()),
+        store_(std::move(store)),
+        engine_reader_(std::move(engine_reader)),
+        reads_(io_, std::make_unique<LogInspectorImpl>(std::move(query_reader))),
+        registry_(*store_),
+        runner_(options_, clock_, io_, *store_, engine_reader_, reads_) {
+    thread_ = std::thread([this] { io_.run(); });
+  }
+
+  ~EngineImpl() override { shutdown(); }
+
+  // ---- definitions and adapters ----
+
+  Status load(DefinitionPtr def) override {
+    if (Status loaded = registry_.load(def); !loaded.is_ok()) return loaded;
+    on_engine([this, def] { engine_reader_.remember(def); });
+    reads_.now([&](LogInspectorImpl& r) { r.remember(def); });
+    return Status::ok();
+  }
+
+  std::vector<DefinitionPtr> definitions() const override { return registry_.all(); }
+  DefinitionPtr definition(const std::string& workflow) const override { return registry_.find(workflow); }
+
+  void bind_service(const std::string& service, StepAdapterPtr adapter) override {
+    runner_.dispatcher().bind_service(service, std::move(adapter));
+  }
+  void bind_transport(Transport transport, StepAdapterPtr adapter) override {
+    runner_.dispatcher().bind_transport(transport, std::move(adapter));
+  }
+  void register_handler(const std::string& call, LocalHandler handler) override {
+    runner_.dispatcher().register_handler(call, std::move(handler));
+  }
+
+  // ---- sagas ----
+
+  Status resume() override {
+    return on_engine([this] { return runner_.recover(); });
+  }
+
+  Result<StartResponse> start(StartRequest request) override {
+    // Shared: a reply dropped at shutdown breaks the promise instead of hanging.
+    auto promise = std::make_shared<std::promise<Result<StartResponse>>>();
+    auto future = promise->get_future();
+    start_async(std::move(request), [promise](Result<StartResponse> r) { promise->set_value(std::move(r)); });
+    return future.get();
+  }
+
+  void start_async(StartRequest request, std::function<void(Result<StartResponse>)> done) override {
+    // Checked on the caller's thread: it needs no saga state, and keeps the
+    // engine thread free for sagas.
+    Result<DefinitionPtr> def = registry_.admit(request.workflow, request.input);
+    if (!def.is_ok()) {
+      asio::post(io_, [done = std::move(done), refusal = def.status()] { done(refusal); });
+      return;
+    }
+    asio::post(io_, [this, def = std::move(def.value()), request = std::move(request), done = std::move(done)]() mutable {
+      runner_.start(std::move(def), std::move(request), std::move(done));
+    });
+  }
+
+  Result<Json> get(const std::string& saga_id) override {
+    // In memory: from the engine thread. Otherwise read here, on the caller's
+    // thread, so the engine thread never waits for the disk.
+    if (auto held = on_engine([this, saga_id] { return runner_.held_view(saga_id); })) return std::move(*held);
+    return reads_.now([&](LogInspectorImpl& r) { return r.saga(saga_id, std::nullopt); });
+  }
+
+  Result<Json> get_at(const std::string& saga_id, int64_t at_us) override {
+    return reads_.now([&](LogInspectorImpl& r) { return r.saga(saga_id, at_us); });
+  }
+
+  std::future<Json> wait(const std::string& saga_id) override {
+    auto promise = std::make_shared<std::promise<Json>>();
+    auto future = promise->get_future();
+    on_settled(saga_id, Millis::max(), [promise](Json j) { promise->set_value(std::move(j)); });
+    return future;
+  }
+
+  void on_settled(const std::string& saga_id, Millis timeout, std::function<void(Json)> done) override {
+    asio::post(io_, [this, saga_id, timeout, done = std::move(done)]() mutable {
+      runner_.on_settled(saga_id, timeout, std::move(done));
+    });
+  }
+
+  Result<Json> cancel(const std::string& saga_id) override { return operate(saga_id, CancelInput{}); }
+  Result<Json> retry(const std::string& saga_id) override { return operate(saga_id, OperatorRetryInput{}); }
+
+  Result<Json> list(const SagaFilter& filter) override {
+    return reads_.now([&](LogInspectorImpl& r) { return r.list(filter); });
+  }
+
+  Result<Json> events(const std::string& saga_id) override {
+    return reads_.now([&](LogInspectorImpl& r) { return r.events(saga_id); });
+  }
+
+  EngineStats stats() const override {
+    SagaStoreStats ls = store_->stats();
+    EngineStats s;
+    s.commits = ls.commits;
+    s.events_committed = ls.events;
+    s.commit_micros_total = ls.commit_micros_total;
+    s.sagas_in_flight = runner_.sagas_in_memory();
+    return s;
+  }
+
+  void shutdown() override {
+    if (shut_down_.exchange(true)) return;
+    runner_.begin_stop();
+    reads_.stop();  // reads in progress finish; their answers see the runner stopping
+    // Adapters next: after this no result can arrive.
+    runner_.dispatcher().stop();
+    store_->flush();
+    // Let the engine thread run what the flush posted, then stop it.
+    on_engine([this] { runner_.stop_sagas(); });
+    work_.reset();
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+    runner_.clear();
+    store_->close();
+  }
+
+ private:
+  Result<Json> operate(const std::string& saga_id, OperatorAction action) {
+    auto promise = std::make_shared<std::promise<Result<Json>>>();
+    auto future = promise->get_future();
+    asio::post(io_, [this, saga_id, action, promise] {
+      runner_.operate(saga_id, action, [promise](Result<Json> r) { promise->set_value(std::move(r)); });
+    });
+    return future.get();
+  }
+
+  // Runs `f` on the engine thread and returns its result.
+  template <typename F>
+  auto on_engine(F f) -> decltype(f()) {
+    using R = decltype(f());
+    if (std::this_thread::get_id() == thread_.get_id()) return f();
+    std::promise<R> promise;
+    auto future = promise.get_future();
+    asio::post(io_, [&] {
+      if constexpr (std::is_void_v<R>) {
+        f();
+        promise.set_value();
+      } else {
+        promise.set_value(f());
+      }
+    });
+    return future.get();
+  }
+
+  EngineOptions options_;
+  Clock& clock_;
+  std::unique_ptr<SagaStore> store_;
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_{asio::make_work_guard(io_)};
+  LogInspectorImpl engine_reader_;  // engine thread only
+  BackgroundReads reads_;
+  DefinitionRegistry registry_;
+  SagaRunner runner_;
+  std::atomic<bool> shut_down_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Engine>> open_engine_with_store(EngineOptions options, std::unique_ptr<SagaStore> store) {
+  auto engine_reader = store->open_reader();
+  if (!engine_reader.is_ok()) return engine_reader.status();
+  auto query_reader = store->open_reader();
+  if (!query_reader.is_ok()) return query_reader.status();
+  return std::unique_ptr<Engine>(new EngineImpl(std::move(options), std::move(store), std::move(engine_reader.value()),
+                                                std::move(query_reader.value())));
+}
+
+Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
+  if (options.db_path.empty() || options.db_path == ":memory:")
+    return Status::invalid_argument("the saga log needs a file: \"" + options.db_path + "\" is not durable");
+  auto store = open_sqlite_store(options.db_path, options.durability, options.max_batch_events, options.sqlite_vfs);
+  if (!store.is_ok()) return store.status();
+  return open_engine_with_store(std::move(options), std::move(store.value()));
+}
+
+}  // namespace usher

@@ -1,0 +1,46 @@
+// Operator actions: cancel and retry, on a saga in memory or on a stuck one
+// read back from the log.
+
+#include <type_traits>
+
+#include "exec/saga_runner.h"
+
+namespace usher {
+
+void SagaRunner::operate(const std::string& id, OperatorAction action, std::function<void(Result<Json>)> reply) {
+  if (stopping_) return reply(Status::unavailable("the engine is shutting down"));
+  auto it = sagas_.find(id);
+  if (it == sagas_.end()) {
+    // Not in memory: finished, stuck, or does not exist.
+    auto view = view_of(id);
+    if (!view.is_ok()) return reply(view.status());
+    const std::string status = view->value("status", std::string("finished"));
+    if (status != saga_status_name(SagaStatus::kStuck)) {
+      const char* verb = std::holds_alternative<CancelInput>(action) ? "cancel" : "retry";
+      return reply(Status::failed_precondition("saga is " + status + "; nothing to " + verb));
+    }
+    if (Status taken = take_from_log(id); !taken.is_ok()) return reply(taken);
+    it = sagas_.find(id);
+  }
+  std::visit([&](auto what) { process(*it->second, input(what), reply); }, action);
+  // Refused (cancel of a stuck saga): it goes back to the log only.
+  it = sagas_.find(id);
+  if (it != sagas_.end() && it->second->durable && !it->second->append_failed &&
+      it->second->state.status == SagaStatus::kStuck && it->second->waiters.empty())
+    forget(id, *it->second, Status::ok());
+}
+
+// Brings a saga that is not in memory (a stuck one) back from the log, to act
+// on it. Its secrets were held in memory only and are gone.
+Status SagaRunner::take_from_log(const std::string& id) {
+  auto loaded = engine_reader_.load(id, std::nullopt);
+  if (!loaded.is_ok()) return loaded.status();
+  auto saga = std::make_unique<Saga>();
+  saga->def = loaded->first;
+  saga->state = std::move(loaded->second);
+  saga->durable = true;
+  hold(id, std::move(saga));
+  return Status::ok();
+}
+
+}  // namespace usher

@@ -1,0 +1,41 @@
+// Waiters: callers of on_settled() (the API's ?wait=, Engine::wait()). A saga
+// in memory that looks settled may not be durably so yet: its waiters are
+// answered by settle(), once it is.
+
+#include "exec/saga_runner.h"
+#include "view/saga_view.h"
+
+namespace usher {
+
+void SagaRunner::on_settled(const std::string& id, Millis timeout, std::function<void(Json)> done) {
+  auto it = sagas_.find(id);
+  if (it == sagas_.end()) {
+    // Settled (or unknown): as the log has it, read off the engine thread.
+    return reads_.read_then([id](LogInspectorImpl& r) { return r.saga(id, std::nullopt); },
+                            [done = std::move(done)](Result<Json> view) {
+                              done(view.is_ok() ? std::move(view.value()) : Json(nullptr));
+                            });
+  }
+  Saga& saga = *it->second;
+  const uint64_t token = ++waiter_token_;
+  Saga::Waiter w{token, std::move(done), nullptr};
+  if (timeout != Millis::max()) {
+    w.timer = std::make_unique<boost::asio::steady_timer>(io_, timeout);
+    w.timer->async_wait([this, id, token](const boost::system::error_code& ec) {
+      if (ec) return;
+      auto it = sagas_.find(id);
+      if (it == sagas_.end()) return;
+      auto& list = it->second->waiters;
+      for (auto w = list.begin(); w != list.end(); ++w) {
+        if (w->token != token) continue;
+        auto answer = std::move(w->done);
+        list.erase(w);
+        answer(saga_to_json(*it->second->def, it->second->state));
+        return;
+      }
+    });
+  }
+  saga.waiters.push_back(std::move(w));
+}
+
+}  // namespace usher

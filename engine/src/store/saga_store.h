@@ -1,0 +1,122 @@
+// The saga store: everything the executor and the readers need from the log
+// (DESIGN.md section 4), as an interface. SQLite (sqlite_saga_store.h) is its
+// first implementation; a second one (PostgreSQL) fills the same interface and
+// needs no change above it. tests/store runs against the interface.
+//
+// A store commits appends in groups: append() queues a group of events plus
+// the `sagas` projection rows they change; the store writes every group that
+// is waiting in one transaction, syncs once, then calls each group's `done` —
+// so N concurrent sagas cost one sync, not N. Readers use their own
+// connections and never wait for the writer.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "usher/options.h"
+#include "usher/saga.h"
+
+namespace usher {
+
+// The `sagas` projection row. The engine computes it from the saga's state and
+// upserts it in the same transaction as the events that changed it.
+struct SagaRow {
+  std::string id;
+  std::string workflow;
+  int64_t version = 0;
+  std::string definition_hash;
+  SagaStatus status = SagaStatus::kRunning;
+  std::string current_step;  // empty when none
+  std::string idempotency_key;  // empty = none (stored as NULL, so not unique-checked)
+  std::string correlation_id;
+  int64_t created_at = 0;  // µs since epoch
+  int64_t updated_at = 0;
+  std::optional<int64_t> deadline;
+  std::string last_error;
+  int64_t last_seq = 0;
+  // Not stored: the saga's last seq before this append. The log writes the
+  // row (and so the events with it) only if that is what it holds, so a saga's
+  // events never skip a seq, even after a failed append. 0 = a new saga.
+  int64_t prior_seq = 0;
+};
+
+struct SagaStoreStats {
+  uint64_t commits = 0;
+  uint64_t events = 0;
+  uint64_t last_batch_events = 0;
+  uint64_t commit_micros_total = 0;  // time spent in COMMIT (the sync), summed
+  uint64_t queued_events = 0;        // appended, not yet committed or failed
+};
+
+// The schema version this code writes (schemas/saga-log.sql and its
+// migrations); a log of a newer version is refused with kDataLoss.
+constexpr int kSagaLogSchemaVersion = 1;
+
+// An event with its place in the commit order of the whole log: positions
+// grow with each commit, and within one commit follow the order of append().
+struct CommittedEvent {
+  int64_t position = 0;
+  Event event;
+};
+
+// A read connection. Not thread-safe: open one per thread. Reads a consistent
+// snapshot while writers (in this or another process) keep committing.
+class SagaStoreReader {
+ public:
+  virtual ~SagaStoreReader() = default;
+
+  virtual Result<std::optional<SagaRow>> saga(const std::string& id) = 0;
+  virtual Result<std::optional<std::string>> saga_id_by_idempotency_key(const std::string& key) = 0;
+  // Events of one saga in seq order; with `until_us`, only those that occurred at or before it.
+  virtual Result<std::vector<Event>> events(const std::string& id,
+                                            std::optional<int64_t> until_us = std::nullopt) = 0;
+  // Up to `limit` events of every saga committed after `position` (0: from the
+  // start), in commit order: what the event feed and read models consume.
+  virtual Result<std::vector<CommittedEvent>> events_after(int64_t position, size_t limit) = 0;
+  // Newest first (ids are UUIDv7, so by id descending), filtered and paged by SagaFilter.
+  virtual Result<std::vector<SagaRow>> list(const SagaFilter& filter) = 0;
+  // A definition's source by its hash, as store_definition() kept it.
+  virtual Result<std::optional<std::string>> definition_source(const std::string& hash) = 0;
+  // Every event of every saga whose status is not completed/compensated, grouped by
+  // saga and in seq order: the input of recovery. Calls `each` once per saga.
+  virtual Status for_each_unfinished(
+      const std::function<void(const SagaRow&, std::vector<Event>&&)>& each) = 0;
+  // Counts by status, for `usher stats`.
+  virtual Result<std::vector<std::pair<std::string, int64_t>>> count_by_status() = 0;
+};
+
+class SagaStore {
+ public:
+  virtual ~SagaStore() = default;
+
+  // Queues events and projection rows for the next group commit. `done` runs on
+  // the store's writer thread once the transaction holding them is durable (ok)
+  // or has failed (rolled back: none of this group's rows were written). A
+  // group whose rows do not continue from the seq the store holds
+  // (SagaRow::prior_seq) fails alone with kAborted. A group that can never be
+  // written (event data that is not valid JSON text, a closed store) is failed
+  // at once, on the caller's thread. `done` must not block on the store.
+  virtual void append(std::vector<Event> events, std::vector<SagaRow> rows,
+                      std::function<void(Status)> done) = 0;
+
+  // Stores a definition's source by hash (idempotent). Synchronous and durable.
+  virtual Status store_definition(const std::string& hash, const std::string& workflow,
+                                  int64_t version, const std::string& source) = 0;
+
+  // A new read connection on the same log, for one thread.
+  virtual Result<std::unique_ptr<SagaStoreReader>> open_reader() = 0;
+
+  // Waits until everything queued so far is committed.
+  virtual void flush() = 0;
+
+  // Flushes, stops the writer, closes the connection. Idempotent.
+  virtual void close() = 0;
+
+  virtual SagaStoreStats stats() const = 0;
+};
+
+}  // namespace usher

@@ -1,0 +1,243 @@
+// SagaStoreReader over its own SQLite connection. WAL lets it read a consistent
+// snapshot while the writer (in this or another process) keeps committing; every
+// statement is reset when its method returns, so a reader never pins the WAL.
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <system_error>
+
+#include "store/log_codec.h"
+#include "store/open_store.h"
+#include "store/saga_store.h"
+#include "store/schema.h"
+#include "store/sqlite_db.h"
+
+namespace usher {
+namespace {
+
+// Readers wait this long for the moment a writer holds an exclusive lock (a
+// WAL reset or recovery) before reporting kUnavailable.
+constexpr int kBusyTimeoutMs = 5000;
+
+// The partial index sagas_unfinished is used only when a query repeats its
+// WHERE clause exactly (schemas/saga-log.sql).
+constexpr const char* kUnfinished = "status IN ('running', 'compensating', 'stuck')";
+
+class SqliteSagaReader final : public SagaStoreReader {
+ public:
+  SqliteSagaReader(std::string path, sqlite::Connection db) : path_(std::move(path)), db_(std::move(db)) {}
+
+  Status prepare_statements();
+
+  Result<std::optional<SagaRow>> saga(const std::string& id) override;
+  Result<std::optional<std::string>> saga_id_by_idempotency_key(const std::string& key) override;
+  Result<std::vector<Event>> events(const std::string& id, std::optional<int64_t> until_us) override;
+  Result<std::vector<CommittedEvent>> events_after(int64_t position, size_t limit) override;
+  Result<std::vector<SagaRow>> list(const SagaFilter& filter) override;
+  Result<std::optional<std::string>> definition_source(const std::string& hash) override;
+  Status for_each_unfinished(const std::function<void(const SagaRow&, std::vector<Event>&&)>& each) override;
+  Result<std::vector<std::pair<std::string, int64_t>>> count_by_status() override;
+
+ private:
+  Status error(int rc, const std::string& what) const { return sqlite::to_status(rc, db_.get(), what + " in " + path_); }
+
+  const std::string path_;
+  // Declared first so the statements are finalized before it closes.
+  sqlite::Connection db_;
+  sqlite::Statement saga_;
+  sqlite::Statement by_key_;
+  sqlite::Statement events_;
+  sqlite::Statement events_after_;
+  sqlite::Statement definition_;
+  sqlite::Statement unfinished_;
+  sqlite::Statement counts_;
+  // list() has a statement per filter shape (bit 0: status, 1: workflow,
+  // 2: after), prepared on first use, so each is planned for its indexes.
+  std::array<sqlite::Statement, 8> list_;
+};
+
+Status SqliteSagaReader::prepare_statements() {
+  const std::string cols = codec::saga_columns();
+  const std::string event_cols = codec::event_columns();
+  struct {
+    sqlite::Statement* stmt;
+    std::string sql;
+  } const all[] = {
+      {&saga_, "SELECT " + cols + " FROM sagas WHERE id = ?1"},
+      {&by_key_, "SELECT id FROM sagas WHERE idempotency_key = ?1"},
+      {&events_, "SELECT " + event_cols +
+                     " FROM saga_events WHERE saga_id = ?1 AND (?2 IS NULL OR occurred_at <= ?2) ORDER BY seq"},
+      // saga_events is a rowid table written by one writer at a time, so rowid
+      // order is commit order (rows are never deleted, so rowids are not reused).
+      {&events_after_, "SELECT rowid, saga_id, " + event_cols + " FROM saga_events WHERE rowid > ?1 ORDER BY rowid LIMIT ?2"},
+      {&definition_, "SELECT source FROM definitions WHERE hash = ?1"},
+      // One pass in (saga, seq) order: sagas by the partial index, their events
+      // by the primary key, so no sort and no per-saga query.
+      {&unfinished_, "SELECT " + codec::saga_columns("s.") + ", " + codec::event_columns("e.") +
+                         " FROM sagas AS s INDEXED BY sagas_unfinished JOIN saga_events AS e ON e.saga_id = s.id"
+                         " WHERE s." + kUnfinished + " ORDER BY s.id, e.seq"},
+      {&counts_, "SELECT status, count(*) FROM sagas GROUP BY status"},
+  };
+  for (const auto& [stmt, sql] : all) {
+    auto prepared = db_.prepare(sql);
+    if (!prepared) return prepared.status();
+    *stmt = std::move(*prepared);
+  }
+  return Status::ok();
+}
+
+Result<std::optional<SagaRow>> SqliteSagaReader::saga(const std::string& id) {
+  sqlite::ResetOnExit reset(saga_);
+  saga_.bind(1, id);
+  int rc = saga_.step();
+  if (rc == SQLITE_DONE) return std::optional<SagaRow>();
+  if (rc != SQLITE_ROW) return error(rc, "read saga " + id);
+  SagaRow row;
+  if (Status s = codec::read_saga_row(saga_, 0, row); !s) return s;
+  return std::optional<SagaRow>(std::move(row));
+}
+
+Result<std::optional<std::string>> SqliteSagaReader::saga_id_by_idempotency_key(const std::string& key) {
+  if (key.empty()) return std::optional<std::string>();  // "none" is stored as NULL
+  sqlite::ResetOnExit reset(by_key_);
+  by_key_.bind(1, key);
+  int rc = by_key_.step();
+  if (rc == SQLITE_DONE) return std::optional<std::string>();
+  if (rc != SQLITE_ROW) return error(rc, "find saga by idempotency key");
+  return std::optional<std::string>(std::string(by_key_.text(0)));
+}
+
+Result<std::vector<Event>> SqliteSagaReader::events(const std::string& id, std::optional<int64_t> until_us) {
+  sqlite::ResetOnExit reset(events_);
+  events_.bind(1, id);
+  if (until_us) {
+    events_.bind(2, *until_us);
+  } else {
+    events_.bind_null(2);
+  }
+  std::vector<Event> out;
+  int rc;
+  while ((rc = events_.step()) == SQLITE_ROW) {
+    Event& e = out.emplace_back();
+    if (Status s = codec::read_event(events_, 0, id, e); !s) return s;
+  }
+  if (rc != SQLITE_DONE) return error(rc, "read events of saga " + id);
+  return out;
+}
+
+Result<std::vector<CommittedEvent>> SqliteSagaReader::events_after(int64_t position, size_t limit) {
+  sqlite::ResetOnExit reset(events_after_);
+  events_after_.bind(1, position);
+  events_after_.bind(2, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+  std::vector<CommittedEvent> out;
+  int rc;
+  while ((rc = events_after_.step()) == SQLITE_ROW) {
+    CommittedEvent& c = out.emplace_back();
+    c.position = events_after_.int64(0);
+    if (Status s = codec::read_event(events_after_, 2, std::string(events_after_.text(1)), c.event); !s) return s;
+  }
+  if (rc != SQLITE_DONE) return error(rc, "read events after position " + std::to_string(position));
+  return out;
+}
+
+Result<std::vector<SagaRow>> SqliteSagaReader::list(const SagaFilter& filter) {
+  const size_t shape = (filter.status ? 1u : 0u) | (filter.workflow ? 2u : 0u) | (filter.after ? 4u : 0u);
+  sqlite::Statement& stmt = list_[shape];
+  if (!stmt) {
+    std::string sql = "SELECT " + codec::saga_columns() + " FROM sagas WHERE 1";
+    if (filter.status) sql += " AND status = ?1";
+    if (filter.workflow) sql += " AND workflow = ?2";
+    if (filter.after) sql += " AND id < ?3";
+    sql += " ORDER BY id DESC LIMIT ?4";
+    auto prepared = db_.prepare(sql);
+    if (!prepared) return prepared.status();
+    stmt = std::move(*prepared);
+  }
+  sqlite::ResetOnExit reset(stmt);
+  if (filter.status) stmt.bind(1, saga_status_name(*filter.status));
+  if (filter.workflow) stmt.bind(2, *filter.workflow);
+  if (filter.after) stmt.bind(3, *filter.after);
+  constexpr size_t kMaxLimit = static_cast<size_t>(INT64_MAX);
+  stmt.bind(4, static_cast<int64_t>(std::min(filter.limit, kMaxLimit)));
+  std::vector<SagaRow> out;
+  int rc;
+  while ((rc = stmt.step()) == SQLITE_ROW) {
+    if (Status s = codec::read_saga_row(stmt, 0, out.emplace_back()); !s) return s;
+  }
+  if (rc != SQLITE_DONE) return error(rc, "list sagas");
+  return out;
+}
+
+Result<std::optional<std::string>> SqliteSagaReader::definition_source(const std::string& hash) {
+  sqlite::ResetOnExit reset(definition_);
+  definition_.bind(1, hash);
+  int rc = definition_.step();
+  if (rc == SQLITE_DONE) return std::optional<std::string>();
+  if (rc != SQLITE_ROW) return error(rc, "read definition " + hash);
+  return std::optional<std::string>(std::string(definition_.text(0)));
+}
+
+Status SqliteSagaReader::for_each_unfinished(
+    const std::function<void(const SagaRow&, std::vector<Event>&&)>& each) {
+  sqlite::ResetOnExit reset(unfinished_);
+  constexpr int kFirstEventColumn = codec::kSagaColumnCount;
+  SagaRow row;
+  std::vector<Event> events;
+  bool have_row = false;
+  int rc;
+  while ((rc = unfinished_.step()) == SQLITE_ROW) {
+    // The rows come ordered by saga: a new id closes the previous saga.
+    if (!have_row || unfinished_.text(0) != row.id) {
+      if (have_row) each(row, std::move(events));
+      events.clear();
+      if (Status s = codec::read_saga_row(unfinished_, 0, row); !s) return s;
+      have_row = true;
+    }
+    if (Status s = codec::read_event(unfinished_, kFirstEventColumn, row.id, events.emplace_back()); !s) return s;
+  }
+  if (rc != SQLITE_DONE) return error(rc, "read unfinished sagas");
+  if (have_row) each(row, std::move(events));
+  return Status::ok();
+}
+
+Result<std::vector<std::pair<std::string, int64_t>>> SqliteSagaReader::count_by_status() {
+  // Every status, zero included, in the order of the enum, so `usher stats`
+  // prints a stable table.
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (SagaStatus s : {SagaStatus::kRunning, SagaStatus::kCompensating, SagaStatus::kCompleted,
+                       SagaStatus::kCompensated, SagaStatus::kStuck}) {
+    out.emplace_back(saga_status_name(s), 0);
+  }
+  sqlite::ResetOnExit reset(counts_);
+  int rc;
+  while ((rc = counts_.step()) == SQLITE_ROW) {
+    std::string_view status = counts_.text(0);
+    auto it = std::find_if(out.begin(), out.end(), [&](const auto& p) { return p.first == status; });
+    if (it == out.end()) return Status::data_loss("sagas in " + path_ + " have unknown status \"" + std::string(status) + "\"");
+    it->second = counts_.int64(1);
+  }
+  if (rc != SQLITE_DONE) return error(rc, "count sagas by status");
+  return out;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SagaStoreReader>> open_sqlite_reader(const std::string& path, bool read_only) {
+  // Without this check SQLite reports only "unable to open database file".
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    return ec ? Status::unavailable("cannot access saga log " + path + ": " + ec.message())
+              : Status::not_found("saga log " + path + " does not exist");
+  }
+  const int flags = (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX;
+  auto db = sqlite::Connection::open(path, flags);
+  if (!db) return db.status();
+  sqlite3_busy_timeout(db->get(), kBusyTimeoutMs);
+  if (Status s = schema::check_version(*db, path); !s) return s;
+  auto reader = std::make_unique<SqliteSagaReader>(path, std::move(*db));
+  if (Status s = reader->prepare_statements(); !s) return s;
+  return std::unique_ptr<SagaStoreReader>(std::move(reader));
+}
+
+}  // namespace usher

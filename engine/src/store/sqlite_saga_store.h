@@ -1,0 +1,127 @@
+// The SQLite implementation of SagaStore: one writer thread doing group commit.
+//
+// Threading:
+//   - Any thread may call append(), flush(), store_definition(), stats() and close().
+//     append() only locks mu_ to push onto queue_; it never touches SQLite.
+//   - The writer thread (run()) owns db_ and every statement after open(). It
+//     takes all waiting groups (up to max_batch_events_ events), writes them in
+//     one transaction, commits (the one sync), then calls each group's `done`
+//     outside mu_, and only then counts them finished (which releases flush()).
+//   - `done` callbacks run on the writer thread: they must not block on the log
+//     (flush, close and store_definition from a callback would wait for themselves)
+//     and must not throw.
+//   - The queue is not bounded here: the engine bounds the sagas in flight, and
+//     an append() that blocked could deadlock an engine thread that is also the
+//     consumer of the `done` callbacks.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/open_store.h"
+#include "store/saga_store.h"
+#include "store/sqlite_db.h"
+
+namespace usher {
+
+class SqliteSagaStore final : public SagaStore {
+ public:
+  static Result<std::unique_ptr<SqliteSagaStore>> open(const std::string& path, Durability durability,
+                                                         size_t max_batch_events, const std::string& vfs = {});
+  ~SqliteSagaStore() override;
+
+  void append(std::vector<Event> events, std::vector<SagaRow> rows, std::function<void(Status)> done) override;
+  Status store_definition(const std::string& hash, const std::string& workflow, int64_t version,
+                          const std::string& source) override;
+  void flush() override;
+  void close() override;
+  SagaStoreStats stats() const override;
+  Result<std::unique_ptr<SagaStoreReader>> open_reader() override;
+
+  // PRAGMA synchronous as read back on the write connection after open:
+  // 2 = FULL, 1 = NORMAL. For tests and diagnostics.
+  int synchronous_level() const { return synchronous_level_; }
+
+ private:
+  struct DefinitionRecord {
+    std::string hash;
+    std::string workflow;
+    int64_t version = 0;
+    std::string source;
+  };
+  // An event as the writer binds it: its data already serialised by the
+  // caller (the engine thread has time to spare; the writer is the busiest thread).
+  struct EncodedEvent {
+    std::string saga_id;
+    int64_t seq = 0;
+    EventType type = EventType::kSagaStarted;
+    std::string step;
+    std::string data;  // JSON text
+    int64_t occurred_at = 0;
+    int64_t causation_seq = 0;
+  };
+  // One append(): written entirely or not at all.
+  struct Group {
+    std::vector<EncodedEvent> events;
+    std::vector<SagaRow> rows;
+    std::optional<DefinitionRecord> definition;
+    std::function<void(Status)> done;
+  };
+
+  SqliteSagaStore(std::string path, sqlite::Connection db, size_t max_batch_events);
+  Status prepare_statements();
+  void enqueue(Group group);
+
+  // Writer thread only.
+  void run();
+  void commit_batch(std::vector<Group>& batch);
+  Status begin();
+  Status write_group(const Group& group);
+  Status commit(uint64_t events);
+  void rollback();
+  void maybe_checkpoint();
+  static int on_wal_commit(void* self, sqlite3* db, const char* name, int pages);
+
+  const std::string path_;
+  const size_t max_batch_events_;
+  int synchronous_level_ = 0;
+
+  // Owned by the writer thread once it runs. db_ is declared first so the
+  // statements are finalized before the connection closes.
+  sqlite::Connection db_;
+  sqlite::Statement begin_;
+  sqlite::Statement commit_;
+  sqlite::Statement rollback_;
+  sqlite::Statement insert_event_;
+  sqlite::Statement update_saga_;  // a saga's row after its first transition
+  sqlite::Statement insert_saga_;  // its first
+  sqlite::Statement insert_definition_;
+  std::vector<Group*> pending_;  // groups of the current batch still to be written
+  int wal_pages_ = 0;            // WAL size after the last commit, from the WAL hook
+
+  std::mutex mu_;
+  std::condition_variable work_cv_;  // the writer waits here for groups or for close()
+  std::condition_variable done_cv_;  // flush() waits here for finished_
+  std::deque<Group> queue_;          // guarded by mu_
+  uint64_t enqueued_ = 0;            // groups ever queued; guarded by mu_
+  uint64_t finished_ = 0;            // groups whose `done` has run; guarded by mu_
+  bool closing_ = false;             // no more appends; guarded by mu_
+  std::mutex close_mu_;              // serialises close() with itself
+  std::thread writer_;
+  std::thread::id writer_id_;
+
+  std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> events_{0};
+  std::atomic<uint64_t> last_batch_events_{0};
+  std::atomic<uint64_t> commit_micros_total_{0};
+  std::atomic<uint64_t> queued_events_{0};  // in queue_ or being written
+};
+
+}  // namespace usher

@@ -1,0 +1,94 @@
+#include "view/log_inspector.h"
+
+#include <algorithm>
+
+#include "machine/fold.h"
+#include "store/open_store.h"
+#include "view/saga_view.h"
+
+namespace usher {
+
+Result<std::unique_ptr<LogInspector>> LogInspector::open(const std::string& db_path, bool read_only) {
+  auto reader = open_sqlite_reader(db_path, read_only);
+  if (!reader.is_ok()) return reader.status();
+  return std::unique_ptr<LogInspector>(new LogInspectorImpl(std::move(reader.value())));
+}
+
+void LogInspectorImpl::remember(DefinitionPtr def) {
+  if (def) by_hash_[def->hash] = std::move(def);
+}
+
+Result<DefinitionPtr> LogInspectorImpl::definition(const std::string& hash) {
+  if (auto it = by_hash_.find(hash); it != by_hash_.end()) return it->second;
+  auto source = reader_->definition_source(hash);
+  if (!source.is_ok()) return source.status();
+  if (!source.value()) return Status::data_loss("definition " + hash + " is not in the log");
+  LoadResult loaded = load_definition(**source, "<log:" + hash.substr(0, 12) + ">");
+  if (!loaded.ok()) {
+    std::string why = loaded.diagnostics.empty() ? "unknown error" : loaded.diagnostics.front().to_string();
+    return Status::data_loss("stored definition " + hash + " no longer loads: " + why);
+  }
+  // The stored source hashes to the same value, whatever the environment.
+  by_hash_[hash] = loaded.definition;
+  return loaded.definition;
+}
+
+Result<std::pair<DefinitionPtr, SagaState>> LogInspectorImpl::load(const std::string& id,
+                                                                    std::optional<int64_t> at_us) {
+  auto row = reader_->saga(id);
+  if (!row.is_ok()) return row.status();
+  if (!row.value()) return Status::not_found("saga " + id + " not found");
+  auto def = definition((*row)->definition_hash);
+  if (!def.is_ok()) return def.status();
+  auto events = reader_->events(id, at_us);
+  if (!events.is_ok()) return events.status();
+  if (events->empty()) return Status::not_found("saga " + id + " has no events before that time");
+  auto state = fold(*def.value(), events.value());
+  if (!state.is_ok()) return state.status();
+  return std::make_pair(def.value(), std::move(state.value()));
+}
+
+Result<Json> LogInspectorImpl::saga(const std::string& id, std::optional<int64_t> at_us) {
+  auto loaded = load(id, at_us);
+  if (!loaded.is_ok()) return loaded.status();
+  return saga_to_json(*loaded->first, loaded->second);
+}
+
+Result<Json> LogInspectorImpl::events(const std::string& id) {
+  auto row = reader_->saga(id);
+  if (!row.is_ok()) return row.status();
+  if (!row.value()) return Status::not_found("saga " + id + " not found");
+  auto events = reader_->events(id);
+  if (!events.is_ok()) return events.status();
+  return events_to_json(events.value());
+}
+
+Result<Json> LogInspectorImpl::list(const SagaFilter& filter) {
+  SagaFilter page = filter;
+  page.limit = std::clamp<size_t>(filter.limit, 1, 1000);
+  auto rows = reader_->list(page);
+  if (!rows.is_ok()) return rows.status();
+  Json sagas = Json::array();
+  for (const SagaRow& row : rows.value()) {
+    auto one = saga(row.id, std::nullopt);
+    if (!one.is_ok()) return one.status();
+    sagas.push_back(std::move(one.value()));
+  }
+  Json next = rows->size() == page.limit ? Json(rows->back().id) : Json(nullptr);
+  return Json{{"sagas", std::move(sagas)}, {"next", std::move(next)}};
+}
+
+Result<Json> LogInspectorImpl::stats() {
+  auto counts = reader_->count_by_status();
+  if (!counts.is_ok()) return counts.status();
+  Json by_status = Json::object();
+  for (const char* name : {"running", "compensating", "completed", "compensated", "stuck"}) by_status[name] = 0;
+  int64_t total = 0;
+  for (const auto& [status, n] : counts.value()) {
+    by_status[status] = n;
+    total += n;
+  }
+  return Json{{"sagas", std::move(by_status)}, {"total", total}};
+}
+
+}  // namespace usher
