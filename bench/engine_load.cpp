@@ -18,7 +18,7 @@
 #include <thread>
 
 #include "bench_run.h"
-#include "http/step_client.h"
+#include "http/step/http_step_adapter.h"
 #include "kafka/kafka_step_adapter.h"
 #include "kafka/kafka_step_service.h"
 #include "ticketing_rules.h"

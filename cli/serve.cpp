@@ -31,10 +31,10 @@
 #include <string>
 
 #include "commands.h"
-#include "http/api_handler.h"
-#include "http/api_metrics.h"
-#include "http/api_server.h"
-#include "http/step_client.h"
+#include "http/api/api_handler.h"
+#include "http/api/api_metrics.h"
+#include "http/api/api_server.h"
+#include "http/step/http_step_adapter.h"
 #include "kafka/kafka_step_adapter.h"
 #include "serve_config.h"
 #include "usher/definition.h"

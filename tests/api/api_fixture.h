@@ -10,7 +10,7 @@
 #include <string>
 #include <thread>
 
-#include "http/api_handler.h"
+#include "http/api/api_handler.h"
 #include "support/api_workflows.h"
 #include "support/temp_dir.h"
 #include "usher/engine.h"

@@ -4,7 +4,7 @@
 #include <thread>
 
 #include "api/api_fixture.h"
-#include "http/api_server.h"
+#include "http/api/api_server.h"
 #include "serve/test_http.h"
 
 using usher::Json;

@@ -1,4 +1,4 @@
-// Fuzz target: the trigger API's request handler (adapters/http/api_handler.h)
+// Fuzz target: the trigger API's request handler (adapters/http/api/api_handler.h)
 // against a real Engine on a temporary SQLite file with in-process handlers,
 // without a socket. The input is a request in the shape of HTTP/1.1:
 //
@@ -28,7 +28,7 @@
 #include <string>
 #include <string_view>
 
-#include "http/api_handler.h"
+#include "http/api/api_handler.h"
 #include "support/api_workflows.h"
 #include "usher/engine.h"
 

@@ -17,7 +17,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
-#include "http/step_client.h"
+#include "http/step/http_step_adapter.h"
 #include "test_server.h"
 #include "support/dead_port.h"
 #include "support/step_results.h"

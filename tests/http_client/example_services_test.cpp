@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "call_helpers.h"
-#include "http/step_client.h"
+#include "http/step/http_step_adapter.h"
 
 using namespace usher;
 using namespace usher::test;

@@ -1,8 +1,8 @@
 // The pure parts of the HTTP step adapter, without a network.
 #include <doctest/doctest.h>
 
-#include "http/step_client.h"
-#include "http/step_reply.h"
+#include "http/step/http_step_adapter.h"
+#include "http/step/step_reply.h"
 #include "model/utf8_text.h"
 
 using namespace usher;

@@ -9,7 +9,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "call_helpers.h"
-#include "http/step_client.h"
+#include "http/step/http_step_adapter.h"
 #include "model/utf8_text.h"
 #include "test_server.h"
 

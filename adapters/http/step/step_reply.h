@@ -1,7 +1,7 @@
 // The pure parts of the HTTP step adapter: service URL parsing, Retry-After
 // parsing and the classification of a reply into an Outcome (DESIGN.md
 // section 3). No sockets here, so every row of the table is tested without a
-// network; step_client.cpp only moves bytes and calls these.
+// network; http_step_adapter.cpp only moves bytes and calls these.
 #pragma once
 
 #include <chrono>
@@ -17,7 +17,7 @@
 namespace usher::http_step {
 
 // A service URL "http://host[:port][/base/path]" taken apart. https:// is
-// refused: the adapter speaks plain HTTP only (see step_client.h).
+// refused: the adapter speaks plain HTTP only (see http_step_adapter.h).
 struct ServiceUrl {
   std::string host;       // "127.0.0.1", "seats.internal", "::1" (no brackets)
   std::string port;       // "80" when the URL has none

@@ -28,8 +28,8 @@
 #include <string>
 #include <string_view>
 
-#include "http/api_metrics.h"
-#include "http/api_problem.h"
+#include "http/api/api_metrics.h"
+#include "http/api/api_problem.h"
 #include "usher/engine.h"
 
 namespace usher::api {

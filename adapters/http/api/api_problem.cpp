@@ -1,4 +1,4 @@
-#include "http/api_problem.h"
+#include "http/api/api_problem.h"
 
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/status.hpp>

@@ -30,7 +30,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
-#include "http/api_handler.h"
+#include "http/api/api_handler.h"
 #include "usher/status.h"
 
 namespace usher::api {

@@ -8,11 +8,12 @@
 // StepCall::on_sending() is called at that moment (reports_sending() is
 // true), so the engine's timer for the attempt starts there as well. What
 // each failure means (never sent, unknown, or decided by the status) is
-// described at the top of step_client.cpp.
+// described at the top of http_step_adapter.cpp.
 //
 // Threading: the adapter owns an io_context run by `io_threads` threads (1 by
 // default). Each endpoint (host:port) has a strand; its pool, its wait queue
-// and every call to it run on that strand, so the pool has no lock. dispatch()
+// and every call to it run on that strand, so the pool has no lock
+// (connection_pool.h). dispatch()
 // may be called from any thread: it looks up the endpoint under a short mutex
 // and posts a coroutine; it never blocks on I/O. `done` runs on an I/O thread,
 // exactly once per dispatch (until shutdown, see there).
@@ -56,7 +57,7 @@ struct HttpStepAdapterOptions {
   // An idle connection older than this is closed instead of reused, checked
   // when a call looks for one (no background sweep). Servers drop idle
   // connections themselves (Node: after 5 s); the liveness check and the one
-  // retry described in step_client.cpp cover that race, this bounds the rest.
+  // retry described in http_step_adapter.cpp cover that race, this bounds the rest.
   Millis max_idle{30'000};
   std::string user_agent = "usher/0.1";
 };

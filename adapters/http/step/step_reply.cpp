@@ -1,4 +1,4 @@
-#include "http/step_reply.h"
+#include "http/step/step_reply.h"
 
 #include <algorithm>
 #include <charconv>

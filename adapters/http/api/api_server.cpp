@@ -1,4 +1,4 @@
-#include "http/api_server.h"
+#include "http/api/api_server.h"
 
 #include <spdlog/spdlog.h>
 

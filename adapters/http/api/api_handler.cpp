@@ -1,4 +1,4 @@
-#include "http/api_handler.h"
+#include "http/api/api_handler.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

@@ -1,16 +1,17 @@
-// How one attempt travels (all of it on the endpoint's strand):
+// How one attempt travels (all of it on its pool's strand):
 //
-//   dispatch ──post──▶ run_call: build the request once
-//                        └─ acquire a connection: newest idle one that is still
+//   dispatch ──post──▶ run_call: build the request once (step_request.h)
+//                        └─ acquire a connection from the host:port's pool
+//                           (connection_pool.h): an idle one that is still
 //                           alive, else a new one if under the bound, else wait
-//                           in the endpoint's queue until one is released
+//                           in the pool's queue until one is released
 //                        ══ the attempt starts: deadline = now + StepCall::timeout,
 //                           StepCall::on_sending() is called
-//                        └─ connect if new (resolving the host once per endpoint)
+//                        └─ connect if new (resolving the host once per pool)
 //                        └─ write, read the reply (body and header limits)
 //                        └─ release: back to the pool (or straight to the first
 //                           waiter) when the reply allowed keep-alive, else close
-//                        └─ classify_reply → done(result)
+//                        └─ classify_reply (step_reply.h) → done(result)
 //
 // Waiting for a pooled connection is not part of the attempt (DESIGN.md
 // section 3: waiting is not an attempt). A waiter has no deadline of its own:
@@ -55,39 +56,31 @@
 // Every error and note handed to `done` is valid UTF-8 of at most
 // kMaxServiceTextBytes (model/utf8_text.h): services, URLs and methods are
 // quoted through valid_utf8().
-#include "http/step_client.h"
+#include "http/step/http_step_adapter.h"
 
-#include <poll.h>
-
-#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <deque>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <spdlog/spdlog.h>
 
-#include "http/step_reply.h"
+#include "http/step/connection_pool.h"
+#include "http/step/step_reply.h"
+#include "http/step/step_request.h"
 #include "model/utf8_text.h"
 
 namespace usher {
@@ -96,44 +89,15 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
-using Clock = std::chrono::steady_clock;
-using Strand = asio::strand<asio::io_context::executor_type>;
+using http_step::ConnectionPool;
+using http_step::ConnectionPtr;
+using http_step::SteadyClock;
 using boost::system::error_code;
 
 namespace {
 
 constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 const char* const kShutDown = "adapter shut down";
-
-// One keep-alive connection. Owned by the pool while idle and by the call
-// using it while busy; touched only on its endpoint's strand.
-struct Connection {
-  explicit Connection(const Strand& strand) : stream(strand) {}
-  beast::tcp_stream stream;
-  beast::flat_buffer buffer;  // reused across replies: no allocation per call once warm
-  bool used = false;          // carried a request before: may have gone stale while idle
-  Clock::time_point idle_since{};
-};
-using ConnectionPtr = std::unique_ptr<Connection>;
-
-// A call waiting for a connection. Lives in the waiting coroutine's frame; the
-// endpoint's queue points at it. release() hands a connection over by setting
-// `conn` and cancelling the timer, close_endpoint() by cancelling it alone. The
-// timer never expires by itself: waiting has no deadline (see the top).
-struct Waiter {
-  explicit Waiter(const Strand& strand) : timer(strand) { timer.expires_at(Clock::time_point::max()); }
-  asio::steady_timer timer;
-  ConnectionPtr conn;
-};
-
-// True when an idle connection shows no sign of having been closed: nothing to
-// read (a FIN or stray bytes would be) and no hang-up. One poll() with a zero
-// timeout, far cheaper than a reconnect or a failed attempt.
-bool looks_alive(Connection& c) {
-  if (!c.stream.socket().is_open()) return false;
-  pollfd p{c.stream.socket().native_handle(), POLLIN | POLLRDHUP, 0};
-  return ::poll(&p, 1, 0) == 0;
-}
 
 // Errors meaning "the peer closed this connection before answering".
 bool is_peer_close(const error_code& ec) {
@@ -159,27 +123,7 @@ StepResult failed_unsent(std::string error) {
   return r;
 }
 
-// ---- Endpoint: the pool of one host:port --------------------------------------
-// Every member but the constants is touched only on `strand`.
-struct Endpoint {
-  Endpoint(const Strand& s, http_step::ServiceUrl u) : strand(s), url(std::move(u)) {
-    host_header = url.host_header();
-    if (url.host_is_ip)  // an IP literal needs no DNS
-      addresses.emplace_back(asio::ip::make_address(url.host),
-                             static_cast<unsigned short>(std::stoul(url.port)));
-  }
-  Strand strand;
-  const http_step::ServiceUrl url;
-  std::string host_header;
-  std::vector<tcp::endpoint> addresses;  // resolved once, on first use
-  std::vector<ConnectionPtr> idle;       // a stack: the most recently used is the warmest
-  std::unordered_set<Connection*> busy;  // so shutdown can close them
-  std::unordered_set<tcp::resolver*> resolving;
-  std::deque<Waiter*> waiters;
-  size_t open = 0;  // idle + busy + handed to a waiter + connecting
-  bool closed = false;
-};
-using EndpointPtr = std::shared_ptr<Endpoint>;
+using PoolPtr = std::shared_ptr<ConnectionPool>;
 
 }  // namespace
 
@@ -189,13 +133,14 @@ class HttpStepAdapter::Impl {
       : options_(std::move(options)), work_(asio::make_work_guard(io_)) {
     if (options_.io_threads == 0) options_.io_threads = 1;
     if (options_.max_connections_per_endpoint == 0) options_.max_connections_per_endpoint = 1;
+    pool_limits_ = {options_.max_connections_per_endpoint, options_.max_waiting_per_endpoint, options_.max_idle};
     for (unsigned i = 0; i < options_.io_threads; ++i) threads_.emplace_back([this] { io_.run(); });
   }
 
   ~Impl() { shutdown(); }
 
   void dispatch(StepCall call, StepCallback done) {
-    EndpointPtr ep;
+    PoolPtr pool;
     std::string base_path;
     std::string route_error;
     {
@@ -206,19 +151,19 @@ class HttpStepAdapter::Impl {
         return;
       }
       Route& route = route_for(call.service.url);
-      ep = route.endpoint;
+      pool = route.pool;
       base_path = route.base_path;
       route_error = route.error;
     }
-    if (!ep) {
+    if (!pool) {
       std::string error = step_prefix(call) + "service \"" + call.service.name + "\": " + route_error;
       asio::post(io_, [done = std::move(done), error = std::move(error)]() mutable {
         done(stored_as_text(failed_unsent(std::move(error))));
       });
       return;
     }
-    asio::co_spawn(ep->strand,
-                   run_call(ep, std::move(base_path), std::move(call), std::move(done)),
+    asio::co_spawn(pool->strand(),
+                   run_call(pool, std::move(base_path), std::move(call), std::move(done)),
                    [](std::exception_ptr e) {
                      // run_call catches what it can; only `done` itself can throw here.
                      if (!e) return;
@@ -232,17 +177,17 @@ class HttpStepAdapter::Impl {
 
   void shutdown() {
     std::lock_guard once(shutdown_mu_);  // a second caller waits for the first to finish
-    std::vector<EndpointPtr> endpoints;
+    std::vector<PoolPtr> pools;
     {
       std::lock_guard lock(mu_);
       if (threads_.empty()) return;  // already shut down
       stopping_ = true;
       stopping_flag_.store(true, std::memory_order_release);
-      for (auto& [key, ep] : endpoints_) endpoints.push_back(ep);
+      for (auto& [key, pool] : pools_) pools.push_back(pool);
     }
-    // Each endpoint is closed on its own strand, where its state lives. The
-    // calls in progress see operation_aborted and answer "adapter shut down".
-    for (auto& ep : endpoints) asio::post(ep->strand, [this, ep] { close_endpoint(*ep); });
+    // Each pool is closed on its own strand, where its state lives. The calls
+    // in progress see operation_aborted and answer "adapter shut down".
+    for (auto& pool : pools) asio::post(pool->strand(), [pool] { pool->close(); });
     work_.reset();
     for (auto& t : threads_)
       if (t.joinable()) t.join();
@@ -255,13 +200,13 @@ class HttpStepAdapter::Impl {
 
  private:
   struct Route {
-    EndpointPtr endpoint;    // null when the URL is bad
+    PoolPtr pool;  // null when the URL is bad
     std::string base_path;
     std::string error;
   };
 
   // Under mu_. Routes are keyed by the whole URL (cheap lookup per call);
-  // routes with the same host:port share one Endpoint and so one pool.
+  // routes with the same host:port share one ConnectionPool.
   Route& route_for(const std::string& url) {
     auto it = routes_.find(url);
     if (it != routes_.end()) return it->second;
@@ -271,192 +216,58 @@ class HttpStepAdapter::Impl {
       route.error = parsed.status().message();
     } else {
       route.base_path = parsed.value().base_path;
-      auto& ep = endpoints_[parsed.value().endpoint()];
-      if (!ep) ep = std::make_shared<Endpoint>(asio::make_strand(io_), std::move(parsed.value()));
-      route.endpoint = ep;
+      auto& pool = pools_[parsed.value().endpoint()];
+      if (!pool)
+        pool = std::make_shared<ConnectionPool>(asio::make_strand(io_), std::move(parsed.value()), pool_limits_);
+      route.pool = pool;
     }
     return routes_.emplace(url, std::move(route)).first->second;
   }
 
   bool stopping() const { return stopping_flag_.load(std::memory_order_acquire); }
 
-  void close_endpoint(Endpoint& ep) {
-    ep.closed = true;
-    error_code ignored;
-    for (auto& c : ep.idle) c->stream.socket().close(ignored);
-    ep.open -= ep.idle.size();
-    ep.idle.clear();
-    for (Connection* c : ep.busy) c->stream.socket().close(ignored);
-    for (tcp::resolver* r : ep.resolving) r->cancel();
-    for (Waiter* w : ep.waiters) w->timer.cancel();
-    ep.waiters.clear();
-  }
-
-  // ---- the pool ---------------------------------------------------------------
-  enum class Acquire { kGot, kQueueFull, kStopped };
-
-  // A connection for one call, waiting as long as it takes (see the top):
-  // only a full queue or shutdown end the wait without one.
-  asio::awaitable<Acquire> acquire(Endpoint& ep, ConnectionPtr& out) {
-    if (ep.closed) co_return Acquire::kStopped;
-    while (!ep.idle.empty()) {
-      ConnectionPtr c = std::move(ep.idle.back());
-      ep.idle.pop_back();
-      if (Clock::now() - c->idle_since <= options_.max_idle && looks_alive(*c)) {
-        out = std::move(c);
-        co_return Acquire::kGot;
-      }
-      error_code ignored;
-      c->stream.socket().close(ignored);
-      --ep.open;
-    }
-    if (ep.open < options_.max_connections_per_endpoint) {
-      ++ep.open;
-      out = std::make_unique<Connection>(ep.strand);
-      co_return Acquire::kGot;
-    }
-    if (ep.waiters.size() >= options_.max_waiting_per_endpoint) co_return Acquire::kQueueFull;
-    Waiter w(ep.strand);
-    ep.waiters.push_back(&w);
-    co_await w.timer.async_wait(kAwait);
-    if (w.conn) {  // handed over by release(); it is already counted in `open`
-      out = std::move(w.conn);
-      co_return Acquire::kGot;
-    }
-    std::erase(ep.waiters, &w);  // cancelled by close_endpoint(), which cleared the queue
-    co_return Acquire::kStopped;
-  }
-
-  // Gives a connection back after a call. Reusable ones go to the first
-  // waiter, else on the idle stack; others are closed, and their slot in the
-  // bound goes to the first waiter as a new, unconnected connection.
-  void release(Endpoint& ep, ConnectionPtr c, bool reusable) {
-    ep.busy.erase(c.get());
-    if (reusable && !ep.closed) {
-      if (!ep.waiters.empty()) {
-        Waiter* w = ep.waiters.front();
-        ep.waiters.pop_front();
-        w->conn = std::move(c);
-        w->timer.cancel();
-        return;
-      }
-      c->idle_since = Clock::now();
-      ep.idle.push_back(std::move(c));
-      return;
-    }
-    error_code ignored;
-    c->stream.socket().close(ignored);
-    c.reset();
-    --ep.open;
-    if (!ep.waiters.empty() && !ep.closed) {
-      Waiter* w = ep.waiters.front();
-      ep.waiters.pop_front();
-      ++ep.open;
-      w->conn = std::make_unique<Connection>(ep.strand);
-      w->timer.cancel();
-    }
-  }
-
-  // Resolves the endpoint's host name, bounded by the deadline. Calls that
-  // start together before the first answer may each resolve; after that the
-  // addresses are kept for the endpoint's life. Returns an error text or "".
-  asio::awaitable<std::string> resolve(Endpoint& ep, Clock::time_point deadline) {
-    using namespace asio::experimental::awaitable_operators;
-    tcp::resolver resolver(ep.strand);
-    asio::steady_timer timer(ep.strand);
-    timer.expires_at(deadline);
-    ep.resolving.insert(&resolver);
-    auto r = co_await (resolver.async_resolve(ep.url.host, ep.url.port, kAwait) ||
-                       timer.async_wait(kAwait));
-    ep.resolving.erase(&resolver);
-    if (r.index() == 1) co_return "cannot resolve \"" + ep.url.host + "\" in time";
-    auto& [ec, results] = std::get<0>(r);
-    if (ec) co_return "cannot resolve \"" + ep.url.host + "\": " + ec.message();
-    if (ep.addresses.empty())
-      for (const auto& entry : results) ep.addresses.push_back(entry.endpoint());
-    co_return ep.addresses.empty() ? "no address for \"" + ep.url.host + "\"" : "";
-  }
-
   // ---- one call -----------------------------------------------------------------
-  asio::awaitable<void> run_call(EndpointPtr ep, std::string base_path, StepCall call,
+  asio::awaitable<void> run_call(PoolPtr pool, std::string base_path, StepCall call,
                                  StepCallback done) {
     StepResult result;
     try {
-      result = co_await attempt(*ep, base_path, call);
+      result = co_await attempt(*pool, base_path, call);
     } catch (const std::exception& e) {
       result = StepResult::transient(step_prefix(call) + "internal error in the HTTP adapter: " + e.what());
     }
     done(stored_as_text(std::move(result)));
   }
 
-  asio::awaitable<StepResult> attempt(Endpoint& ep, const std::string& base_path, const StepCall& call) {
+  asio::awaitable<StepResult> attempt(ConnectionPool& pool, const std::string& base_path, const StepCall& call) {
     const std::string prefix = step_prefix(call);
-    const std::string where = ep.url.endpoint();
+    const std::string where = pool.url().endpoint();
 
-    http::verb verb = http::verb::post;
-    if (call.http_method) {
-      verb = http::string_to_verb(*call.http_method);
-      if (verb == http::verb::unknown)
-        co_return failed_unsent(prefix + "unknown HTTP method \"" + *call.http_method + "\"");
-    }
-    std::string target = base_path;
-    if (call.http_path) {
-      target += *call.http_path;
-    } else {
-      target += '/';
-      target += call.operation;
-    }
-    // Values in `http.path` arrive percent-encoded (render_path), but the
-    // service URL's path and the template's own text do not: whatever the
-    // source, a target with a space or a control character would change the
-    // request line, so it is not sent.
-    if (std::any_of(target.begin(), target.end(), [](char ch) {
-          const auto u = static_cast<unsigned char>(ch);
-          return u <= 0x20 || u == 0x7F;
-        }))
-      co_return failed_unsent(prefix + "request not sent: its target contains a space or a control character");
-    http::request<http::string_body> req{verb, target, 11};
-    req.set(http::field::host, ep.host_header);
-    req.set(http::field::user_agent, options_.user_agent);
-    req.set("Idempotency-Key", call.idempotency_key);
-    req.set("X-Usher-Saga-Id", call.saga_id);
-    req.set("X-Usher-Step", call.step);
-    req.set("X-Usher-Attempt", std::to_string(call.attempt));
-    if (!call.correlation_id.empty()) req.set("X-Correlation-Id", call.correlation_id);
-    if (!call.traceparent.empty()) req.set("traceparent", call.traceparent);
-    if (verb != http::verb::get && verb != http::verb::head) {
-      req.set(http::field::content_type, "application/json");
-      // replace: a `with` holding invalid UTF-8 is sent mangled rather than throwing.
-      req.body() = call.body.dump(-1, ' ', false, Json::error_handler_t::replace);
-    }
-    req.keep_alive(true);
-    req.prepare_payload();
+    auto req = http_step::build_step_request(call, base_path, pool.host_header(), options_.user_agent);
+    if (!req) co_return failed_unsent(prefix + req.status().message());
 
     // Wait for a connection: not part of the attempt, no deadline.
     if (stopping()) co_return StepResult::not_sent(kShutDown);
     ConnectionPtr conn;
-    switch (co_await acquire(ep, conn)) {
-      case Acquire::kGot: break;
-      case Acquire::kStopped: co_return StepResult::not_sent(kShutDown);
-      case Acquire::kQueueFull:
+    switch (co_await pool.acquire(conn)) {
+      case ConnectionPool::Acquire::kGot: break;
+      case ConnectionPool::Acquire::kStopped: co_return StepResult::not_sent(kShutDown);
+      case ConnectionPool::Acquire::kQueueFull:
         co_return StepResult::not_sent(prefix + "too many calls waiting for a connection to " + where);
     }
 
     // The attempt starts now: its deadline, and the engine's timer with it.
-    const auto deadline = Clock::now() + call.timeout;
+    const auto deadline = SteadyClock::now() + call.timeout;
     if (call.on_sending) call.on_sending();
 
-    ep.busy.insert(conn.get());
     // Whatever happens below, the connection goes back through release():
     // kept only when `reusable` was set after a complete keep-alive reply.
     bool reusable = false;
     struct Lease {
-      Impl& self;
-      Endpoint& ep;
+      ConnectionPool& pool;
       ConnectionPtr& conn;
       bool& reusable;
-      ~Lease() { self.release(ep, std::move(conn), reusable); }
-    } lease{*this, ep, conn, reusable};
+      ~Lease() { pool.release(std::move(conn), reusable); }
+    } lease{pool, conn, reusable};
 
     // Set when the request was lost on a reused connection and is being sent
     // again: the first copy may have arrived, so from then on nothing fails
@@ -476,23 +287,19 @@ class HttpStepAdapter::Impl {
     auto renew = [&](const error_code& ec) {
       stale_retries_.fetch_add(1, std::memory_order_relaxed);
       lost = "connection to " + where + " lost after the request was sent: " + ec.message();
-      ep.busy.erase(conn.get());
-      error_code ignored;
-      conn->stream.socket().close(ignored);
-      conn = std::make_unique<Connection>(ep.strand);
-      ep.busy.insert(conn.get());
+      pool.replace(conn);
     };
 
     for (;;) {
-      Connection& c = *conn;
+      http_step::Connection& c = *conn;
       if (!c.stream.socket().is_open()) {
-        if (ep.addresses.empty()) {
-          std::string error = co_await resolve(ep, deadline);
+        if (pool.addresses().empty()) {
+          std::string error = co_await pool.resolve(deadline);
           if (stopping()) co_return shut_down();
           if (!error.empty()) co_return unsent(std::move(error));
         }
         c.stream.expires_at(deadline);
-        auto [ec, connected] = co_await c.stream.async_connect(ep.addresses, kAwait);
+        auto [ec, connected] = co_await c.stream.async_connect(pool.addresses(), kAwait);
         if (stopping()) co_return shut_down();
         if (ec == beast::error::timeout)
           co_return unsent("could not connect to " + where + " within " + http_step::format_duration(call.timeout));
@@ -506,7 +313,7 @@ class HttpStepAdapter::Impl {
       // From the first byte written on, the service may act on the request.
       c.stream.expires_at(deadline);
       requests_sent_.fetch_add(1, std::memory_order_relaxed);
-      auto [wec, written] = co_await http::async_write(c.stream, req, kAwait);
+      auto [wec, written] = co_await http::async_write(c.stream, *req, kAwait);
       if (wec) {
         if (stopping()) co_return StepResult::transient(kShutDown);
         if (wec == beast::error::timeout) co_return no_answer(call);
@@ -566,15 +373,16 @@ class HttpStepAdapter::Impl {
   }
 
   HttpStepAdapterOptions options_;
+  http_step::PoolLimits pool_limits_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::vector<std::thread> threads_;
 
   std::mutex shutdown_mu_;
-  std::mutex mu_;  // guards routes_, endpoints_, stopping_ (dispatch vs shutdown)
+  std::mutex mu_;  // guards routes_, pools_, stopping_ (dispatch vs shutdown)
   bool stopping_ = false;
   std::unordered_map<std::string, Route> routes_;
-  std::unordered_map<std::string, EndpointPtr> endpoints_;
+  std::unordered_map<std::string, PoolPtr> pools_;  // by host:port
 
   std::atomic<bool> stopping_flag_{false};  // read on the strands without the mutex
   std::atomic<uint64_t> connections_opened_{0};

@@ -1,4 +1,4 @@
-#include "http/api_metrics.h"
+#include "http/api/api_metrics.h"
 
 #include <spdlog/spdlog.h>
 

@@ -2,7 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "call_helpers.h"
-#include "http/step_client.h"
+#include "http/step/http_step_adapter.h"
 #include "model/utf8_text.h"
 #include "test_server.h"
 
