@@ -2,7 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "machine/sim.h"
-#include "model/utf8_text.h"
+#include "usher/service_text.h"
 
 using namespace usher;
 using namespace usher::test;

@@ -9,7 +9,7 @@
 
 #include "model/expression.h"
 #include "model/json_schema.h"
-#include "model/yaml_json.h"
+#include "usher/yaml_json.h"
 #include "support/read_file.h"
 #include "test_util.h"
 

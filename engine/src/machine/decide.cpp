@@ -9,7 +9,7 @@
 #include "machine/render.h"
 #include "machine/retry_delay.h"
 #include "model/redaction.h"
-#include "model/utf8_text.h"
+#include "usher/service_text.h"
 #include "usher/event_data.h"
 
 namespace usher {

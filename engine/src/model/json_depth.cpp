@@ -1,4 +1,4 @@
-#include "model/json_depth.h"
+#include "usher/service_text.h"
 
 namespace usher {
 

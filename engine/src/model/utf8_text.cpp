@@ -1,4 +1,4 @@
-#include "model/utf8_text.h"
+#include "usher/service_text.h"
 
 #include <algorithm>
 #include <vector>

@@ -7,7 +7,7 @@
 
 #include "model/duration.h"
 #include "model/suggest.h"
-#include "model/yaml_json.h"
+#include "usher/yaml_json.h"
 
 namespace usher::yaml {
 namespace {
