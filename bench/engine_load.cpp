@@ -20,7 +20,7 @@
 #include "bench_run.h"
 #include "http/step/http_step_adapter.h"
 #include "kafka/kafka_step_adapter.h"
-#include "kafka/kafka_step_service.h"
+#include "services/kafka_step_service.h"
 #include "ticketing_rules.h"
 #include "usher/engine.h"
 

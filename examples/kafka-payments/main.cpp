@@ -19,7 +19,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "kafka/kafka_step_service.h"
+#include "services/kafka_step_service.h"
 
 namespace {
 

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "kafka/kafka_step_adapter.h"
-#include "kafka/kafka_step_service.h"
+#include "services/kafka_step_service.h"
 #include "support/step_results.h"
 
 namespace usher::test {

@@ -1,4 +1,4 @@
-#include "kafka/kafka_step_service.h"
+#include "services/kafka_step_service.h"
 
 #include <charconv>
 #include <exception>
