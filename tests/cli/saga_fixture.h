@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "cli_test_util.h"
+#include "support/booking_workflow.h"
 #include "usher/engine.h"
 
 namespace usher::test {
@@ -26,41 +27,21 @@ class SteppingClock final : public Clock {
   std::atomic<int64_t> next_{1'767'323'045'000'000};
 };
 
-inline constexpr const char* kBookingYaml = R"(saga: booking
-version: 2
-description: A seat, a payment, a ticket and a message, all in-process.
-services:
-  seats: { local: {} }
-  payments: { local: {} }
-  tickets: { local: {} }
-  notifier: { local: {} }
-defaults:
-  timeout: 5s
-  retry: { attempts: 3, backoff: 10ms }
-  compensation_retry: { attempts: 3, backoff: 10ms }
-steps:
-  - name: reserve
-    call: seats.hold
-    with: { seat: "${input.seat}" }
-    compensate:
-      call: seats.release
-      with: { holdId: "${steps.reserve.output.holdId}" }
-  - name: pay
-    call: payments.charge
-    with: { amount: "${input.amount}" }
-    compensate:
-      call: payments.refund
-      with: { paymentId: "${steps.pay.output.paymentId}" }
-  - name: confirm
-    type: pivot
-    call: tickets.issue
-    with: { seat: "${input.seat}" }
-  - name: notify
-    type: retriable
-    call: notifier.send
-    with: { user: "${input.user}" }
-    retry: { attempts: 2, backoff: 10ms }
-)";
+// The booking workflow (support/booking_workflow.h) without an input schema:
+// the ticket is issued for the seat, the message goes to the user.
+inline const std::string kBookingYaml = [] {
+  BookingWorkflow w;
+  w.version = 2;
+  w.description = "A seat, a payment, a ticket and a message, all in-process.";
+  w.seat_schema = "";
+  w.timeout = "5s";
+  w.retry = "{ attempts: 3, backoff: 10ms }";
+  w.compensation_retry = "{ attempts: 3, backoff: 10ms }";
+  w.confirm_with = R"({ seat: "${input.seat}" })";
+  w.notify_with = R"({ user: "${input.user}" })";
+  w.notify_retry = "{ attempts: 2, backoff: 10ms }";
+  return booking_yaml(w);
+}();
 
 inline constexpr const char* kWaitlistYaml = R"(saga: waitlist
 version: 1
@@ -88,7 +69,7 @@ struct SagaFixture {
     auto opened = Engine::open(options);
     REQUIRE_MESSAGE(opened.is_ok(), opened.status().to_string());
     std::unique_ptr<Engine> engine = std::move(opened.value());
-    for (const char* yaml : {kBookingYaml, kWaitlistYaml}) {
+    for (const std::string& yaml : {kBookingYaml, std::string(kWaitlistYaml)}) {
       LoadResult loaded = load_definition(yaml, "fixture.yaml");
       REQUIRE_MESSAGE(loaded.ok(), (loaded.diagnostics.empty() ? "" : loaded.diagnostics[0].to_string()));
       REQUIRE(engine->load(loaded.definition).is_ok());

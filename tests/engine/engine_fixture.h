@@ -15,52 +15,14 @@
 #include <string>
 
 #include "usher/engine.h"
+#include "support/booking_workflow.h"
 #include "support/temp_dir.h"
 
 namespace usher::test {
 
 
 // reserve -> pay -> confirm (pivot) -> notify, every service local.
-inline const char* kLocalBookingYaml = R"(
-saga: booking
-version: 1
-services:
-  seats:    { local: {} }
-  payments: { local: {} }
-  tickets:  { local: {} }
-  notifier: { local: {} }
-input:
-  type: object
-  required: [seat, amount]
-  properties:
-    seat: { type: integer, minimum: 1 }
-    amount: { type: integer, minimum: 1 }
-defaults:
-  timeout: 2s
-  retry: { attempts: 3, backoff: 1ms, max_backoff: 5ms }
-  compensation_retry: { attempts: 3, backoff: 1ms, max_backoff: 5ms }
-steps:
-  - name: reserve
-    call: seats.hold
-    with: { seat: "${input.seat}" }
-    compensate:
-      call: seats.release
-      with: { holdId: "${steps.reserve.output.holdId:-none}" }
-  - name: pay
-    call: payments.charge
-    with: { amount: "${input.amount}", reference: "${saga.id}" }
-    compensate:
-      call: payments.refund
-      with: { reference: "${saga.id}" }
-  - name: confirm
-    type: pivot
-    call: tickets.issue
-    with: { holdId: "${steps.reserve.output.holdId}" }
-  - name: notify
-    type: retriable
-    call: notifier.send
-    with: { ticketId: "${steps.confirm.output.ticketId}" }
-)";
+inline const std::string kLocalBookingYaml = booking_yaml();
 
 inline DefinitionPtr load_or_fail(const std::string& yaml) {
   LoadResult r = load_definition(yaml, "booking.yaml");

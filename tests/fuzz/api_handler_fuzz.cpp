@@ -60,7 +60,7 @@ struct Fixture {
     auto opened = usher::Engine::open(options);
     if (!opened.is_ok()) fail(opened.status().to_string());
     engine = std::move(opened.value());
-    for (const char* yaml : {usher::test::kApiBookingYaml, usher::test::kApiSlowYaml, usher::test::kApiFragileYaml}) {
+    for (const char* yaml : {usher::test::kApiBookingYaml.c_str(), usher::test::kApiSlowYaml, usher::test::kApiFragileYaml}) {
       auto loaded = usher::load_definition(yaml, "fuzz.yaml");
       if (!loaded.ok()) fail(loaded.diagnostics.front().to_string());
       if (auto s = engine->load(loaded.definition); !s.is_ok()) fail(s.to_string());

@@ -13,6 +13,7 @@
 
 #include "kafka_fixture.h"
 #include "model/utf8_text.h"
+#include "support/booking_workflow.h"
 #include "usher/engine.h"
 
 namespace usher::test {
@@ -21,50 +22,20 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// `BROKERS`, `REQUESTS` and `PAY_TIMEOUT` are replaced by each test. Short timeouts and
-// backoffs keep the tests fast; the compensation budget outlasts a broker
-// outage of a few seconds.
-constexpr const char* kWorkflow = R"(
-saga: kafka-booking
-version: 1
-services:
-  seats:    { local: {} }
-  payments: { kafka: { brokers: "BROKERS", topic: REQUESTS, reply_topic: usher.replies } }
-  tickets:  { local: {} }
-  notifier: { local: {} }
-defaults:
-  timeout: 2s
-  retry: { attempts: 3, backoff: 20ms, max_backoff: 100ms }
-  compensation_retry: { attempts: 20, backoff: 50ms, max_backoff: 500ms }
-steps:
-  - name: reserve
-    call: seats.hold
-    with: { seat: "${input.seat}" }
-    compensate:
-      call: seats.release
-      with: { holdId: "${steps.reserve.output.holdId}" }
-  - name: pay
-    call: payments.charge
-    timeout: PAY_TIMEOUT
-    with: { amount: "${input.amount}", reference: "${saga.id}" }
-    compensate:
-      call: payments.refund
-      timeout: 600ms
-      with: { reference: "${saga.id}" }
-  - name: confirm
-    type: pivot
-    call: tickets.issue
-    with: { holdId: "${steps.reserve.output.holdId}" }
-  - name: notify
-    type: retriable
-    call: notifier.send
-    with: { ticketId: "${steps.confirm.output.ticketId}" }
-)";
-
-std::string replace_all(std::string text, const std::string& from, const std::string& to) {
-  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
-    text.replace(at, from.size(), to);
-  return text;
+// The booking workflow (support/booking_workflow.h) with payments over Kafka
+// on `requests`. Short timeouts and backoffs keep the tests fast; the
+// compensation budget outlasts a broker outage of a few seconds.
+std::string kafka_booking_yaml(const std::string& brokers, const std::string& requests,
+                               const std::string& pay_timeout) {
+  BookingWorkflow w;
+  w.saga = "kafka-booking";
+  w.payments = "{ kafka: { brokers: \"" + brokers + "\", topic: " + requests + ", reply_topic: usher.replies } }";
+  w.seat_schema = "";
+  w.retry = "{ attempts: 3, backoff: 20ms, max_backoff: 100ms }";
+  w.compensation_retry = "{ attempts: 20, backoff: 50ms, max_backoff: 500ms }";
+  w.pay_timeout = pay_timeout;
+  w.refund_timeout = "600ms";
+  return booking_yaml(w);
 }
 
 // Requests the payments service saw: "charge saga-id attempt" lines.
@@ -103,10 +74,7 @@ class SagaRig {
     REQUIRE_MESSAGE(engine.is_ok(), engine.status().to_string());
     engine_ = std::move(engine.value());
 
-    LoadResult def = load_definition(
-        replace_all(replace_all(replace_all(kWorkflow, "BROKERS", mock.bootstraps()), "REQUESTS", requests),
-                    "PAY_TIMEOUT", pay_timeout),
-        "kafka.yaml");
+    LoadResult def = load_definition(kafka_booking_yaml(mock.bootstraps(), requests, pay_timeout), "kafka.yaml");
     for (const auto& d : def.diagnostics) MESSAGE(d.to_string());
     REQUIRE(def.ok());
     REQUIRE(engine_->load(def.definition).is_ok());

@@ -6,52 +6,22 @@
 
 #include <string>
 
+#include "support/booking_workflow.h"
 #include "usher/engine.h"
 
 namespace usher::test {
 
-// booking: reserve -> pay -> confirm (pivot) -> notify; pay declines amount > 1000.
-inline const char* kApiBookingYaml = R"(
-saga: booking
-version: 2
-description: Test booking.
-services:
-  seats:    { local: {} }
-  payments: { local: {} }
-  tickets:  { local: {} }
-  notifier: { local: {} }
-input:
-  type: object
-  required: [seat, amount]
-  properties:
-    seat: { type: string }
-    amount: { type: integer, minimum: 1 }
-defaults:
-  timeout: 2s
-  retry: { attempts: 2, backoff: 1ms, max_backoff: 5ms }
-  compensation_retry: { attempts: 2, backoff: 1ms, max_backoff: 5ms }
-steps:
-  - name: reserve
-    call: seats.hold
-    with: { seat: "${input.seat}" }
-    compensate:
-      call: seats.release
-      with: { holdId: "${steps.reserve.output.holdId:-none}" }
-  - name: pay
-    call: payments.charge
-    with: { amount: "${input.amount}" }
-    compensate:
-      call: payments.refund
-      with: { reference: "${saga.id}" }
-  - name: confirm
-    type: pivot
-    call: tickets.issue
-    with: { holdId: "${steps.reserve.output.holdId}" }
-  - name: notify
-    type: retriable
-    call: notifier.send
-    with: { ticketId: "${steps.confirm.output.ticketId}" }
-)";
+// booking (support/booking_workflow.h), version 2, with a string seat and
+// two tries per call; pay declines amount > 1000.
+inline const std::string kApiBookingYaml = [] {
+  BookingWorkflow w;
+  w.version = 2;
+  w.description = "Test booking.";
+  w.seat_schema = "{ type: string }";
+  w.retry = "{ attempts: 2, backoff: 1ms, max_backoff: 5ms }";
+  w.compensation_retry = "{ attempts: 2, backoff: 1ms, max_backoff: 5ms }";
+  return booking_yaml(w);
+}();
 
 // slow: its one step answers "try again later" and backs off for a minute, so
 // the saga stays running (for cancel).
