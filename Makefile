@@ -4,6 +4,8 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
+# No "Entering directory" lines, here or in the make that CMake runs.
+MAKEFLAGS += --no-print-directory
 
 .PHONY: all deps configure build test test-asan demo bench clean fuzz
 
@@ -39,9 +41,12 @@ fuzz:
 	cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target usher_fuzz_all
 	bash tests/fuzz/run_fuzz.sh $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-# Installs what is missing, builds, runs the demo.
+# Installs what is missing, builds what scripts/demo.sh runs (no tests,
+# benchmarks or fuzz targets), runs the demo.
+DEMO_TARGETS = usher usher-example-services usher-kafka-sandbox usher-kafka-payments
 demo: deps
-	$(MAKE) build
+	$(MAKE) configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target $(DEMO_TARGETS)
 	bash scripts/demo.sh $(BUILD_DIR)
 
 # The ticketing saga benchmark (BENCHMARK.md, docs/performance.md): every mode,
