@@ -29,6 +29,7 @@
 
 #include "bench_run.h"
 #include "ticketing_rules.h"
+#include "usher/url.h"
 
 namespace usher::bench {
 namespace {
@@ -40,21 +41,11 @@ using tcp = asio::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
 constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 
-struct Target {
-  std::string host;
-  std::string port;
-};
-
-Target parse_url(const std::string& url) {
-  auto hostport = url.substr(url.find("//") + 2);
-  auto colon = hostport.rfind(':');
-  return {hostport.substr(0, colon), hostport.substr(colon + 1)};
-}
-
 // One keep-alive connection, opened on first use and reopened after an error.
 class Connection {
  public:
-  Connection(asio::any_io_executor ex, tcp::endpoint at, std::string host) : stream_(ex), at_(at), host_(std::move(host)) {}
+  Connection(asio::any_io_executor ex, tcp::endpoint at, const HttpUrl& url)
+      : stream_(ex), at_(at), host_(url.host_header()), base_path_(url.base_path) {}
 
   // POSTs `body` to `target`; the reply's status and body, or status 0 on a transport error.
   asio::awaitable<std::pair<int, std::string>> post(const std::string& target, std::string body) {
@@ -64,7 +55,7 @@ class Connection {
       if (ec) co_return std::make_pair(0, "connect: " + ec.message());
       stream_.socket().set_option(tcp::no_delay(true));
     }
-    http::request<http::string_body> req{http::verb::post, target, 11};
+    http::request<http::string_body> req{http::verb::post, base_path_ + target, 11};
     req.set(http::field::host, host_);
     req.set(http::field::content_type, "application/json");
     req.keep_alive(true);
@@ -97,6 +88,7 @@ class Connection {
   beast::flat_buffer buffer_;
   tcp::endpoint at_;
   std::string host_;
+  std::string base_path_;
 };
 
 enum class Ending { kCompleted, kCompensated, kOther };
@@ -112,8 +104,8 @@ struct Load {
   std::string first_error;
 };
 
-asio::awaitable<void> worker(Load& load, uint64_t n, tcp::endpoint at, std::string host, const SagaFn& saga) {
-  Connection conn(co_await asio::this_coro::executor, at, std::move(host));
+asio::awaitable<void> worker(Load& load, uint64_t n, tcp::endpoint at, HttpUrl url, const SagaFn& saga) {
+  Connection conn(co_await asio::this_coro::executor, at, url);
   for (;;) {
     uint64_t seat = load.next.fetch_add(1);
     if (seat > n) break;
@@ -129,11 +121,18 @@ asio::awaitable<void> worker(Load& load, uint64_t n, tcp::endpoint at, std::stri
 void drive(const RunSpec& spec, const std::string& url, const SagaFn& saga, RunResult& out, unsigned threads = 1) {
   Load load;
   load.latencies.assign(spec.sagas, 0.0f);
-  Target t = parse_url(url);
+  auto parsed = parse_http_url(url);
+  if (!parsed) {
+    out.ok = false;
+    out.error = parsed.status().message();
+    return;
+  }
+  const HttpUrl& target = parsed.value();
   asio::io_context io;
-  tcp::endpoint at(asio::ip::make_address(t.host), static_cast<unsigned short>(std::stoi(t.port)));
+  // An IP literal: the driver connects to 127.0.0.1 and resolves nothing.
+  tcp::endpoint at(asio::ip::make_address(target.host), static_cast<unsigned short>(std::stoi(target.port)));
   for (unsigned i = 0; i < spec.concurrency; ++i)
-    asio::co_spawn(io, worker(load, spec.sagas, at, t.host + ":" + t.port, saga), asio::detached);
+    asio::co_spawn(io, worker(load, spec.sagas, at, target, saga), asio::detached);
   auto t0 = SteadyClock::now();
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });

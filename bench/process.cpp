@@ -20,6 +20,7 @@
 
 #include "bench_run.h"
 #include "ticketing_rules.h"
+#include "usher/url.h"
 
 extern char** environ;
 
@@ -75,17 +76,17 @@ std::optional<std::pair<int, std::string>> http_request(const std::string& url, 
                                                          const std::string& target, const std::string& body) {
   namespace beast = boost::beast;
   namespace http = beast::http;
-  // url is http://HOST:PORT
-  auto hostport = url.substr(url.find("//") + 2);
-  auto colon = hostport.rfind(':');
+  auto parsed = parse_http_url(url);
+  if (!parsed) return std::nullopt;
+  const HttpUrl& to = parsed.value();
   try {
     boost::asio::io_context io;
     beast::tcp_stream stream(io);
     boost::asio::ip::tcp::resolver resolver(io);
     stream.expires_after(std::chrono::seconds(10));
-    stream.connect(resolver.resolve(hostport.substr(0, colon), hostport.substr(colon + 1)));
-    http::request<http::string_body> req{http::string_to_verb(method), target, 11};
-    req.set(http::field::host, hostport);
+    stream.connect(resolver.resolve(to.host, to.port));
+    http::request<http::string_body> req{http::string_to_verb(method), to.base_path + target, 11};
+    req.set(http::field::host, to.host_header());
     if (!body.empty()) req.set(http::field::content_type, "application/json");
     req.body() = body;
     req.prepare_payload();

@@ -8,7 +8,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/version.hpp>
-#include <algorithm>
 #include <cctype>
 
 namespace usher::cli {
@@ -18,42 +17,8 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-Result<ServerUrl> ServerUrl::parse(const std::string& text) {
-  constexpr std::string_view kScheme = "http://";
-  if (text.rfind("https://", 0) == 0)
-    return Status::invalid_argument("https is not supported: the API serves plain HTTP (" + text + ")");
-  std::string_view rest = text;
-  if (rest.rfind(kScheme, 0) == 0) rest.remove_prefix(kScheme.size());
-  const size_t slash = rest.find('/');
-  std::string_view authority = rest.substr(0, slash);
-  ServerUrl url;
-  if (slash != std::string_view::npos) {
-    url.prefix = std::string(rest.substr(slash));
-    while (!url.prefix.empty() && url.prefix.back() == '/') url.prefix.pop_back();
-  }
-  if (authority.empty()) return Status::invalid_argument("no host in server URL \"" + text + "\"");
-  if (authority.front() == '[') {  // [::1]:8080
-    const size_t close = authority.find(']');
-    if (close == std::string_view::npos) return Status::invalid_argument("bad IPv6 host in \"" + text + "\"");
-    url.host = std::string(authority.substr(1, close - 1));
-    authority.remove_prefix(close + 1);
-    if (!authority.empty() && authority.front() != ':')
-      return Status::invalid_argument("bad server URL \"" + text + "\"");
-    url.port = authority.empty() ? "80" : std::string(authority.substr(1));
-  } else {
-    const size_t colon = authority.rfind(':');
-    url.host = std::string(authority.substr(0, colon));
-    url.port = colon == std::string_view::npos ? "80" : std::string(authority.substr(colon + 1));
-  }
-  if (url.host.empty() || url.port.empty() ||
-      !std::all_of(url.port.begin(), url.port.end(), [](unsigned char c) { return std::isdigit(c); }))
-    return Status::invalid_argument("bad server URL \"" + text + "\" (expected http://HOST:PORT)");
-  return url;
-}
-
-std::string ServerUrl::to_string() const {
-  const bool v6 = host.find(':') != std::string::npos;
-  return "http://" + (v6 ? "[" + host + "]" : host) + ":" + port + prefix;
+Result<HttpUrl> parse_server_url(const std::string& text) {
+  return parse_http_url(text, {.what = "server URL", .scheme_optional = true});
 }
 
 std::string url_encode(const std::string& text) {
@@ -75,7 +40,7 @@ namespace {
 
 // Everything one exchange needs, kept alive by the io_context's run.
 struct Exchange {
-  const ServerUrl* url;
+  const HttpUrl* url;
   http::request<http::string_body> req;
   HttpResponse response;
   std::string error;  // set when the exchange failed before a full response
@@ -118,10 +83,9 @@ Result<HttpResponse> ApiClient::request(const std::string& method, const std::st
   Exchange ex;
   ex.url = &url_;
   ex.req.method(http::string_to_verb(method));
-  ex.req.target(url_.prefix + target);
+  ex.req.target(url_.base_path + target);
   ex.req.version(11);
-  const bool v6 = url_.host.find(':') != std::string::npos;
-  ex.req.set(http::field::host, (v6 ? "[" + url_.host + "]" : url_.host) + ":" + url_.port);
+  ex.req.set(http::field::host, url_.authority());
   ex.req.set(http::field::user_agent, "usher-cli/0.1");
   ex.req.set(http::field::accept, "application/json");
   ex.req.set(http::field::connection, "close");

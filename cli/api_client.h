@@ -12,19 +12,13 @@
 #include <string>
 
 #include "usher/status.h"
+#include "usher/url.h"
 
 namespace usher::cli {
 
-struct ServerUrl {
-  std::string host;
-  std::string port;    // "8080"
-  std::string prefix;  // path before /v1, without a trailing slash; usually empty
-
-  // Accepts http://HOST[:PORT][/PREFIX]; https is refused (the API listens on
-  // plain HTTP, normally on 127.0.0.1).
-  static Result<ServerUrl> parse(const std::string& text);
-  std::string to_string() const;
-};
+// The server's base URL: http://HOST[:PORT][/PREFIX], or HOST:PORT alone; https
+// is refused (the API listens on plain HTTP, normally on 127.0.0.1).
+Result<HttpUrl> parse_server_url(const std::string& text);
 
 struct HttpResponse {
   int status = 0;
@@ -34,7 +28,7 @@ struct HttpResponse {
 
 class ApiClient {
  public:
-  ApiClient(ServerUrl url, std::string token) : url_(std::move(url)), token_(std::move(token)) {}
+  ApiClient(HttpUrl url, std::string token) : url_(std::move(url)), token_(std::move(token)) {}
 
   // `target` is the path and query, e.g. "/v1/sagas?limit=5". Fails with
   // kUnavailable when the server cannot be reached or does not answer in
@@ -44,10 +38,10 @@ class ApiClient {
                                const std::optional<std::string>& idempotency_key = std::nullopt,
                                std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
 
-  const ServerUrl& url() const { return url_; }
+  const HttpUrl& url() const { return url_; }
 
  private:
-  ServerUrl url_;
+  HttpUrl url_;
   std::string token_;
 };
 

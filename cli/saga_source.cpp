@@ -116,7 +116,7 @@ std::optional<ApiClient> make_client(const CommonOptions& options, Answer& failu
     const char* env = std::getenv("USHER_SERVER");
     server = env && *env ? env : kDefaultServer;
   }
-  auto url = ServerUrl::parse(server);
+  auto url = parse_server_url(server);
   if (!url.is_ok()) {
     failure = Answer::fail(kExitUsage, url.status().message());
     return std::nullopt;

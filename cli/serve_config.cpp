@@ -2,13 +2,13 @@
 
 #include <sys/stat.h>
 
-#include <charconv>
 #include <fstream>
 #include <sstream>
 #include <tuple>
 
 #include "model/duration.h"
 #include "model/yaml_json.h"
+#include "usher/url.h"
 
 namespace usher::cli {
 
@@ -66,19 +66,13 @@ Status check_log_level(const std::string& text) {
 }
 
 Result<ListenAddress> parse_listen(const std::string& text) {
-  size_t colon = text.rfind(':');
-  if (colon == std::string::npos)
-    return Status::invalid_argument("listen address \"" + text + "\" must be HOST:PORT, e.g. 127.0.0.1:8080");
+  auto bad = [&](const std::string& why) { return Status::invalid_argument("listen address \"" + text + "\": " + why); };
+  auto split = split_host_port(text);
+  if (!split) return bad(split.status().message());
+  if (!split->port) return bad("expected HOST:PORT, e.g. 127.0.0.1:8080");
   ListenAddress a;
-  a.host = text.substr(0, colon);
-  if (a.host.size() >= 2 && a.host.front() == '[' && a.host.back() == ']') a.host = a.host.substr(1, a.host.size() - 2);
-  if (a.host.empty()) a.host = "127.0.0.1";
-  std::string port = text.substr(colon + 1);
-  unsigned value = 0;
-  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value > 65535)
-    return Status::invalid_argument("listen address \"" + text + "\": port must be a number from 0 to 65535");
-  a.port = static_cast<uint16_t>(value);
+  a.host = split->host.empty() ? "127.0.0.1" : split->host;
+  a.port = *split->port;
   return a;
 }
 

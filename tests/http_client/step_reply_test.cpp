@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "http/step/http_step_adapter.h"
+#include "http/step/service_url.h"
 #include "http/step/step_reply.h"
 #include "model/utf8_text.h"
 

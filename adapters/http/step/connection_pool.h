@@ -31,7 +31,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 
-#include "http/step/step_reply.h"
+#include "http/step/service_url.h"
 #include "usher/definition.h"
 
 namespace usher::http_step {

@@ -79,6 +79,7 @@
 #include <spdlog/spdlog.h>
 
 #include "http/step/connection_pool.h"
+#include "http/step/service_url.h"
 #include "http/step/step_reply.h"
 #include "http/step/step_request.h"
 #include "model/utf8_text.h"

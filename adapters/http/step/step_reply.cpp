@@ -5,67 +5,9 @@
 #include <cstdio>
 #include <ctime>
 
-#include <boost/asio/ip/address.hpp>
-
 #include "model/utf8_text.h"
 
 namespace usher::http_step {
-
-std::string ServiceUrl::host_header() const {
-  const bool v6 = host.find(':') != std::string::npos;
-  std::string h = v6 ? "[" + host + "]" : host;
-  if (port != "80") h += ":" + port;
-  return h;
-}
-
-Result<ServiceUrl> parse_service_url(std::string_view url) {
-  auto bad = [&](std::string_view why) {
-    return Status::invalid_argument("service URL \"" + std::string(url) + "\": " + std::string(why));
-  };
-  constexpr std::string_view kHttp = "http://";
-  if (url.starts_with("https://"))
-    return bad("https is not supported by the HTTP step adapter; use http:// (for example behind a TLS sidecar)");
-  if (!url.starts_with(kHttp)) return bad("expected http://host[:port][/path]");
-  std::string_view rest = url.substr(kHttp.size());
-  const size_t slash = rest.find_first_of("/?#");
-  std::string_view authority = rest.substr(0, slash);
-  std::string_view path = slash == std::string_view::npos ? std::string_view{} : rest.substr(slash);
-  if (!path.empty() && path.front() != '/') return bad("query strings and fragments are not allowed");
-  if (authority.find('@') != std::string_view::npos) return bad("user information is not allowed");
-
-  ServiceUrl out;
-  std::string_view port;
-  if (authority.starts_with("[")) {  // [v6]:port
-    const size_t close = authority.find(']');
-    if (close == std::string_view::npos) return bad("unclosed '[' in host");
-    out.host = std::string(authority.substr(1, close - 1));
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return bad("expected ':' after ']'");
-      port = after.substr(1);
-    }
-  } else {
-    const size_t colon = authority.rfind(':');
-    out.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
-  }
-  if (out.host.empty()) return bad("no host");
-  if (port.empty()) {
-    out.port = "80";
-  } else {
-    unsigned value = 0;
-    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-    if (ec != std::errc{} || end != port.data() + port.size() || value == 0 || value > 65535)
-      return bad("bad port \"" + std::string(port) + "\"");
-    out.port = std::to_string(value);
-  }
-  while (path.ends_with('/')) path.remove_suffix(1);
-  out.base_path = std::string(path);
-  boost::system::error_code ec;
-  boost::asio::ip::make_address(out.host, ec);
-  out.host_is_ip = !ec;
-  return out;
-}
 
 namespace {
 

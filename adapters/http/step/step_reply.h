@@ -1,7 +1,7 @@
-// The pure parts of the HTTP step adapter: service URL parsing, Retry-After
-// parsing and the classification of a reply into an Outcome (DESIGN.md
-// section 3). No sockets here, so every row of the table is tested without a
-// network; http_step_adapter.cpp only moves bytes and calls these.
+// The pure parts of the HTTP step adapter's replies: Retry-After parsing and
+// the classification of a reply into an Outcome (DESIGN.md section 3). No
+// sockets here, so every row of the table is tested without a network;
+// http_step_adapter.cpp only moves bytes and calls these.
 #pragma once
 
 #include <chrono>
@@ -15,21 +15,6 @@
 #include "usher/status.h"
 
 namespace usher::http_step {
-
-// A service URL "http://host[:port][/base/path]" taken apart. https:// is
-// refused: the adapter speaks plain HTTP only (see http_step_adapter.h).
-struct ServiceUrl {
-  std::string host;       // "127.0.0.1", "seats.internal", "::1" (no brackets)
-  std::string port;       // "80" when the URL has none
-  std::string base_path;  // "" or "/v1" (no trailing slash)
-  bool host_is_ip = false;
-  // The value of the Host header: "host" for port 80, else "host:port".
-  std::string host_header() const;
-  // The pool key: one pool per host:port.
-  std::string endpoint() const { return host + ":" + port; }
-};
-
-Result<ServiceUrl> parse_service_url(std::string_view url);
 
 // Retry-After: delta-seconds ("120") or an IMF-fixdate HTTP-date
 // ("Wed, 21 Oct 2015 07:28:00 GMT"). A date in the past is 0 ms. Anything else
