@@ -3,8 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cinttypes>
-#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 
@@ -106,26 +104,14 @@ std::string table_time(const std::optional<std::string>& rfc3339) {
 
 std::string clock_time(int64_t micros) { return format_time(micros).substr(11, 12); }
 
-std::string format_duration(int64_t us) {
-  if (us < 0) us = 0;
-  char buf[64];
-  if (us < 1'000) {
-    std::snprintf(buf, sizeof buf, "%" PRId64 " µs", us);
-  } else if (us < 1'000'000) {
-    std::snprintf(buf, sizeof buf, "%" PRId64 " ms", (us + 500) / 1'000);
-  } else if (us < 60'000'000) {
-    // Two decimals at most, trailing zeros dropped: "5 s", "1.5 s", "1.25 s".
-    const int64_t centis = (us + 5'000) / 10'000;
-    if (centis % 100 == 0) std::snprintf(buf, sizeof buf, "%" PRId64 " s", centis / 100);
-    else if (centis % 10 == 0) std::snprintf(buf, sizeof buf, "%" PRId64 ".%" PRId64 " s", centis / 100, centis % 100 / 10);
-    else std::snprintf(buf, sizeof buf, "%" PRId64 ".%02" PRId64 " s", centis / 100, centis % 100);
-  } else {
-    const int64_t s = us / 1'000'000;
-    if (s < 3600) std::snprintf(buf, sizeof buf, "%" PRId64 "m%02" PRId64 "s", s / 60, s % 60);
-    else if (s < 86400) std::snprintf(buf, sizeof buf, "%" PRId64 "h%02" PRId64 "m", s / 3600, s % 3600 / 60);
-    else std::snprintf(buf, sizeof buf, "%" PRId64 "d%02" PRId64 "h", s / 86400, s % 86400 / 3600);
-  }
-  return buf;
+std::string format_elapsed(int64_t us) {
+  if (us <= 0) return format_duration(Millis{0});
+  constexpr int64_t kMinute = 60'000, kHour = 60 * kMinute, kDay = 24 * kHour;
+  int64_t ms = (us + 500) / 1'000;
+  if (ms == 0) return "<1ms";
+  const int64_t step = ms < kMinute ? 1 : ms < kHour ? 1'000 : ms < kDay ? kMinute : kHour;
+  ms = (ms + step / 2) / step * step;
+  return format_duration(Millis{ms});
 }
 
 std::string compact_json(const Json& value, size_t max_chars) {

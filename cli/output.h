@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "usher/definition.h"
+#include "usher/duration.h"
 
 namespace usher::cli {
 
@@ -49,8 +50,12 @@ std::optional<int64_t> time_at(const Json& object, const char* key);
 std::string table_time(const std::optional<std::string>& rfc3339);
 // "05:25:00.123" (UTC time of day) from µs since the epoch.
 std::string clock_time(int64_t micros);
-// "850 µs", "12 ms", "1.25 s", "2m05s", "1h02m", "3d04h".
-std::string format_duration(int64_t micros);
+// A measured span (µs, between two recorded times) written as usher writes
+// every duration (format_duration, usher/duration.h), rounded to what a reader
+// can use: to the millisecond under a minute ("3ms", "1.253s"), the second
+// under an hour ("125s"), the minute under a day ("182m"), the hour beyond
+// ("28h"). Under half a millisecond it is "<1ms"; zero or less is "0s".
+std::string format_elapsed(int64_t micros);
 // Compact JSON, cut to `max_chars` code points with an ellipsis.
 std::string compact_json(const Json& value, size_t max_chars = 160);
 // "1 attempt", "3 attempts".

@@ -6,8 +6,8 @@
 #include <sstream>
 #include <tuple>
 
-#include "model/duration.h"
 #include "model/yaml_json.h"
+#include "usher/duration.h"
 #include "usher/url.h"
 
 namespace usher::cli {

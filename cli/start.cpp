@@ -9,9 +9,9 @@
 #include <sstream>
 
 #include "commands.h"
-#include "model/duration.h"
 #include "output.h"
 #include "saga_source.h"
+#include "usher/duration.h"
 
 namespace usher::cli {
 
@@ -75,7 +75,7 @@ int run_start(const StartOptions& o) {
               << ": " << paint(status, status_color(status));
     auto created = time_at(saga.json, "created_at"), updated = time_at(saga.json, "updated_at");
     if (created && updated && status != "running" && status != "compensating")
-      std::cout << " after " << cli::format_duration(*updated - *created);
+      std::cout << " after " << format_elapsed(*updated - *created);
     if (auto error = string_at(saga.json, "error")) std::cout << ": " << *error;
     std::cout << "\n" << paint("timeline: usher show " + id, Color::kDim) << "\n";
   }

@@ -44,10 +44,17 @@ std::string text_or_dash(const Json& object, const char* key) { return string_at
 
 std::string status_word(const std::string& status) { return paint(status, status_color(status)); }
 
-// "3 ms" between two RFC 3339 fields, or "" when either is missing.
+// "3ms" between two RFC 3339 fields, or "" when either is missing.
 std::string span(const Json& object, const char* from, const char* to) {
   auto a = time_at(object, from), b = time_at(object, to);
-  return a && b ? format_duration(*b - *a) : "";
+  return a && b ? format_elapsed(*b - *a) : "";
+}
+
+// A span the engine computed from a duration of the workflow (an attempt's
+// timeout, a retry's backoff), so a whole number of ms: written exactly, as
+// the workflow would write it ("5s", "1.5s").
+std::string configured_span(int64_t micros) {
+  return format_duration(Millis{std::max<int64_t>(micros, 0) / 1'000});
 }
 
 // The attempt-by-attempt lines of one call (a step's action or its compensation).
@@ -62,14 +69,14 @@ void print_attempts(std::ostream& out, const std::vector<LogEvent>& events, cons
     const std::string attempt = "attempt " + std::to_string(e.attempt);
     auto took = [&] {
       auto it = sent_at.find(e.attempt);
-      return it == sent_at.end() ? std::string() : format_duration(e.at - it->second);
+      return it == sent_at.end() ? std::string() : format_elapsed(e.at - it->second);
     };
     std::string error = string_at(e.data, "error").value_or("");
     if (e.type == "StepScheduled") {
       sent_at[e.attempt] = e.at;
       std::string line = attempt + " scheduled";
       if (auto d = e.data.find("deadline"); e.data.is_object() && d != e.data.end() && d->is_number_integer())
-        line += " (timeout " + format_duration(d->get<int64_t>() - e.at) + ")";
+        line += " (timeout " + configured_span(d->get<int64_t>() - e.at) + ")";
       out << indent << when << line << "\n";
     } else if (e.type == "StepSucceeded") {
       const std::string t = took();
@@ -88,7 +95,7 @@ void print_attempts(std::ostream& out, const std::vector<LogEvent>& events, cons
     } else if (e.type == "RetryScheduled") {
       std::string line = "retry";
       if (auto at = e.data.find("at"); e.data.is_object() && at != e.data.end() && at->is_number_integer())
-        line += " at " + clock_time(at->get<int64_t>()) + " (in " + format_duration(at->get<int64_t>() - e.at) + ")";
+        line += " at " + clock_time(at->get<int64_t>()) + " (in " + configured_span(at->get<int64_t>() - e.at) + ")";
       out << indent << when << line << " as attempt " << e.attempt << "\n";
     } else if (e.type == "OperatorRetried") {
       out << indent << when << paint("retried by an operator", Color::kCyan) << "\n";

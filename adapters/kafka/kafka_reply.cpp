@@ -1,7 +1,6 @@
 #include "kafka/kafka_reply.h"
 
 #include <algorithm>
-#include <cstdio>
 
 #include "model/utf8_text.h"
 
@@ -99,15 +98,6 @@ std::string retry_reply(std::string_view error) {
   Json reply = {{"status", "retry"}};
   if (!error.empty()) reply["error"] = std::string(error);
   return reply.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
-std::string format_duration(Millis d) {
-  const auto ms = d.count();
-  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
-  if (ms < 1000) return std::to_string(ms) + "ms";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
-  return buf;
 }
 
 }  // namespace usher::kafka_wire

@@ -73,9 +73,6 @@ std::string ok_reply(const Json& output);
 std::string failed_reply(std::string_view error);
 std::string retry_reply(std::string_view error = {});
 
-// "5s", "250ms", "1.5s", for "no reply within 5s".
-std::string format_duration(Millis d);
-
 // At most `max` bytes of `text` for a log or error message: valid UTF-8
 // (invalid bytes become U+FFFD), control characters and tabs replaced by
 // spaces, cut on a character boundary with "…" when longer (the "…" counted

@@ -15,6 +15,7 @@
 
 #include "kafka/kafka_reply.h"
 #include "model/utf8_text.h"
+#include "usher/duration.h"
 
 namespace usher {
 
@@ -453,7 +454,7 @@ void KafkaStepAdapter::Impl::expire() {
   }
   for (Pending& p : expired) {
     timeouts_.fetch_add(1, std::memory_order_relaxed);
-    answer(p.done, StepResult::timeout(p.label + ": no reply within " + wire::format_duration(p.timeout)));
+    answer(p.done, StepResult::timeout(p.label + ": no reply within " + format_duration(p.timeout)));
   }
 }
 

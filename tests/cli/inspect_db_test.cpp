@@ -146,7 +146,7 @@ TEST_CASE("show prints the steps in order, then the compensations in the order t
     CHECK(after.find("1  reserve") != std::string::npos);
     CHECK(after.find("1  pay") == std::string::npos);
     CHECK(after.find("attempt 1 succeeded") != std::string::npos);
-    CHECK(has_line(r.out, {"attempt 1 failed after ", " s: card declined"}));
+    CHECK(has_line(r.out, {"attempt 1 failed after ", "s: card declined"}));
     CHECK(r.out.find("output   {\"holdId\":\"hold-B2\"}") != std::string::npos);
     CHECK(r.out.find("compensation started: step \"pay\" failed: card declined") != std::string::npos);
   }
@@ -166,7 +166,7 @@ TEST_CASE("show prints the steps in order, then the compensations in the order t
     REQUIRE(r.exit_code == 0);
     CHECK(r.out.find("status       completed") != std::string::npos);
     CHECK(r.out.find("2 attempts") != std::string::npos);
-    CHECK(r.out.find("attempt 1 scheduled (timeout 5 s)") != std::string::npos);
+    CHECK(r.out.find("attempt 1 scheduled (timeout 5s)") != std::string::npos);
     CHECK(has_line(r.out, {"attempt 1 failed (transient) after ", ": HTTP 503"}));
     CHECK(has_line(r.out, {"retry at ", " as attempt 2"}));
     CHECK(r.out.find("attempt 2 succeeded in") != std::string::npos);

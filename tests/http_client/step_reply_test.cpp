@@ -5,6 +5,7 @@
 #include "http/step/service_url.h"
 #include "http/step/step_reply.h"
 #include "model/utf8_text.h"
+#include "usher/duration.h"
 
 using namespace usher;
 using namespace usher::http_step;

@@ -4,6 +4,7 @@
 
 #include "kafka/kafka_reply.h"
 #include "model/utf8_text.h"
+#include "usher/duration.h"
 
 namespace usher {
 namespace {
@@ -168,9 +169,9 @@ TEST_CASE("the replies a service builds are parsed back to the same outcome") {
 }
 
 TEST_CASE("durations in timeout errors read like the workflow's") {
-  CHECK(kafka_wire::format_duration(Millis{5000}) == "5s");
-  CHECK(kafka_wire::format_duration(Millis{250}) == "250ms");
-  CHECK(kafka_wire::format_duration(Millis{1500}) == "1.5s");
+  CHECK(format_duration(Millis{5000}) == "5s");
+  CHECK(format_duration(Millis{250}) == "250ms");
+  CHECK(format_duration(Millis{1500}) == "1.5s");
 }
 
 }  // namespace

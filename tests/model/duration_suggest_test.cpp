@@ -1,8 +1,8 @@
 // Durations ("250ms" … "1d") and did-you-mean suggestions.
 #include <doctest/doctest.h>
 
-#include "model/duration.h"
 #include "model/suggest.h"
+#include "usher/duration.h"
 
 using usher::Millis;
 using usher::format_duration;
@@ -26,13 +26,34 @@ TEST_CASE("parses durations in ms, s, m, h and d") {
 
 TEST_CASE("formats durations in the largest exact unit") {
   CHECK(format_duration(Millis{250}) == "250ms");
-  CHECK(format_duration(Millis{1'500}) == "1500ms");
+  CHECK(format_duration(Millis{1'500}) == "1.5s");
   CHECK(format_duration(Millis{5'000}) == "5s");
   CHECK(format_duration(Millis{600'000}) == "10m");
   CHECK(format_duration(Millis{7'200'000}) == "2h");
   CHECK(format_duration(Millis{86'400'000}) == "1d");
   CHECK(format_duration(Millis{0}) == "0s");
   for (const char* text : {"250ms", "5s", "10m", "2h", "1d", "90s"}) CHECK(format_duration(*parse_duration(text)) == text);
+}
+
+TEST_CASE("a duration that is not whole seconds is written in seconds with its milliseconds") {
+  CHECK(format_duration(Millis{1'234}) == "1.234s");
+  CHECK(format_duration(Millis{1'050}) == "1.05s");
+  CHECK(format_duration(Millis{61'250}) == "61.25s");
+  CHECK(format_duration(Millis{90'000}) == "90s");
+  CHECK(format_duration(Millis{5'400'000}) == "90m");
+  CHECK(format_duration(Millis{120'000}) == "2m");  // not "120s" or "120000ms", whatever the transport
+  CHECK(format_duration(Millis{-1'500}) == "-1.5s");
+}
+
+TEST_CASE("what format_duration writes, parse_duration reads back to the same value") {
+  for (int64_t ms : {int64_t{1}, int64_t{999}, int64_t{1'001}, int64_t{59'999}, int64_t{60'001}, int64_t{3'599'999},
+                     int64_t{86'400'001}, int64_t{123'456'789}, usher::kMaxDuration.count() - 1,
+                     usher::kMaxDuration.count()}) {
+    CAPTURE(ms);
+    auto back = parse_duration(format_duration(Millis{ms}));
+    REQUIRE(back.has_value());
+    CHECK(*back == Millis{ms});
+  }
 }
 
 TEST_CASE("suggests the closest name for a likely typo only") {

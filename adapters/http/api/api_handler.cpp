@@ -15,9 +15,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "model/duration.h"
 #include "model/json_schema.h"
 #include "model/utf8_text.h"
+#include "usher/duration.h"
 #include "usher/inspect.h"
 
 namespace usher::api {

@@ -83,6 +83,7 @@
 #include "http/step/step_reply.h"
 #include "http/step/step_request.h"
 #include "model/utf8_text.h"
+#include "usher/duration.h"
 
 namespace usher {
 
@@ -303,7 +304,7 @@ class HttpStepAdapter::Impl {
         auto [ec, connected] = co_await c.stream.async_connect(pool.addresses(), kAwait);
         if (stopping()) co_return shut_down();
         if (ec == beast::error::timeout)
-          co_return unsent("could not connect to " + where + " within " + http_step::format_duration(call.timeout));
+          co_return unsent("could not connect to " + where + " within " + format_duration(call.timeout));
         if (ec) co_return unsent("cannot connect to " + where + ": " + ec.message());
         c.stream.socket().set_option(tcp::no_delay(true), ec);  // small requests: do not wait for Nagle
         connections_opened_.fetch_add(1, std::memory_order_relaxed);
@@ -348,7 +349,7 @@ class HttpStepAdapter::Impl {
                                   ? "the reply is larger than " + size_text(options_.max_response_bytes)
                               : rec == beast::error::timeout
                                   ? "the reply was cut off: it did not end within " +
-                                        http_step::format_duration(call.timeout)
+                                        format_duration(call.timeout)
                                   : "the reply was cut off: " + rec.message();
         co_return http_step::classify_partial_reply(call, res.result_int(), res.reason(), res.body(), problem,
                                                     res[http::field::retry_after],
@@ -364,7 +365,7 @@ class HttpStepAdapter::Impl {
   }
 
   static StepResult no_answer(const StepCall& call) {
-    return StepResult::timeout(step_prefix(call) + "no answer within " + http_step::format_duration(call.timeout));
+    return StepResult::timeout(step_prefix(call) + "no answer within " + format_duration(call.timeout));
   }
 
   static std::string size_text(size_t bytes) {

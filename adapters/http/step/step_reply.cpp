@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstdio>
 #include <ctime>
 
 #include "model/utf8_text.h"
@@ -63,20 +62,6 @@ std::optional<Millis> parse_retry_after(std::string_view value,
   if (!when) return std::nullopt;
   if (*when <= now) return Millis(0);
   return std::chrono::duration_cast<Millis>(*when - now);
-}
-
-std::string format_duration(Millis d) {
-  const auto ms = d.count();
-  if (ms % 1000 != 0) {
-    if (ms < 1000) return std::to_string(ms) + "ms";
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.3gs", static_cast<double>(ms) / 1000.0);
-    return buf;
-  }
-  const auto s = ms / 1000;
-  if (s != 0 && s % 3600 == 0) return std::to_string(s / 3600) + "h";
-  if (s != 0 && s % 60 == 0) return std::to_string(s / 60) + "m";
-  return std::to_string(s) + "s";
 }
 
 std::string call_label(const StepCall& call) {

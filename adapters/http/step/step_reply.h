@@ -22,9 +22,6 @@ namespace usher::http_step {
 std::optional<Millis> parse_retry_after(std::string_view value,
                                         std::chrono::system_clock::time_point now);
 
-// "5s", "250ms", "1.5s": how a per-attempt timeout is written in errors.
-std::string format_duration(Millis d);
-
 // "payments.charge", the prefix of errors that quote a service's answer.
 std::string call_label(const StepCall& call);
 

@@ -1,7 +1,8 @@
-#include "model/duration.h"
+#include "usher/duration.h"
 
 #include <array>
 #include <cstdint>
+#include <cstdio>
 #include <utility>
 
 namespace usher {
@@ -61,11 +62,20 @@ std::optional<Millis> parse_duration(std::string_view text) {
 }
 
 std::string format_duration(Millis d) {
-  int64_t ms = d.count();
+  if (d.count() < 0) return "-" + format_duration(-d);
+  const int64_t ms = d.count();
   if (ms == 0) return "0s";
-  for (auto it = kUnits.rbegin(); it != kUnits.rend(); ++it)
+  // d, h, m, s: the largest that holds it whole.
+  for (auto it = kUnits.rbegin(); it != kUnits.rend() && it->millis >= 1'000; ++it)
     if (ms % it->millis == 0) return std::to_string(ms / it->millis) + std::string(it->suffix);
-  return std::to_string(ms) + "ms";
+  if (ms < 1'000) return std::to_string(ms) + "ms";
+  // Seconds and the milliseconds as a fraction, trailing zeros dropped:
+  // exact, and parse_duration takes up to six decimals.
+  char fraction[8];
+  std::snprintf(fraction, sizeof fraction, ".%03d", static_cast<int>(ms % 1'000));
+  std::string text = std::to_string(ms / 1'000) + fraction;
+  while (text.back() == '0') text.pop_back();
+  return text + "s";
 }
 
 }  // namespace usher

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <limits>
 
-#include "model/duration.h"
 #include "model/suggest.h"
+#include "usher/duration.h"
 #include "usher/yaml_json.h"
 
 namespace usher::yaml {
