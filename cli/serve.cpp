@@ -187,7 +187,6 @@ int serve(const ServeFlags& flags) {
   // 5. The API.
   api::ApiHandlerOptions handler_options;
   handler_options.token = token;
-  handler_options.db_path = config.db;
   auto handler = std::make_unique<api::ApiHandler>(*engine, &metrics, handler_options);
   api::ApiServerOptions server_options;
   server_options.address = listen->host;

@@ -70,7 +70,6 @@ struct Fixture {
     if (auto s = engine->resume(); !s.is_ok()) fail(s.to_string());
     usher::api::ApiHandlerOptions ho;
     ho.token = kToken;
-    ho.db_path = options.db_path;
     // Short, so a ?wait on a saga that keeps running costs milliseconds.
     ho.max_wait = usher::Millis{20};
     ho.worker_threads = 1;

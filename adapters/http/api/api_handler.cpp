@@ -15,9 +15,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "model/json_schema.h"
-#include "model/utf8_text.h"
 #include "usher/duration.h"
+#include "usher/service_text.h"
 #include "usher/inspect.h"
 
 namespace usher::api {
@@ -201,24 +200,19 @@ Json workflow_json(const Definition& def) {
           {"redact", redact}};
 }
 
-// The engine reports schema violations as a first line and then one
-// "pointer: message" line each (the root as "/"). Used when the engine refuses
-// an input this handler's own check let through (a definition reloaded between
-// the two checks).
-std::vector<ProblemError> errors_from_message(const std::string& message) {
-  std::vector<ProblemError> out;
-  size_t pos = message.find('\n');
-  while (pos != std::string::npos) {
-    size_t next = message.find('\n', pos + 1);
-    std::string line = message.substr(pos + 1, next == std::string::npos ? std::string::npos : next - pos - 1);
-    size_t colon = line.find(": ");
-    if (colon != std::string::npos) {
-      std::string pointer = line.substr(0, colon);
-      out.push_back({pointer == "/" ? std::string() : pointer, line.substr(colon + 2)});
-    }
-    pos = next;
+// The 422 of a start whose input breaks the workflow's schema: the detail
+// names every violation ("/amount: must be >= 1", the root as "/"), and
+// `errors` lists them with their JSON pointers, as the engine found them.
+std::pair<std::string, std::vector<ProblemError>> schema_problem(const std::string& workflow, const Status& st) {
+  std::string detail = "the input does not match the schema of \"" + workflow + "\": ";
+  std::vector<ProblemError> errors;
+  for (const Violation& v : st.violations()) {
+    if (!errors.empty()) detail += "; ";
+    detail += (v.pointer.empty() ? "/" : v.pointer) + ": " + v.message;
+    errors.push_back({v.pointer, v.message});
   }
-  return out;
+  if (errors.empty()) detail = st.message();
+  return {std::move(detail), std::move(errors)};
 }
 
 }  // namespace
@@ -237,14 +231,6 @@ struct ApiHandler::Impl {
   std::mutex pool_mu;
   bool stopped = false;
   asio::thread_pool pool;
-
-  // Compiled input schemas by definition hash: built once per definition.
-  std::mutex schemas_mu;
-  std::unordered_map<std::string, std::shared_ptr<const JsonSchema>> schemas;
-
-  // The read-only log reader for ?at=, opened on first use; used under its mutex.
-  std::mutex inspector_mu;
-  std::unique_ptr<LogInspector> inspector;
 
   // One request in progress.
   struct Ctx {
@@ -271,19 +257,6 @@ struct ApiHandler::Impl {
     });
   }
 
-  std::shared_ptr<const JsonSchema> schema_for(const Definition& def) {
-    if (!def.input_schema) return nullptr;
-    std::lock_guard lock(schemas_mu);
-    auto it = schemas.find(def.hash);
-    if (it != schemas.end()) return it->second;
-    auto compiled = JsonSchema::compile(*def.input_schema);
-    // The engine compiled it at load() and refuses a definition whose schema
-    // does not compile, so this holds; without one, the engine checks alone.
-    std::shared_ptr<const JsonSchema> schema;
-    if (compiled.is_ok()) schema = std::make_shared<const JsonSchema>(std::move(compiled.value()));
-    schemas[def.hash] = schema;
-    return schema;
-  }
 
   void route(const ApiRequest& req, Target& t, std::shared_ptr<Ctx> ctx);
   void start(const ApiRequest& req, const Target& t, const std::string& workflow, std::shared_ptr<Ctx> ctx);
@@ -409,8 +382,8 @@ void ApiHandler::Impl::route(const ApiRequest& req, Target& t, std::shared_ptr<C
 
 void ApiHandler::Impl::start(const ApiRequest& req, const Target& t, const std::string& workflow,
                              std::shared_ptr<Ctx> ctx) {
-  DefinitionPtr def = engine.definition(workflow);
-  if (!def) return ctx->fail(ProblemKind::kWorkflowNotFound, "workflow \"" + workflow + "\" is not loaded");
+  if (!engine.definition(workflow))
+    return ctx->fail(ProblemKind::kWorkflowNotFound, "workflow \"" + workflow + "\" is not loaded");
 
   Millis wait{0};
   if (auto it = t.query.find("wait"); it != t.query.end() && !it->second.empty()) {
@@ -450,19 +423,6 @@ void ApiHandler::Impl::start(const ApiRequest& req, const Target& t, const std::
                        std::string("the request body must be a JSON object (the saga's input), not ") +
                            input.type_name());
   }
-  if (auto schema = schema_for(*def)) {
-    auto violations = schema->validate(input);
-    if (!violations.empty()) {
-      std::vector<ProblemError> errors;
-      std::string detail = "the input does not match the schema of \"" + workflow + "\": ";
-      for (size_t i = 0; i < violations.size(); ++i) {
-        errors.push_back({violations[i].pointer, violations[i].message});
-        if (i) detail += "; ";
-        detail += violations[i].to_string();
-      }
-      return ctx->fail(ProblemKind::kSchemaViolation, detail, errors);
-    }
-  }
 
   // Carried to every step and stored: text a service and an operator can
   // read, so one line of valid UTF-8 (DESIGN.md section 3).
@@ -487,11 +447,13 @@ void ApiHandler::Impl::start(const ApiRequest& req, const Target& t, const std::
   // Runs on the engine thread. It captures the engine, not the handler: the
   // engine outlives its own callbacks, the handler may not.
   Engine& e = engine;
-  engine.start_async(std::move(sr), [&e, ctx, wait](Result<StartResponse> r) {
+  engine.start_async(std::move(sr), [&e, ctx, wait, workflow](Result<StartResponse> r) {
     if (!r.is_ok()) {
       const Status& st = r.status();
-      if (st.code() == StatusCode::kInvalidArgument)
-        return ctx->fail(ProblemKind::kSchemaViolation, st.message(), errors_from_message(st.message()));
+      if (st.code() == StatusCode::kInvalidArgument) {
+        auto [detail, errors] = schema_problem(workflow, st);
+        return ctx->fail(ProblemKind::kSchemaViolation, detail, errors);
+      }
       // The engine refuses starts before resume() with kFailedPrecondition:
       // to a client that is "not ready yet", not a conflict.
       if (st.code() == StatusCode::kFailedPrecondition) return ctx->fail(ProblemKind::kUnavailable, st.message());
@@ -562,19 +524,8 @@ void ApiHandler::Impl::get(const Target& t, const std::string& id, std::shared_p
       ++digits;
     if (digits <= 3) *at += 999;
   }
-  if (options.db_path.empty())
-    return ctx->fail(ProblemKind::kBadRequest, "this server cannot fold a saga at a time (?at=): no log file configured");
   on_worker(std::move(ctx), [this, id, at = *at](const Ctx& c) {
-    Result<Json> r = Status::internal("not read");
-    {
-      std::lock_guard lock(inspector_mu);
-      if (!inspector) {
-        auto opened = LogInspector::open(options.db_path, true);
-        if (!opened.is_ok()) return c.fail(ProblemKind::kUnavailable, opened.status().message());
-        inspector = std::move(opened.value());
-      }
-      r = inspector->saga(id, at);
-    }
+    auto r = engine.get_at(id, at);
     if (!r.is_ok()) return c.fail(r.status(), ProblemKind::kSagaNotFound);
     c.ok(200, r.value());
   });

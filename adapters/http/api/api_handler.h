@@ -37,9 +37,6 @@ namespace usher::api {
 struct ApiHandlerOptions {
   // Bearer token every route but /healthz requires; empty: no authentication.
   std::string token;
-  // The engine's log file, opened read-only (lazily) to answer GET /v1/sagas/{id}?at=.
-  // Empty: ?at= is answered 400.
-  std::string db_path;
   // The longest ?wait= honoured; longer values are capped to it.
   Millis max_wait{60'000};
   // Threads for the routes that call blocking engine methods.

@@ -41,7 +41,6 @@ struct ApiFixture {
     REQUIRE(engine->resume().is_ok());
     api::ApiHandlerOptions ho;
     ho.token = std::move(token);
-    ho.db_path = options.db_path;
     handler = std::make_unique<api::ApiHandler>(*engine, &metrics, ho);
   }
   ~ApiFixture() {
