@@ -6,9 +6,9 @@
 #include <sstream>
 #include <tuple>
 
-#include "model/yaml_json.h"
 #include "usher/duration.h"
 #include "usher/url.h"
+#include "usher/yaml_json.h"
 
 namespace usher::cli {
 

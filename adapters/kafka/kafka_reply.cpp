@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "model/utf8_text.h"
+#include "usher/service_text.h"
 
 namespace usher::kafka_wire {
 

@@ -31,7 +31,7 @@
 #include <string>
 #include <string_view>
 
-#include "model/json_depth.h"
+#include "usher/service_text.h"
 #include "usher/adapter.h"
 
 namespace usher::kafka_wire {

@@ -14,8 +14,8 @@
 #include <spdlog/spdlog.h>
 
 #include "kafka/kafka_reply.h"
-#include "model/utf8_text.h"
 #include "usher/duration.h"
+#include "usher/service_text.h"
 
 namespace usher {
 

@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "kafka/kafka_reply.h"
-#include "model/utf8_text.h"
+#include "usher/service_text.h"
 
 namespace {
 

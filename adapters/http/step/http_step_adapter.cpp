@@ -82,8 +82,8 @@
 #include "http/step/service_url.h"
 #include "http/step/step_reply.h"
 #include "http/step/step_request.h"
-#include "model/utf8_text.h"
 #include "usher/duration.h"
+#include "usher/service_text.h"
 
 namespace usher {
 

@@ -4,7 +4,7 @@
 #include <charconv>
 #include <ctime>
 
-#include "model/utf8_text.h"
+#include "usher/service_text.h"
 
 namespace usher::http_step {
 

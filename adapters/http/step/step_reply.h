@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "model/json_depth.h"
+#include "usher/service_text.h"
 #include "usher/adapter.h"
 #include "usher/status.h"
 
