@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "output.h"
+#include "usher/event_data.h"
 
 namespace usher::cli {
 
@@ -16,7 +17,7 @@ struct LogEvent {
   int64_t seq = 0;
   std::string type;
   std::string step;
-  bool compensate = false;  // data.kind == "compensate"
+  bool compensate = false;  // the event is about a compensation
   int64_t attempt = 0;
   int64_t at = 0;  // µs since the epoch
   Json data;
@@ -32,9 +33,8 @@ std::vector<LogEvent> read_events(const Json* events) {
     ev.step = string_at(e, "step").value_or("");
     ev.at = time_at(e, "occurred_at").value_or(0);
     if (auto d = e.find("data"); d != e.end()) ev.data = *d;
-    ev.compensate = string_at(ev.data, "kind").value_or("") == "compensate";
-    if (auto a = ev.data.find("attempt"); ev.data.is_object() && a != ev.data.end() && a->is_number_integer())
-      ev.attempt = a->get<int64_t>();
+    ev.compensate = event_call_kind(ev.data) == CallKind::kCompensate;
+    ev.attempt = event_attempt(ev.data);
     out.push_back(std::move(ev));
   }
   return out;
@@ -71,31 +71,32 @@ void print_attempts(std::ostream& out, const std::vector<LogEvent>& events, cons
       auto it = sent_at.find(e.attempt);
       return it == sent_at.end() ? std::string() : format_elapsed(e.at - it->second);
     };
-    std::string error = string_at(e.data, "error").value_or("");
     if (e.type == "StepScheduled") {
       sent_at[e.attempt] = e.at;
       std::string line = attempt + " scheduled";
-      if (auto d = e.data.find("deadline"); e.data.is_object() && d != e.data.end() && d->is_number_integer())
-        line += " (timeout " + configured_span(d->get<int64_t>() - e.at) + ")";
+      if (const int64_t deadline = read_step_scheduled(e.data).deadline; deadline != 0)
+        line += " (timeout " + configured_span(deadline - e.at) + ")";
       out << indent << when << line << "\n";
     } else if (e.type == "StepSucceeded") {
       const std::string t = took();
       out << indent << when << attempt << " " << paint("succeeded", Color::kGreen) << (t.empty() ? "" : " in " + t)
           << "\n";
     } else if (e.type == "StepFailed") {
-      const std::string outcome = string_at(e.data, "outcome").value_or("failed");
+      const StepFailedData failed = read_step_failed(e.data);
       const std::string t = took();
       const std::string after = t.empty() ? "" : " after " + t;
       std::string line;
-      if (outcome == "timeout") line = attempt + " " + paint("timed out", Color::kRed) + after + ", outcome unknown";
-      else if (outcome == "transient") line = attempt + " " + paint("failed", Color::kRed) + " (transient)" + after;
+      if (failed.outcome == Outcome::kTimeout)
+        line = attempt + " " + paint("timed out", Color::kRed) + after + ", outcome unknown";
+      else if (failed.outcome == Outcome::kTransient)
+        line = attempt + " " + paint("failed", Color::kRed) + " (transient)" + after;
       else line = attempt + " " + paint("failed", Color::kRed) + after;
-      if (!error.empty()) line += ": " + error;
+      if (!failed.error.empty()) line += ": " + failed.error;
       out << indent << when << line << "\n";
     } else if (e.type == "RetryScheduled") {
       std::string line = "retry";
-      if (auto at = e.data.find("at"); e.data.is_object() && at != e.data.end() && at->is_number_integer())
-        line += " at " + clock_time(at->get<int64_t>()) + " (in " + configured_span(at->get<int64_t>() - e.at) + ")";
+      if (const int64_t at = read_retry_scheduled(e.data).at; at != 0)
+        line += " at " + clock_time(at) + " (in " + configured_span(at - e.at) + ")";
       out << indent << when << line << " as attempt " << e.attempt << "\n";
     } else if (e.type == "OperatorRetried") {
       out << indent << when << paint("retried by an operator", Color::kCyan) << "\n";
@@ -181,9 +182,7 @@ std::vector<std::string> compensation_order(const Json& steps, const std::vector
     if (e.type == "StepScheduled" && e.compensate) add(e.step);
   for (const LogEvent& e : events) {
     if (e.type != "CompensationStarted") continue;
-    if (auto planned = e.data.find("steps"); e.data.is_object() && planned != e.data.end() && planned->is_array())
-      for (const Json& name : *planned)
-        if (name.is_string()) add(name.get<std::string>());
+    for (const std::string& name : read_compensation_started(e.data).steps) add(name);
   }
   for (auto it = steps.rbegin(); it != steps.rend(); ++it)
     if (it->is_object() && it->contains("compensation") && !(*it)["compensation"].is_null())
@@ -225,12 +224,13 @@ void print_saga_events(std::ostream& out, const std::vector<LogEvent>& events) {
     if (e.type == "SagaStarted") what = "started";
     else if (e.type == "CancelRequested") what = paint("cancel requested", Color::kYellow);
     else if (e.type == "CompensationStarted")
-      what = paint("compensation started", Color::kYellow) + ": " + string_at(e.data, "reason").value_or("?");
+      what = paint("compensation started", Color::kYellow) + ": " +
+             (e.data.contains("reason") ? read_compensation_started(e.data).reason : std::string("?"));
     else if (e.type == "SagaCompleted") what = paint("completed", Color::kGreen);
     else if (e.type == "SagaCompensated") what = paint("compensated", Color::kYellow);
     else if (e.type == "SagaStuck")
       what = paint("stuck", Color::kRed) + (e.step.empty() ? "" : " at step \"" + e.step + "\"") +
-             (string_at(e.data, "error") ? ": " + *string_at(e.data, "error") : "");
+             (e.data.contains("error") ? ": " + read_saga_stuck(e.data).error : "");
     else if (e.type == "OperatorRetried") what = "retried by an operator (step \"" + e.step + "\")";
     else continue;
     lines.push_back("  " + paint(clock_time(e.at), Color::kDim) + "  " + what);

@@ -167,7 +167,7 @@ TEST_CASE("a step that times out is unknown, retried, and compensated when it gi
     }
   }
   CHECK(sim.state.status == SagaStatus::kCompensating);
-  CHECK(sim.view()["steps"][1]["error"] == "no answer within 5000ms");
+  CHECK(sim.view()["steps"][1]["error"] == "no answer within 5s");
   sim.comp_ok("pay");
   sim.comp_ok("reserve");
   CHECK(sim.state.status == SagaStatus::kCompensated);

@@ -10,6 +10,7 @@
 #include "machine/retry_delay.h"
 #include "model/redaction.h"
 #include "usher/service_text.h"
+#include "usher/duration.h"
 #include "usher/event_data.h"
 
 namespace usher {
@@ -98,7 +99,7 @@ class Decider {
         if (!c.in_flight || c.attempts != t.attempt) return ignore("timeout of a finished attempt");
         auto timeout = spec(t.step, t.call).timeout;
         return on(ResultInput{t.step, t.call, t.attempt,
-                              StepResult::timeout("no answer within " + std::to_string(timeout.count()) + "ms")});
+                              StepResult::timeout("no answer within " + format_duration(timeout))});
       }
       case TimerKind::kRetry: {
         if (t.step >= s_.steps.size()) return ignore("timer for an unknown step");
