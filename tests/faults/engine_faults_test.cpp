@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "engine/engine_fixture.h"
+#include "exec/engine_fixture.h"
 #include "fault_vfs.h"
 #include "store/open_store.h"
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/engine_fixture.h"
+#include "exec/engine_fixture.h"
 #include "fault_vfs.h"
 #include "store/open_store.h"
 

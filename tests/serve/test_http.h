@@ -1,6 +1,6 @@
 // Test helpers for talking to real servers on 127.0.0.1: a one-request Beast
 // client with a deadline, a raw-bytes client, and child processes that are
-// killed when the test ends. Header-only so tests/api and tests/serve share it.
+// killed when the test ends. Header-only so tests/adapters/http/api and tests/serve share it.
 #pragma once
 
 #include <doctest/doctest.h>

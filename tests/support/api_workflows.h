@@ -1,5 +1,5 @@
 // The workflows and in-process handlers behind the trigger API's tests and its
-// fuzz target (tests/api, tests/fuzz/api_handler_fuzz.cpp): one saga that
+// fuzz target (tests/adapters/http/api, tests/fuzz/api_handler_fuzz.cpp): one saga that
 // completes or compensates, one that stays running (for cancel), one that gets
 // stuck (for retry). Free of doctest, so the fuzz target can use it.
 #pragma once

@@ -2,7 +2,7 @@
 
 #include <thread>
 
-#include "api/api_fixture.h"
+#include "api_fixture.h"
 #include "usher/inspect.h"
 
 using usher::Json;

@@ -6,7 +6,7 @@
 #include <atomic>
 
 #include "kafka_fixture.h"
-#include "model/utf8_text.h"
+#include "usher/service_text.h"
 
 namespace usher::test {
 namespace {

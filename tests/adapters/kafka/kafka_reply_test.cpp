@@ -3,8 +3,8 @@
 #include <doctest/doctest.h>
 
 #include "kafka/kafka_reply.h"
-#include "model/utf8_text.h"
 #include "usher/duration.h"
+#include "usher/service_text.h"
 
 namespace usher {
 namespace {

@@ -12,8 +12,8 @@
 #include <sstream>
 
 #include "kafka_fixture.h"
-#include "model/utf8_text.h"
 #include "support/booking_workflow.h"
+#include "usher/service_text.h"
 #include "usher/engine.h"
 
 namespace usher::test {

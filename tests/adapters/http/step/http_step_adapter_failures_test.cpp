@@ -10,7 +10,7 @@
 
 #include "call_helpers.h"
 #include "http/step/http_step_adapter.h"
-#include "model/utf8_text.h"
+#include "usher/service_text.h"
 #include "test_server.h"
 
 using namespace usher;

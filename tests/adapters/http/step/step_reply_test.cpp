@@ -4,8 +4,8 @@
 #include "http/step/http_step_adapter.h"
 #include "http/step/service_url.h"
 #include "http/step/step_reply.h"
-#include "model/utf8_text.h"
 #include "usher/duration.h"
+#include "usher/service_text.h"
 
 using namespace usher;
 using namespace usher::http_step;

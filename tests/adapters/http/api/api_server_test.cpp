@@ -3,7 +3,7 @@
 
 #include <thread>
 
-#include "api/api_fixture.h"
+#include "api_fixture.h"
 #include "http/api/api_server.h"
 #include "serve/test_http.h"
 
