@@ -76,9 +76,11 @@ struct OperatorRetriedData {
 
 // SagaCompleted, SagaCompensated and CancelRequested carry `{}`.
 
-Json to_json(const SagaStartedData& d);
+// The two that carry a saga's JSON (its input, a step's output) take it by
+// value: a caller that is done with it moves it in instead of copying it twice.
+Json to_json(SagaStartedData d);
 Json to_json(const StepScheduledData& d);
-Json to_json(const StepSucceededData& d);
+Json to_json(StepSucceededData d);
 Json to_json(const StepFailedData& d);
 Json to_json(const RetryScheduledData& d);
 Json to_json(const CompensationStartedData& d);

@@ -71,7 +71,7 @@ class Decider {
     if (def_.timeout) data.deadline = in_.now + def_.timeout->count() * 1000;
     const std::optional<int64_t> deadline = data.deadline;
     s_.id = start.saga_id;  // emit() stamps events with it
-    emit(EventType::kSagaStarted, "", to_json(data));
+    emit(EventType::kSagaStarted, "", to_json(std::move(data)));
     if (!def_.redact.empty()) s_.unredacted_input = std::make_shared<const Json>(start.input);
     if (deadline) d_.commands.push_back(TimerCommand{TimerKind::kDeadline, 0, CallKind::kAction, 0, *deadline});
     run_forward(0);
@@ -213,7 +213,7 @@ class Decider {
     const bool resumed = call.resumed;
     if (r.outcome == Outcome::kOk) {
       StepSucceededData ok{kind, attempt, r.output, r.note.empty() ? std::string() : valid_utf8(r.note)};
-      emit(EventType::kStepSucceeded, name, to_json(ok), cause);
+      emit(EventType::kStepSucceeded, name, to_json(std::move(ok)), cause);
       if (kind == CallKind::kCompensate) return next_compensation();
       if (s_.cancel_requested && !s_.pivot_succeeded) return start_compensation("cancelled by request");
       if (deadline_passed()) return start_compensation("saga deadline exceeded");

@@ -48,9 +48,9 @@ uint32_t event_attempt(const Json& data) { return attempt_of(int_field(data, "at
 
 // ---- writing ------------------------------------------------------------------
 
-Json to_json(const SagaStartedData& d) {
-  Json j = {{"workflow", d.workflow}, {"version", d.version}, {"definition_hash", d.definition_hash},
-            {"input", d.input}};
+Json to_json(SagaStartedData d) {
+  Json j = {{"workflow", std::move(d.workflow)}, {"version", d.version},
+            {"definition_hash", std::move(d.definition_hash)}, {"input", std::move(d.input)}};
   if (!d.idempotency_key.empty()) j["idempotency_key"] = d.idempotency_key;
   if (!d.correlation_id.empty()) j["correlation_id"] = d.correlation_id;
   if (!d.traceparent.empty()) j["traceparent"] = d.traceparent;
@@ -62,9 +62,9 @@ Json to_json(const StepScheduledData& d) {
   return {{"kind", call_kind_name(d.kind)}, {"attempt", d.attempt}, {"deadline", d.deadline}};
 }
 
-Json to_json(const StepSucceededData& d) {
-  Json j = {{"kind", call_kind_name(d.kind)}, {"attempt", d.attempt}, {"output", d.output}};
-  if (!d.note.empty()) j["note"] = d.note;
+Json to_json(StepSucceededData d) {
+  Json j = {{"kind", call_kind_name(d.kind)}, {"attempt", d.attempt}, {"output", std::move(d.output)}};
+  if (!d.note.empty()) j["note"] = std::move(d.note);
   return j;
 }
 
