@@ -277,6 +277,18 @@ TEST_CASE("hostile: pipelined garbage gets 400 and the connection is closed") {
        "POST /v1/workflows/group-booking/sagas HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n",
        {400}},
       {"an unknown HTTP version", "GET /healthz HTTP/7.1\r\nHost: a\r\n\r\n", {400}},
+      // RFC 9112 6: a transfer coding usher does not read would leave the body
+      // unread and serve it as a second request (smuggling); 400 and close.
+      {"an unknown transfer coding, its body shaped like a second request",
+       "POST /v1/workflows/group-booking/sagas HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n" + kHealthz,
+       {400}},
+      {"a coding before chunked",
+       "POST /v1/workflows/group-booking/sagas HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+       {400}},
+      {"both Transfer-Encoding and Content-Length",
+       "POST /v1/workflows/group-booking/sagas HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+       "Content-Length: 5\r\n\r\n0\r\n\r\n",
+       {400}},
       {"random bytes", binary, {400}},
   };
   for (const auto& c : cases) {
@@ -287,6 +299,36 @@ TEST_CASE("hostile: pipelined garbage gets 400 and the connection is closed") {
     CHECK(statuses(r.data) == c.expected);
     CHECK(r.closed);
   }
+  server.check_still_serving();
+}
+
+TEST_CASE("hostile: HEAD answers with the header of GET and no content, so the next response is read right") {
+  TempDir dir;
+  Server server(dir);
+  // HEAD then GET on one connection: if the HEAD answer carried a body, the
+  // client would read it as the start of the second response.
+  auto r = send_and_read(server.port, "HEAD /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
+                                      "GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  INFO(r.data);
+  const size_t first_end = r.data.find("\r\n\r\n");
+  REQUIRE(first_end != std::string::npos);
+  const std::string head = r.data.substr(0, first_end);
+  CHECK(head.rfind("HTTP/1.1 200", 0) == 0);
+  const size_t length_at = head.find("Content-Length: ");
+  REQUIRE(length_at != std::string::npos);
+  CHECK(std::atoi(head.c_str() + length_at + 16) > 0);  // the length GET's content would have
+  // Right after the HEAD answer's header comes the GET answer, with its content.
+  CHECK(r.data.compare(first_end + 4, 12, "HTTP/1.1 200") == 0);
+  CHECK(statuses(r.data) == std::vector<int>{200, 200});
+  CHECK(r.closed);
+
+  // HEAD of a route that only takes POST: 405, also without content.
+  auto refused = send_and_read(server.port,
+                               "HEAD /v1/workflows/group-booking/sagas HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+  INFO(refused.data);
+  CHECK(refused.data.rfind("HTTP/1.1 405", 0) == 0);
+  CHECK(refused.data.find("Allow: POST") != std::string::npos);
+  CHECK(refused.data.size() == refused.data.find("\r\n\r\n") + 4);
   server.check_still_serving();
 }
 

@@ -23,6 +23,8 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_set>
 #include <vector>
@@ -62,6 +64,25 @@ struct Lifeline {
 bool is_malformed(const boost::system::error_code& ec) {
   return ec.category() == make_error_code(http::error::bad_method).category() && ec != http::error::end_of_stream &&
          ec != http::error::partial_message && ec != http::error::need_more && ec != http::error::buffer_overflow;
+}
+
+// How a request's body is framed, checked before it is read (RFC 9112 6):
+// the only transfer coding usher reads is chunked, alone; any other (or a
+// list, or one Beast would not recognise such as "xchunked") would leave the
+// body unread and the rest served as a second request, so it is refused and
+// the connection closed. So is a request with both Transfer-Encoding and
+// Content-Length, the classic request-smuggling shape. Empty when fine.
+std::string framing_problem(const http::request_header<>& header) {
+  auto te = header.find(http::field::transfer_encoding);
+  if (te == header.end()) return {};
+  std::string_view codings = te->value();
+  while (!codings.empty() && (codings.front() == ' ' || codings.front() == '\t')) codings.remove_prefix(1);
+  while (!codings.empty() && (codings.back() == ' ' || codings.back() == '\t')) codings.remove_suffix(1);
+  if (!beast::iequals(codings, "chunked") || header.count(http::field::transfer_encoding) > 1)
+    return "unsupported Transfer-Encoding \"" + std::string(te->value()) + "\": usher reads only \"chunked\"";
+  if (header.find(http::field::content_length) != header.end())
+    return "a request must not carry both Transfer-Encoding and Content-Length";
+  return {};
 }
 
 void log_exception(std::exception_ptr e) {
@@ -345,6 +366,14 @@ class ApiServer::Impl {
         }
         break;
       }
+      if (std::string why = framing_problem(parser.get()); !why.empty()) {
+        {
+          // Built outside the co_await expression: GCC 12 mishandles temporaries there.
+          ApiResponse refusal = problem_response(ProblemKind::kBadRequest, why, parser.get().target());
+          co_await answer_and_close(c, std::move(refusal), version);
+        }
+        break;
+      }
       if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
         http::response<http::empty_body> cont{http::status::continue_, version};
         c->stream.expires_after(options_.write_timeout);
@@ -377,6 +406,10 @@ class ApiServer::Impl {
       }
 
       ApiRequest req = parser.release();
+      // HEAD is GET without the content (RFC 9110 9.3.2): routed as GET, and
+      // only the response's header is written.
+      const bool head = req.method() == http::verb::head;
+      if (head) req.method(http::verb::get);
       bool keep_alive = req.keep_alive();
       c->busy = true;
       ApiResponse res = co_await call_handler(c, std::move(req));
@@ -386,8 +419,17 @@ class ApiServer::Impl {
       res.keep_alive(keep_alive);
       res.prepare_payload();
       c->stream.expires_after(options_.write_timeout);
-      auto [wec, wn] = co_await http::async_write(c->stream, res, kTuple);
-      (void)wn;
+      boost::system::error_code wec;
+      if (head) {
+        http::response_serializer<http::string_body> header_only{res};
+        auto [hwec, hwn] = co_await http::async_write_header(c->stream, header_only, kTuple);
+        (void)hwn;
+        wec = hwec;
+      } else {
+        auto [bwec, bwn] = co_await http::async_write(c->stream, res, kTuple);
+        (void)bwn;
+        wec = bwec;
+      }
       if (wec || !keep_alive) break;
     }
     boost::system::error_code ec;
