@@ -22,26 +22,12 @@ using test::event;
 using test::row;
 using test::saga_id;
 
-std::unique_ptr<SagaStore> open_log(const std::string& path, Durability d = Durability::kFull) {
-  auto log = open_sqlite_store(path, d);
-  INFO(log.status().to_string());
-  REQUIRE(log.is_ok());
-  return std::move(log).value();
-}
-
-std::unique_ptr<SagaStoreReader> open_reader(const std::string& path, bool read_only = true) {
-  auto reader = open_sqlite_reader(path, read_only);
-  INFO(reader.status().to_string());
-  REQUIRE(reader.is_ok());
-  return std::move(reader).value();
-}
-
 TEST_CASE("a read-only reader works while the writer is open") {
   test::TempDir dir;
   const std::string path = dir.file("log.db");
-  auto log = open_log(path);
+  auto log = test::open_sqlite_log(path);
   REQUIRE(append_and_wait(*log, {event(saga_id(1), 1, EventType::kSagaStarted)}, {row(saga_id(1))}).is_ok());
-  auto reader = open_reader(path, /*read_only=*/true);
+  auto reader = test::open_sqlite_log_reader(path, /*read_only=*/true);
   auto first = reader->saga(saga_id(1));
   REQUIRE(first.is_ok());
   CHECK(first->has_value());
@@ -55,7 +41,7 @@ TEST_CASE("a read-only reader works while the writer is open") {
 TEST_CASE("a reader holding a read transaction does not block appends") {
   test::TempDir dir;
   const std::string path = dir.file("log.db");
-  auto log = open_log(path);
+  auto log = test::open_sqlite_log(path);
   REQUIRE(append_and_wait(*log, {event(saga_id(1), 1, EventType::kSagaStarted)}, {row(saga_id(1))}).is_ok());
 
   auto append_new = [&](int n) {
@@ -69,7 +55,7 @@ TEST_CASE("a reader holding a read transaction does not block appends") {
   };
 
   SUBCASE("inside for_each_unfinished, mid-iteration") {
-    auto reader = open_reader(path);
+    auto reader = test::open_sqlite_log_reader(path);
     int calls = 0;
     Status s = reader->for_each_unfinished([&](const SagaRow&, std::vector<Event>&&) {
       ++calls;
@@ -116,7 +102,7 @@ TEST_CASE("a read-only reader opens a log whose writer was killed") {
   CHECK(std::filesystem::exists(path + "-shm"));
 
   {
-    auto reader = open_reader(path, /*read_only=*/true);
+    auto reader = test::open_sqlite_log_reader(path, /*read_only=*/true);
     auto events = reader->events(saga_id(1));
     REQUIRE(events.is_ok());
     CHECK(events->size() == 2);
@@ -125,7 +111,7 @@ TEST_CASE("a read-only reader opens a log whose writer was killed") {
     CHECK(unfinished == 1);
   }
   // And the next writer recovers the file and carries on.
-  auto log = open_log(path);
+  auto log = test::open_sqlite_log(path);
   CHECK(append_and_wait(*log, {event(saga_id(1), 3, EventType::kStepSucceeded, "pay")}, {}).is_ok());
 }
 

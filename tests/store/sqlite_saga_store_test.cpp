@@ -22,24 +22,10 @@ using test::event;
 using test::row;
 using test::saga_id;
 
-std::unique_ptr<SagaStore> open_log(const std::string& path, Durability d = Durability::kFull) {
-  auto log = open_sqlite_store(path, d);
-  INFO(log.status().to_string());
-  REQUIRE(log.is_ok());
-  return std::move(log).value();
-}
-
-std::unique_ptr<SagaStoreReader> open_reader(const std::string& path, bool read_only = true) {
-  auto reader = open_sqlite_reader(path, read_only);
-  INFO(reader.status().to_string());
-  REQUIRE(reader.is_ok());
-  return std::move(reader).value();
-}
-
 TEST_CASE("appends fail as unavailable while another process holds the write lock, and work after") {
   test::TempDir dir;
   const std::string path = dir.file("log.db");
-  auto log = open_log(path);
+  auto log = test::open_sqlite_log(path);
   {
     test::RawDb other(path);
     other.exec("BEGIN IMMEDIATE");
@@ -65,7 +51,7 @@ TEST_CASE("appends fail as unavailable while another process holds the write loc
     other.exec("ROLLBACK");
   }
   CHECK(append_and_wait(*log, {event(saga_id(1), 1, EventType::kSagaStarted)}, {row(saga_id(1))}).is_ok());
-  auto reader = open_reader(path);
+  auto reader = test::open_sqlite_log_reader(path);
   auto counts = reader->count_by_status();
   REQUIRE(counts.is_ok());
   CHECK(counts->front().second == 1);
@@ -88,7 +74,7 @@ TEST_CASE("the durability setting is applied to the write connection") {
 TEST_CASE("the log is in WAL mode") {
   test::TempDir dir;
   const std::string path = dir.file("log.db");
-  auto log = open_log(path);
+  auto log = test::open_sqlite_log(path);
   test::RawDb raw(path);
   CHECK(raw.text("PRAGMA journal_mode") == "wal");
 }
@@ -104,7 +90,7 @@ TEST_CASE("a new log and its -wal and -shm are readable by their owner only, wha
   test::TempDir dir;
   const std::string path = dir.file("log.db");
   const mode_t old = ::umask(0);  // the most permissive: usher must not rely on it
-  auto log = open_log(path);
+  auto log = test::open_sqlite_log(path);
   ::umask(old);
   REQUIRE(append_and_wait(*log, {event(saga_id(1), 1, EventType::kSagaStarted)}, {row(saga_id(1))}).is_ok());
   for (const std::string& file : {path, path + "-wal", path + "-shm"}) {

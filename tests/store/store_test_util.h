@@ -46,6 +46,21 @@ inline std::unique_ptr<SagaStore> open_store(const std::string& location) {
   return std::move(store).value();
 }
 
+// The SQLite store itself, for the tests of what it adds to the contract.
+inline std::unique_ptr<SagaStore> open_sqlite_log(const std::string& path, Durability d = Durability::kFull) {
+  auto log = open_sqlite_store(path, d);
+  INFO(log.status().to_string());
+  REQUIRE(log.is_ok());
+  return std::move(log).value();
+}
+
+inline std::unique_ptr<SagaStoreReader> open_sqlite_log_reader(const std::string& path, bool read_only = true) {
+  auto reader = open_sqlite_reader(path, read_only);
+  INFO(reader.status().to_string());
+  REQUIRE(reader.is_ok());
+  return std::move(reader).value();
+}
+
 // A reader of the store under test at `location`, without a writer of its own.
 inline std::unique_ptr<SagaStoreReader> open_store_reader(const std::string& location) {
   Result<std::unique_ptr<SagaStoreReader>> reader = Status::internal("no store");
