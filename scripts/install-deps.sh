@@ -12,6 +12,7 @@ packages=(
   libyaml-cpp-dev nlohmann-json3-dev
   libcli11-dev libspdlog-dev libfmt-dev
   librdkafka-dev kcat
+  libpq-dev postgresql-15    # the PostgreSQL store; tests start throwaway clusters
   doctest-dev json-schema-test-suite
   curl procps
   clang libclang-rt-14-dev   # make fuzz: libFuzzer with ASan/UBSan
