@@ -19,5 +19,6 @@ void register_events(CLI::App& app, int& exit_code);
 void register_cancel(CLI::App& app, int& exit_code);
 void register_retry(CLI::App& app, int& exit_code);
 void register_stats(CLI::App& app, int& exit_code);
+void register_migrate(CLI::App& app, int& exit_code);
 
 }  // namespace usher::cli

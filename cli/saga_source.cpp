@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "usher/inspect.h"
+#include "usher/saga_log.h"
 
 namespace usher::cli {
 
@@ -144,7 +145,9 @@ std::optional<ApiClient> make_client(const CommonOptions& options, Answer& failu
 }  // namespace
 
 void add_common_options(CLI::App& cmd, CommonOptions& options) {
-  cmd.add_option("--db", options.db, "read this saga log directly (read-only; works while a server runs or is down)");
+  cmd.add_option("--db", options.db,
+                 "read this saga log directly, a SQLite file or a postgresql:// URI (read-only; works while a server "
+                 "runs or is down)");
   cmd.add_option("--server", options.server, "trigger API URL (default: $USHER_SERVER, else http://127.0.0.1:8080)");
   cmd.add_option("--token-file", options.token_file, "file holding the API bearer token (default: $USHER_TOKEN)");
   cmd.add_flag("--json", options.json, "print the JSON the API returns instead of a table");
@@ -156,15 +159,15 @@ std::unique_ptr<SagaSource> open_source(const CommonOptions& options, Answer& fa
     return nullptr;
   }
   if (!options.db.empty()) {
+    const std::string shown = describe_saga_log(options.db);
     std::error_code ec;
-    if (!std::filesystem::is_regular_file(options.db, ec)) {
-      failure = Answer::fail(kExitUnreachable, "cannot open database " + options.db + ": no such file");
+    if (!is_postgres_location(options.db) && !std::filesystem::is_regular_file(options.db, ec)) {
+      failure = Answer::fail(kExitUnreachable, "cannot open database " + shown + ": no such file");
       return nullptr;
     }
     auto inspector = LogInspector::open(options.db, /*read_only=*/true);
     if (!inspector.is_ok()) {
-      failure = Answer::fail(kExitUnreachable,
-                             "cannot open database " + options.db + ": " + inspector.status().message());
+      failure = Answer::fail(kExitUnreachable, "cannot open database " + shown + ": " + inspector.status().message());
       return nullptr;
     }
     return std::make_unique<DbSource>(std::move(inspector.value()));

@@ -39,6 +39,7 @@
 #include "serve_config.h"
 #include "usher/definition.h"
 #include "usher/engine.h"
+#include "usher/saga_log.h"
 
 namespace usher::cli {
 namespace {
@@ -46,6 +47,7 @@ namespace {
 struct ServeFlags {
   std::string config, db, workflows, listen, token_file, durability, log_level;
   unsigned io_threads = 0;
+  bool no_migrate = false;
 };
 
 void setup_logging(const std::string& level) {
@@ -142,13 +144,15 @@ int serve(const ServeFlags& flags) {
   EngineOptions options;
   options.db_path = config.db;
   options.durability = config.durability;
+  options.migrate_schema = !flags.no_migrate;
+  const std::string log_shown = describe_saga_log(config.db);  // a URI without its password
   options.on_transition = [&metrics](const TransitionInfo& t) {
     metrics.observe(t);
     api::log_transition(t);
   };
   auto opened = Engine::open(options);
   if (!opened.is_ok()) {
-    std::cerr << "usher serve: cannot open " << config.db << ": " << opened.status().message() << "\n";
+    std::cerr << "usher serve: cannot open " << log_shown << ": " << opened.status().message() << "\n";
     spdlog::shutdown();
     return 3;
   }
@@ -178,7 +182,7 @@ int serve(const ServeFlags& flags) {
   }
   engine->bind_transport(Transport::kKafka, kafka.value());
   if (Status s = engine->resume(); !s.is_ok()) {
-    std::cerr << "usher serve: cannot recover sagas from " << config.db << ": " << s.message() << "\n";
+    std::cerr << "usher serve: cannot recover sagas from " << log_shown << ": " << s.message() << "\n";
     engine->shutdown();
     spdlog::shutdown();
     return 3;
@@ -208,7 +212,7 @@ int serve(const ServeFlags& flags) {
   std::unique_ptr<api::ApiServer> server = std::move(started.value());
   auto ep = server->local_endpoint();
   std::string shown = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
-  spdlog::info("serving {} workflows from {}, log {}, {} auth", dir.definitions.size(), config.workflows, config.db,
+  spdlog::info("serving {} workflows from {}, log {}, {} auth", dir.definitions.size(), config.workflows, log_shown,
                token.empty() ? "without" : "with bearer");
   std::cout << "usher: listening on " << shown << ":" << ep.port() << std::endl;  // endl: tests read this line
 
@@ -233,7 +237,10 @@ void register_serve(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("serve", "Run the engine and the HTTP trigger API");
   auto flags = std::make_shared<ServeFlags>();
   cmd->add_option("--config", flags->config, "YAML config file (flags override it)")->type_name("FILE");
-  cmd->add_option("--db", flags->db, "saga log (SQLite) [usher.db]")->type_name("FILE");
+  cmd->add_option("--db", flags->db, "saga log: a SQLite file or a postgresql:// URI [usher.db]")
+      ->type_name("FILE|URI");
+  cmd->add_flag("--no-migrate", flags->no_migrate,
+                "PostgreSQL: refuse a schema that is not current instead of creating or upgrading it");
   cmd->add_option("--workflows", flags->workflows, "directory of workflow YAML files [workflows]")->type_name("DIR");
   cmd->add_option("--listen", flags->listen, "address to serve the API on [127.0.0.1:8080]; port 0 picks one")
       ->type_name("HOST:PORT");

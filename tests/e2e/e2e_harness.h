@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "serve/test_http.h"
+#include "support/test_store.h"
 
 namespace usher::e2e {
 
@@ -51,7 +52,9 @@ class TempDir {
 
   std::string file(const std::string& name) const { return (path_ / name).string(); }
   std::string workflows() const { return file("workflows"); }
-  std::string db() const { return file("usher.db"); }
+  // The saga log: a SQLite file here, or a PostgreSQL database when the
+  // suite runs as e2e_postgres (support/test_store.h).
+  std::string db() const { return test::saga_log_at(file("usher.db")); }
 
  private:
   std::filesystem::path path_;

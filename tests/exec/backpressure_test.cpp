@@ -29,7 +29,7 @@ std::string fast_timeout_yaml() {
 struct Rig {
   explicit Rig(EngineOptions options, const std::string& yaml = kLocalBookingYaml,
                std::unique_ptr<SagaStore> log = nullptr) {
-    options.db_path = dir.file("usher.db");
+    options.db_path = saga_log_at(dir.file("usher.db"));
     if (log) {
       auto opened = open_engine_with_store(options, std::move(log));
       REQUIRE_MESSAGE(opened.is_ok(), opened.status().to_string());
@@ -103,10 +103,10 @@ TEST_CASE("while the log's writer is behind, new starts are refused; sagas alrea
   EngineOptions options;
   options.max_queued_events = 100;
   TempDir dir;
-  auto real = open_sqlite_store(dir.file("usher.db"), Durability::kFull);
+  auto real = open_store(saga_log_at(dir.file("usher.db")), {});
   REQUIRE(real.is_ok());
   auto* backlogged = new BackloggedStore(std::move(real.value()));
-  options.db_path = dir.file("usher.db");
+  options.db_path = saga_log_at(dir.file("usher.db"));
   auto opened = open_engine_with_store(options, std::unique_ptr<SagaStore>(backlogged));
   REQUIRE(opened.is_ok());
   auto engine = std::move(opened.value());

@@ -125,7 +125,7 @@ struct Run {
 Run run_until_crash(const std::string& db, const DefinitionPtr& def, const std::string& fail_step, int crash_at) {
   EngineOptions options;
   options.db_path = db;
-  auto inner = open_sqlite_store(db, Durability::kFull);
+  auto inner = open_store(db, {});
   REQUIRE(inner.is_ok());
   auto* crashing = new CrashingStore(std::move(inner.value()), crash_at);
   auto engine_or = open_engine_with_store(options, std::unique_ptr<SagaStore>(crashing));
@@ -168,15 +168,15 @@ TEST_CASE("a crash between any append and its commands loses nothing and repeats
       int total = 0;
       {
         TempDir dir;
-        total = run_until_crash(dir.file("usher.db"), def, fail_step, 1 << 30).appends;
-        REQUIRE(only_saga(dir.file("usher.db"))["status"] == expected);
+        total = run_until_crash(saga_log_at(dir.file("usher.db")), def, fail_step, 1 << 30).appends;
+        REQUIRE(only_saga(saga_log_at(dir.file("usher.db")))["status"] == expected);
       }
       for (int crash_at = 1; crash_at <= total; ++crash_at) {
         CAPTURE(def->name);
         CAPTURE(fail_step);
         CAPTURE(crash_at);
         TempDir dir;
-        std::string db = dir.file("usher.db");
+        std::string db = saga_log_at(dir.file("usher.db"));
         Run run = run_until_crash(db, def, fail_step, crash_at);
         CHECK(run.crashed);
         Json before = only_saga(db);
@@ -215,7 +215,7 @@ TEST_CASE("a crash between any append and its commands loses nothing and repeats
 TEST_CASE("sagas acknowledged by a process killed with SIGKILL all finish after a restart") {
   for (int round = 0; round < 3; ++round) {
     TempDir dir;
-    std::string db = dir.file("usher.db");
+    std::string db = saga_log_at(dir.file("usher.db"));
     std::string acked_file = dir.file("acked");
     pid_t child = ::fork();
     REQUIRE(child >= 0);

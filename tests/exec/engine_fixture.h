@@ -17,9 +17,9 @@
 #include "usher/engine.h"
 #include "support/booking_workflow.h"
 #include "support/temp_dir.h"
+#include "support/test_store.h"
 
 namespace usher::test {
-
 
 // reserve -> pay -> confirm (pivot) -> notify, every service local.
 inline const std::string kLocalBookingYaml = booking_yaml();

@@ -27,7 +27,7 @@ std::vector<std::string> event_types(const Json& events) {
 TEST_CASE("runs a completed and a compensated booking with in-process handlers") {
   TempDir dir;
   CallLog calls;
-  auto engine = open_engine(dir.file("usher.db"));
+  auto engine = open_engine(saga_log_at(dir.file("usher.db")));
   REQUIRE(engine->load(load_or_fail(kLocalBookingYaml)).is_ok());
   register_booking_handlers(*engine, calls);
   REQUIRE(engine->resume().is_ok());
@@ -78,7 +78,7 @@ TEST_CASE("runs a completed and a compensated booking with in-process handlers")
 TEST_CASE("refuses a start for an unknown workflow or an input that breaks the schema") {
   TempDir dir;
   CallLog calls;
-  auto engine = open_engine(dir.file("usher.db"));
+  auto engine = open_engine(saga_log_at(dir.file("usher.db")));
   REQUIRE(engine->load(load_or_fail(kLocalBookingYaml)).is_ok());
   register_booking_handlers(*engine, calls);
 
@@ -101,7 +101,7 @@ TEST_CASE("a start with a used idempotency key returns the first saga, also afte
   CallLog calls;
   std::string first_id;
   {
-    auto engine = open_engine(dir.file("usher.db"));
+    auto engine = open_engine(saga_log_at(dir.file("usher.db")));
     REQUIRE(engine->load(load_or_fail(kLocalBookingYaml)).is_ok());
     register_booking_handlers(*engine, calls);
     REQUIRE(engine->resume().is_ok());
@@ -115,7 +115,7 @@ TEST_CASE("a start with a used idempotency key returns the first saga, also afte
     first_id = a->id;
     engine->wait(a->id).get();
   }
-  auto engine = open_engine(dir.file("usher.db"));
+  auto engine = open_engine(saga_log_at(dir.file("usher.db")));
   REQUIRE(engine->load(load_or_fail(kLocalBookingYaml)).is_ok());
   register_booking_handlers(*engine, calls);
   REQUIRE(engine->resume().is_ok());
@@ -130,7 +130,7 @@ TEST_CASE("a start with a used idempotency key returns the first saga, also afte
 TEST_CASE("starts racing with one idempotency key make one saga, answered once it is durable") {
   TempDir dir;
   CallLog calls;
-  auto engine = open_engine(dir.file("usher.db"));
+  auto engine = open_engine(saga_log_at(dir.file("usher.db")));
   REQUIRE(engine->load(load_or_fail(kLocalBookingYaml)).is_ok());
   register_booking_handlers(*engine, calls);
   REQUIRE(engine->resume().is_ok());
@@ -156,7 +156,7 @@ TEST_CASE("starts racing with one idempotency key make one saga, answered once i
 
 TEST_CASE("cancel and operator retry go through the log") {
   TempDir dir;
-  auto engine = open_engine(dir.file("usher.db"));
+  auto engine = open_engine(saga_log_at(dir.file("usher.db")));
   REQUIRE(engine->load(load_or_fail(kLocalBookingYaml)).is_ok());
   auto manual = std::make_shared<ManualAdapter>();
   engine->bind_transport(Transport::kLocal, manual);
@@ -233,7 +233,7 @@ steps:
     call: payments.charge
     compensate: { call: payments.refund }
 )";
-  auto engine = open_engine(dir.file("usher.db"));
+  auto engine = open_engine(saga_log_at(dir.file("usher.db")));
   REQUIRE(engine->load(load_or_fail(yaml)).is_ok());
   auto manual = std::make_shared<ManualAdapter>();
   engine->bind_service("seats", manual);
@@ -265,7 +265,7 @@ TEST_CASE("an unfinished saga is recovered on reopen and its step sent again wit
   std::string id;
   std::string key;
   {
-    auto engine = open_engine(dir.file("usher.db"));
+    auto engine = open_engine(saga_log_at(dir.file("usher.db")));
     REQUIRE(engine->load(load_or_fail(kLocalBookingYaml)).is_ok());
     auto manual = std::make_shared<ManualAdapter>();
     for (const char* s : {"seats", "payments", "tickets", "notifier"}) engine->bind_service(s, manual);
@@ -277,12 +277,12 @@ TEST_CASE("an unfinished saga is recovered on reopen and its step sent again wit
     key = manual->next().call.idempotency_key;  // pay in flight when the engine goes away
     engine->shutdown();
   }
-  auto inspector = LogInspector::open(dir.file("usher.db"));
+  auto inspector = LogInspector::open(saga_log_at(dir.file("usher.db")));
   REQUIRE(inspector.is_ok());
   CHECK((*(*inspector)->saga(id))["status"] == "running");
 
   CallLog calls;
-  auto engine = open_engine(dir.file("usher.db"));
+  auto engine = open_engine(saga_log_at(dir.file("usher.db")));
   // The definition comes back from the log by hash; nothing is loaded here.
   register_booking_handlers(*engine, calls);
   REQUIRE(engine->resume().is_ok());
@@ -295,11 +295,15 @@ TEST_CASE("an unfinished saga is recovered on reopen and its step sent again wit
 
 TEST_CASE("a database of a newer schema version is refused") {
   TempDir dir;
-  { auto engine = open_engine(dir.file("usher.db")); }
-  std::string cmd = "sqlite3 " + dir.file("usher.db") + " 'PRAGMA user_version=99'";
-  REQUIRE(std::system(cmd.c_str()) == 0);
+  { auto engine = open_engine(saga_log_at(dir.file("usher.db"))); }
+  if (testing_postgres()) {
+    query_log(dir.file("usher.db"), "UPDATE usher_schema SET version = 99");
+  } else {
+    std::string cmd = "sqlite3 " + dir.file("usher.db") + " 'PRAGMA user_version=99'";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+  }
   EngineOptions options;
-  options.db_path = dir.file("usher.db");
+  options.db_path = saga_log_at(dir.file("usher.db"));
   auto engine = Engine::open(options);
   REQUIRE_FALSE(engine.is_ok());
   CHECK(engine.status().code() == StatusCode::kDataLoss);

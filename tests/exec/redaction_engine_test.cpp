@@ -33,8 +33,13 @@ std::string redacting_booking() {
 
 const Json kInput = {{"seat", 4}, {"amount", 25}, {"card", {{"number", kCardNumber}, {"cvc", "4321"}}}};
 
-// Everything SQLite wrote for this database: the main file and its WAL.
+// Everything the store wrote for this log: SQLite's file and its WAL, or
+// every event and saga row PostgreSQL holds, as text.
 std::string database_bytes(const TempDir& dir) {
+  if (testing_postgres()) {
+    return query_log(dir.file("usher.db"), "SELECT string_agg(e::text, ' ') FROM saga_events AS e") +
+           query_log(dir.file("usher.db"), "SELECT string_agg(s::text, ' ') FROM sagas AS s");
+  }
   std::string all;
   for (const char* suffix : {"", "-wal", "-shm"}) all += read_file(dir.file(std::string("usher.db") + suffix));
   return all;
@@ -47,7 +52,7 @@ TEST_CASE("a redacted card reaches the payment handler but not the log, the view
   std::string id;
   std::string charged_card;
   {
-    auto engine = open_engine(dir.file("usher.db"));
+    auto engine = open_engine(saga_log_at(dir.file("usher.db")));
     REQUIRE(engine->load(load_or_fail(redacting_booking())).is_ok());
     CallLog calls;
     register_booking_handlers(*engine, calls);
@@ -72,7 +77,7 @@ TEST_CASE("a redacted card reaches the payment handler but not the log, the view
     engine->shutdown();
   }
   CHECK(charged_card == kCardNumber);
-  auto inspector = LogInspector::open(dir.file("usher.db"));
+  auto inspector = LogInspector::open(saga_log_at(dir.file("usher.db")));
   REQUIRE(inspector.is_ok());
   CHECK((*(*inspector)->saga(id))["input"]["card"]["number"] == "[redacted]");
   std::string bytes = database_bytes(dir);
@@ -84,7 +89,7 @@ TEST_CASE("after a restart the charge in flight is not sent again without its ca
   TempDir dir;
   std::string id;
   {
-    auto engine = open_engine(dir.file("usher.db"));
+    auto engine = open_engine(saga_log_at(dir.file("usher.db")));
     REQUIRE(engine->load(load_or_fail(redacting_booking())).is_ok());
     auto manual = std::make_shared<ManualAdapter>();
     for (const char* s : {"seats", "payments", "tickets", "notifier"}) engine->bind_service(s, manual);
@@ -98,7 +103,7 @@ TEST_CASE("after a restart the charge in flight is not sent again without its ca
     engine->shutdown();
   }
   CallLog calls;
-  auto engine = open_engine(dir.file("usher.db"));
+  auto engine = open_engine(saga_log_at(dir.file("usher.db")));
   register_booking_handlers(*engine, calls);
   REQUIRE(engine->resume().is_ok());
   Json saga = engine->wait(id).get();

@@ -117,6 +117,11 @@ TEST_CASE("for_each_unfinished skips finished sagas and groups events by saga in
   std::map<std::string, std::vector<int64_t>> seqs;
   Status s = reader->for_each_unfinished([&](const SagaRow& r, std::vector<Event>&& events) {
     seen.push_back(r.id);
+    // The callback may read through the same reader, as recovery does for
+    // definitions, without cutting the iteration short.
+    auto again = reader->saga(r.id);
+    REQUIRE(again.is_ok());
+    CHECK(again->has_value());
     for (const Event& e : events) {
       CHECK(e.saga_id == r.id);
       seqs[r.id].push_back(e.seq);

@@ -18,29 +18,17 @@
 #include "store/open_store.h"
 #include "store/saga_store.h"
 #include "support/temp_dir.h"
+#include "support/test_store.h"
 
 namespace usher::test {
 
-// The store the contract tests (saga_store_test.cpp, saga_store_reader_test.cpp)
-// run against: USHER_TEST_STORE names it, SQLite when unset. A new SagaStore
-// adds itself here, and tests/store/CMakeLists.txt runs the suite once for it,
-// so it inherits every contract test.
-enum class StoreKind { kSqlite };
-
-inline StoreKind store_under_test() {
-  const char* chosen = std::getenv("USHER_TEST_STORE");
-  if (chosen == nullptr || std::string_view(chosen) == "sqlite") return StoreKind::kSqlite;
-  FAIL("USHER_TEST_STORE=" << chosen << " is not a store these tests know");
-  return StoreKind::kSqlite;
-}
-
-// The store under test at `location` (for SQLite, a file path); opening the
-// same location again reopens the same log.
+// The contract tests (saga_store_test.cpp, saga_store_reader_test.cpp) run
+// against the store USHER_TEST_STORE names (support/test_store.h); a new
+// SagaStore adds itself there, and tests/store/CMakeLists.txt runs the suite
+// once for it, so it inherits every contract test.
+// The store under test at `location`; opening the same location again reopens the same log.
 inline std::unique_ptr<SagaStore> open_store(const std::string& location) {
-  Result<std::unique_ptr<SagaStore>> store = Status::internal("no store");
-  switch (store_under_test()) {
-    case StoreKind::kSqlite: store = open_sqlite_store(location, Durability::kFull); break;
-  }
+  auto store = usher::open_store(saga_log_at(location), {});
   INFO(store.status().to_string());
   REQUIRE(store.is_ok());
   return std::move(store).value();
@@ -63,20 +51,17 @@ inline std::unique_ptr<SagaStoreReader> open_sqlite_log_reader(const std::string
 
 // A reader of the store under test at `location`, without a writer of its own.
 inline std::unique_ptr<SagaStoreReader> open_store_reader(const std::string& location) {
-  Result<std::unique_ptr<SagaStoreReader>> reader = Status::internal("no store");
-  switch (store_under_test()) {
-    case StoreKind::kSqlite: reader = open_sqlite_reader(location, true); break;
-  }
+  auto reader = usher::open_store_reader(saga_log_at(location), true);
   INFO(reader.status().to_string());
   REQUIRE(reader.is_ok());
   return std::move(reader).value();
 }
 
 
-// Ids that sort like UUIDv7 do: by creation order.
+// Saga ids as usher makes them (UUIDv7, lowercase), sorting by creation order.
 inline std::string saga_id(int n) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "saga-%08d", n);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "0190a000-0000-7000-8000-%012d", n);
   return buf;
 }
 

@@ -28,7 +28,8 @@ namespace usher {
 
 class LogInspector {
  public:
-  // read_only: open the file read-only (it must exist); the CLI's --db mode.
+  // `db_path`: a SQLite file or a postgresql:// URI. read_only: open a SQLite
+  // file read-only (it must exist); the CLI's --db mode.
   static Result<std::unique_ptr<LogInspector>> open(const std::string& db_path, bool read_only = true);
   virtual ~LogInspector() = default;
 

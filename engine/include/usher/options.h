@@ -26,10 +26,17 @@ class Clock {
 Clock& system_clock();
 
 struct EngineOptions {
-  // Path of the SQLite saga log; created with the current schema if missing.
-  // ":memory:" is refused: a saga engine without a durable log is a bug.
+  // Where the saga log is: a SQLite file path (created with the current
+  // schema if missing; ":memory:" is refused: a saga engine without a durable
+  // log is a bug), or a PostgreSQL URI, postgresql://user@host:5432/db?sslmode=…
   std::string db_path = "usher.db";
+  // SQLite's synchronous level. PostgreSQL commits as its server's
+  // synchronous_commit says (on by default: like kFull).
   Durability durability = Durability::kFull;
+  // PostgreSQL: create or upgrade the schema on open (`usher migrate` does it
+  // alone). False: refuse a database whose schema is not current. SQLite
+  // files are always brought up to date.
+  bool migrate_schema = true;
   // Most appends one group commit may take; more wait for the next commit.
   size_t max_batch_events = 8192;
   // Time source for events and timers. Default: the system clock. Must outlive the engine.

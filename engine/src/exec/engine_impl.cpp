@@ -216,7 +216,10 @@ Result<std::unique_ptr<Engine>> open_engine_with_store(EngineOptions options, st
 Result<std::unique_ptr<Engine>> Engine::open(EngineOptions options) {
   if (options.db_path.empty() || options.db_path == ":memory:")
     return Status::invalid_argument("the saga log needs a file: \"" + options.db_path + "\" is not durable");
-  auto store = open_sqlite_store(options.db_path, options.durability, options.max_batch_events, options.sqlite_vfs);
+  auto store = open_store(options.db_path, {.durability = options.durability,
+                                            .max_batch_events = options.max_batch_events,
+                                            .migrate = options.migrate_schema,
+                                            .sqlite_vfs = options.sqlite_vfs});
   if (!store.is_ok()) return store.status();
   return open_engine_with_store(std::move(options), std::move(store.value()));
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "usher/options.h"
+#include "usher/saga_log.h"  // kSagaLogSchemaVersion: a log of a newer version is refused
 #include "usher/saga.h"
 
 namespace usher {
@@ -51,10 +52,6 @@ struct SagaStoreStats {
   uint64_t commit_micros_total = 0;  // time spent in COMMIT (the sync), summed
   uint64_t queued_events = 0;        // appended, not yet committed or failed
 };
-
-// The schema version this code writes (schemas/saga-log.sql and its
-// migrations); a log of a newer version is refused with kDataLoss.
-constexpr int kSagaLogSchemaVersion = 1;
 
 // An event with its place in the commit order of the whole log: positions
 // grow with each commit, and within one commit follow the order of append().

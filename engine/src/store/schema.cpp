@@ -2,6 +2,7 @@
 
 #include <array>
 
+#include "store/embedded_sql.h"
 #include "store/saga_store.h"
 
 namespace usher::schema {

@@ -13,9 +13,6 @@
 
 namespace usher::schema {
 
-// schemas/saga-log.sql, embedded at build time (the migration from 0 to 1).
-extern const char* const kSagaLogSql;
-
 // Brings the database up to kSagaLogSchemaVersion. A database with a newer
 // version is refused with kDataLoss: this build cannot know what it holds.
 Status migrate(sqlite::Connection& db, const std::string& path);

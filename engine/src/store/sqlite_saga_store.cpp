@@ -195,41 +195,18 @@ Status SqliteSagaStore::store_definition(const std::string& hash, const std::str
 }
 
 void SqliteSagaStore::enqueue(Group group) {
-  bool accepted = false;
-  bool wake = false;
-  {
-    std::lock_guard lock(mu_);
-    if (!closing_) {
-      accepted = true;
-      // The writer only sleeps on an empty queue; otherwise it will look again.
-      wake = queue_.empty();
-      queued_events_.fetch_add(group.events.size(), std::memory_order_relaxed);
-      queue_.push_back(std::move(group));
-      ++enqueued_;
-    }
-  }
-  if (!accepted) {
-    finish(group.done, Status::unavailable("saga log " + path_ + " is closed"));
-  } else if (wake) {
-    work_cv_.notify_one();
-  }
+  if (!queue_.push(group)) finish(group.done, Status::unavailable("saga log " + path_ + " is closed"));
 }
 
 void SqliteSagaStore::flush() {
   // From a callback this would wait for the batch that is running it.
   if (std::this_thread::get_id() == writer_id_) return;
-  std::unique_lock lock(mu_);
-  const uint64_t target = enqueued_;
-  done_cv_.wait(lock, [&] { return finished_ >= target; });
+  queue_.flush();
 }
 
 void SqliteSagaStore::close() {
   std::lock_guard close_lock(close_mu_);
-  {
-    std::lock_guard lock(mu_);
-    closing_ = true;
-  }
-  work_cv_.notify_one();
+  queue_.close();
   // From a callback the writer cannot join itself; it stops once the queue is
   // drained and the destructor joins it.
   if (std::this_thread::get_id() == writer_id_) return;
@@ -251,39 +228,19 @@ SagaStoreStats SqliteSagaStore::stats() const {
   s.events = events_.load(std::memory_order_relaxed);
   s.last_batch_events = last_batch_events_.load(std::memory_order_relaxed);
   s.commit_micros_total = commit_micros_total_.load(std::memory_order_relaxed);
-  s.queued_events = queued_events_.load(std::memory_order_relaxed);
+  s.queued_events = queue_.queued_events();
   return s;
 }
 
 void SqliteSagaStore::run() {
   std::vector<Group> batch;
-  for (;;) {
-    {
-      std::unique_lock lock(mu_);
-      work_cv_.wait(lock, [&] { return !queue_.empty() || closing_; });
-      if (queue_.empty()) return;  // closing, and everything queued is written
-      // Take every group waiting, up to max_batch_events_ events; always at
-      // least one, however large, so a big group cannot stall the queue.
-      size_t events = 0;
-      while (!queue_.empty()) {
-        size_t n = queue_.front().events.size();
-        if (!batch.empty() && events + n > max_batch_events_) break;
-        events += n;
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-    }
+  while (queue_.take(batch, max_batch_events_)) {
     commit_batch(batch);
-    const size_t n = batch.size();
-    size_t written = 0;
-    for (const Group& g : batch) written += g.events.size();
-    queued_events_.fetch_sub(written, std::memory_order_relaxed);
+    const size_t groups = batch.size();
+    size_t events = 0;
+    for (const Group& g : batch) events += g.events.size();
     batch.clear();  // frees the events before flush() returns
-    {
-      std::lock_guard lock(mu_);
-      finished_ += n;
-    }
-    done_cv_.notify_all();
+    queue_.finished(groups, events);
     maybe_checkpoint();
   }
 }

@@ -2,22 +2,17 @@
 //
 // Threading:
 //   - Any thread may call append(), flush(), store_definition(), stats() and close().
-//     append() only locks mu_ to push onto queue_; it never touches SQLite.
+//     append() only pushes onto queue_ (write_queue.h); it never touches SQLite.
 //   - The writer thread (run()) owns db_ and every statement after open(). It
 //     takes all waiting groups (up to max_batch_events_ events), writes them in
 //     one transaction, commits (the one sync), then calls each group's `done`
-//     outside mu_, and only then counts them finished (which releases flush()).
+//     and only then counts them finished (which releases flush()).
 //   - `done` callbacks run on the writer thread: they must not block on the log
 //     (flush, close and store_definition from a callback would wait for themselves)
 //     and must not throw.
-//   - The queue is not bounded here: the engine bounds the sagas in flight, and
-//     an append() that blocked could deadlock an engine thread that is also the
-//     consumer of the `done` callbacks.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -28,6 +23,7 @@
 #include "store/open_store.h"
 #include "store/saga_store.h"
 #include "store/sqlite_db.h"
+#include "store/write_queue.h"
 
 namespace usher {
 
@@ -106,14 +102,8 @@ class SqliteSagaStore final : public SagaStore {
   std::vector<Group*> pending_;  // groups of the current batch still to be written
   int wal_pages_ = 0;            // WAL size after the last commit, from the WAL hook
 
-  std::mutex mu_;
-  std::condition_variable work_cv_;  // the writer waits here for groups or for close()
-  std::condition_variable done_cv_;  // flush() waits here for finished_
-  std::deque<Group> queue_;          // guarded by mu_
-  uint64_t enqueued_ = 0;            // groups ever queued; guarded by mu_
-  uint64_t finished_ = 0;            // groups whose `done` has run; guarded by mu_
-  bool closing_ = false;             // no more appends; guarded by mu_
-  std::mutex close_mu_;              // serialises close() with itself
+  WriteQueue<Group> queue_;
+  std::mutex close_mu_;  // serialises close() with itself
   std::thread writer_;
   std::thread::id writer_id_;
 
@@ -121,7 +111,6 @@ class SqliteSagaStore final : public SagaStore {
   std::atomic<uint64_t> events_{0};
   std::atomic<uint64_t> last_batch_events_{0};
   std::atomic<uint64_t> commit_micros_total_{0};
-  std::atomic<uint64_t> queued_events_{0};  // in queue_ or being written
 };
 
 }  // namespace usher

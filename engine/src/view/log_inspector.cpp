@@ -9,7 +9,7 @@
 namespace usher {
 
 Result<std::unique_ptr<LogInspector>> LogInspector::open(const std::string& db_path, bool read_only) {
-  auto reader = open_sqlite_reader(db_path, read_only);
+  auto reader = open_store_reader(db_path, read_only);
   if (!reader.is_ok()) return reader.status();
   return std::unique_ptr<LogInspector>(new LogInspectorImpl(std::move(reader.value())));
 }
