@@ -6,12 +6,19 @@
 //
 // initdb and pg_ctl refuse to run as root, so as root the dir is given to the
 // `postgres` user and both run through `runuser -u postgres --`.
+//
+// A test process that dies without running destructors (SIGKILL, ctest's
+// timeout, abort) would leave the server and the dir behind for good, so each
+// cluster has a watchdog: a shell outside the test's process tree and session
+// that waits for EOF on a pipe only the test process holds the write end of,
+// then stops the server and removes the dir.
 #pragma once
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -179,6 +186,13 @@ inline std::vector<pid_t> children_of(pid_t parent) {
   return out;
 }
 
+// A word for sh: single-quoted, with each ' as '\''.
+inline std::string sh_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 struct PgConnDeleter {
   void operator()(PGconn* c) const { PQfinish(c); }
 };
@@ -200,6 +214,8 @@ class PgCluster {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     try {
+      // First, so a death during initdb or start is cleaned up too.
+      start_watchdog();
       if (::geteuid() == 0) give_to_postgres();
       const int rc = run_as_owner({pg_detail::pg_bin("initdb"), "-D", data().string(), "-U", "usher", "--auth=trust",
                                    "-E", "UTF8", "--locale=C", "--no-sync"});
@@ -364,13 +380,122 @@ class PgCluster {
     }
   }
 
+  // In a child forked without exec that exits normally the object is a copy:
+  // the cluster is its parent's, who still uses it.
   void stop_and_remove() noexcept {
+    if (::getpid() != owner_) {
+      close_fd(life_fd_);
+      close_fd(done_fd_);
+      return;
+    }
     try {
       stop_immediately();
     } catch (...) {
     }
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
+    release_watchdog();
+  }
+
+  // The watchdog is /bin/sh with the read end of the "life" pipe as stdin; we
+  // keep the write end, close-on-exec so no exec'd child holds it (a child
+  // forked without exec holds it while it lives, which only delays cleanup
+  // until it dies too). Its `cat` returns at EOF, when every write end is gone:
+  // we closed it or we died. It then stops the server if postmaster.pid names a
+  // live postmaster of this data dir (as stop_immediately; SIGCONT first in
+  // case we died inside kill_hard with it stopped) and removes the dir.
+  //
+  // It is double-forked: a grandchild in a session of its own, handed to init
+  // at once, so neither a Ctrl-C or kill of our process group nor ctest's
+  // timeout (SIGKILL for the test and every process whose parent pid leads to
+  // it) reaches it. Not being its parent, we learn it is done from EOF on the
+  // "done" pipe, whose write end it holds as fd 3.
+  void start_watchdog() {
+    const std::string data_q = pg_detail::sh_quote(data().string());
+    std::string stop = pg_detail::sh_quote(pg_detail::pg_bin("pg_ctl")) + " -D " + data_q + " -m immediate stop";
+    if (::geteuid() == 0) stop = "runuser -u postgres -- " + stop;
+    const std::string script =
+        "cat >/dev/null\n"
+        "pid=$(head -n 1 " + pg_detail::sh_quote((data() / "postmaster.pid").string()) + " 2>/dev/null)\n"
+        "case $pid in\n"
+        "  ''|*[!0-9]*) ;;\n"
+        "  *) if tr '\\000' '\\n' </proc/$pid/cmdline 2>/dev/null | grep -qxF -e " + data_q + "; then\n"
+        "       kill -CONT $pid 2>/dev/null\n"
+        "       " + stop + "\n"
+        "     fi ;;\n"
+        "esac\n"
+        "rm -rf -- " + pg_detail::sh_quote(dir_.string()) + "\n";
+    // Everything the children touch is prepared before fork: only
+    // async-signal-safe calls between fork and exec.
+    const char* const argv[] = {"/bin/sh", "-c", script.c_str(), "usher-pg-watchdog", nullptr};
+    int life[2] = {-1, -1};
+    int done[2] = {-1, -1};
+    const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null_fd < 0 || ::pipe2(life, O_CLOEXEC) != 0 || ::pipe2(done, O_CLOEXEC) != 0) {
+      const int err = errno;
+      for (int fd : {null_fd, life[0], life[1], done[0], done[1]}) close_fd(fd);
+      throw std::system_error(err, std::generic_category(), "watchdog pipes");
+    }
+    const pid_t middle = ::fork();
+    if (middle == 0) {
+      if (::setsid() < 0) ::_exit(1);
+      const pid_t watchdog = ::_Fork();
+      if (watchdog != 0) ::_exit(watchdog < 0 ? 1 : 0);
+      sigset_t none;
+      ::sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      // Copies above 3 first, so no dup2 below has its target as its source
+      // (which would leave close-on-exec set).
+      const int in = ::fcntl(life[0], F_DUPFD, 10);
+      const int out = ::fcntl(null_fd, F_DUPFD, 10);
+      const int fin = ::fcntl(done[1], F_DUPFD, 10);
+      if (in < 0 || out < 0 || fin < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0 ||
+          ::dup2(fin, 3) < 0 || ::chdir("/") != 0) {
+        ::_exit(127);
+      }
+      // Above all the write end of the life pipe: held here, it would never see EOF.
+      ::close_range(4, ~0U, 0);
+      ::execv(argv[0], const_cast<char* const*>(argv));
+      ::_exit(127);
+    }
+    const int fork_err = errno;
+    for (int fd : {null_fd, life[0], done[1]}) close_fd(fd);
+    int status = 0;
+    while (middle > 0 && ::waitpid(middle, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (middle < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      close_fd(life[1]);
+      close_fd(done[0]);
+      throw std::system_error(middle < 0 ? fork_err : ECHILD, std::generic_category(), "fork watchdog");
+    }
+    life_fd_ = life[1];
+    done_fd_ = done[0];
+  }
+
+  // After the server is stopped and the dir removed: the watchdog's stop and
+  // rm then find nothing. Waits (bounded) for it to finish.
+  void release_watchdog() noexcept {
+    if (life_fd_ < 0) return;
+    close_fd(life_fd_);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (;;) {
+      using std::chrono::milliseconds;
+      const auto left = std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd p{done_fd_, POLLIN, 0};
+      const int r = ::poll(&p, 1, static_cast<int>(left.count()));
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      char buf[64];
+      const ssize_t n = ::read(done_fd_, buf, sizeof buf);
+      if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) break;
+    }
+    close_fd(done_fd_);
+  }
+
+  static void close_fd(int& fd) noexcept {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
   }
 
   [[noreturn]] void fail(const std::string& what, const std::filesystem::path& log) const {
@@ -402,6 +527,9 @@ class PgCluster {
 
   std::filesystem::path dir_;
   int port_ = 0;
+  pid_t owner_ = ::getpid();
+  int life_fd_ = -1;  // write end of the watchdog's stdin
+  int done_fd_ = -1;  // read end of the pipe the watchdog holds until it exits
 };
 
 }  // namespace usher::test
