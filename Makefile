@@ -49,6 +49,14 @@ demo: deps
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target $(DEMO_TARGETS)
 	bash scripts/demo.sh $(BUILD_DIR)
 
+# The same demo with the saga log on a throwaway PostgreSQL cluster, stopped
+# and removed at the end (scripts/demo-postgres.sh).
+.PHONY: demo-postgres
+demo-postgres: deps
+	$(MAKE) configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target $(DEMO_TARGETS)
+	bash scripts/demo-postgres.sh $(BUILD_DIR)
+
 # The ticketing saga benchmark (BENCHMARK.md, docs/performance.md): every mode,
 # durable (synchronous=FULL), one table, targets checked, JSON in
 # $(BUILD_DIR)/bench/bench-data/results.json. `bench` is the quick version

@@ -12,6 +12,8 @@
 #      stood before the decline (`--at`), then `usher ls` and `usher stats`.
 # Everything it starts is stopped on exit, whatever happens; if something does
 # not come up in time the script fails with the logs.
+# USHER_DEMO_DB names the saga log (`make demo-postgres` sets a postgresql://
+# URI); by default a throw-away SQLite file.
 set -euo pipefail
 
 build=${1:-build}
@@ -98,14 +100,15 @@ export TICKETS_URL=http://127.0.0.1:$(port_of tickets)
 export NOTIFY_URL=http://127.0.0.1:$(port_of notifier)
 echo "http services: seats $SEATS_URL, tickets $TICKETS_URL, notifier $NOTIFY_URL"
 
-"$usher" serve --db "$work/usher.db" --workflows workflows --listen 127.0.0.1:0 \
+saga_log=${USHER_DEMO_DB:-$work/usher.db}
+"$usher" serve --db "$saga_log" --workflows workflows --listen 127.0.0.1:0 \
   >"$work/serve.out" 2>"$work/serve.log" &
 pids+=($!)
 listening=$(wait_for_line "$work/serve.out" '^usher: listening on ' "${pids[-1]}") ||
   fail "usher serve did not start listening"
 export USHER_SERVER=http://${listening#usher: listening on }
 unset USHER_TOKEN
-echo "usher serve: $USHER_SERVER (saga log $work/usher.db)"
+echo "usher serve: $USHER_SERVER (saga log ${saga_log%%\?*})"
 
 # saga_status ID: the saga's status as the API reports it.
 saga_status() {
@@ -142,5 +145,6 @@ section "usher stats"
 "$usher" stats
 
 section "done"
-echo "Both sagas settled as expected. The same views read a log file directly, with or"
-echo "without a server: usher ls --db FILE, usher show ID --db FILE, usher events ID --json."
+echo "Both sagas settled as expected. The same views read the saga log directly, with or"
+echo "without a server: usher ls --db LOG, usher show ID --db LOG, usher events ID --json,"
+echo "where LOG is a SQLite file or a postgresql:// URI."

@@ -309,6 +309,21 @@ class PgCluster {
     if (!try_start()) fail("pg_ctl start failed", dir_ / "log");
   }
 
+  // The same data dir on another port, where clients of the usual port do
+  // not find it: a test reads what was durable at a crash before letting its
+  // clients back (stop(), then start_on_port(the usual port)).
+  void start_on_port(int port) {
+    port_ = port;
+    start();
+  }
+
+  // A clean shutdown (pg_ctl -m fast), waiting for it.
+  void stop() {
+    if (running_postmaster() > 0) {
+      run_as_owner({pg_detail::pg_bin("pg_ctl"), "-D", data().string(), "-m", "fast", "-w", "stop"});
+    }
+  }
+
  private:
   std::filesystem::path data() const { return dir_ / "data"; }
 
@@ -347,14 +362,25 @@ class PgCluster {
   // A server refuses to start while the pid in its lock files answers kill(0),
   // which an unreaped zombie does; this init may reap late or never.
   void clear_zombie_locks() {
+    std::error_code ec;
     std::ifstream in(data() / "postmaster.pid");
     long pid = 0;
-    if (!(in >> pid) || pid <= 0) return;
-    const pg_detail::ProcStat s = pg_detail::proc_stat(static_cast<pid_t>(pid));
-    if (!s.exists || s.state != 'Z') return;
-    std::error_code ec;
-    std::filesystem::remove(data() / "postmaster.pid", ec);
-    std::filesystem::remove(dir_ / (".s.PGSQL." + std::to_string(port_) + ".lock"), ec);
+    if (in >> pid && pid > 0) {
+      const pg_detail::ProcStat s = pg_detail::proc_stat(static_cast<pid_t>(pid));
+      if (s.exists && s.state == 'Z') std::filesystem::remove(data() / "postmaster.pid", ec);
+    }
+    // Socket lock files name their postmaster on the first line; one whose
+    // postmaster is a zombie or gone (killed by kill_hard, on this or an
+    // earlier port) would stop a server from starting on that port.
+    for (const auto& entry : std::filesystem::directory_iterator(dir_, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (!name.starts_with(".s.PGSQL.") || !name.ends_with(".lock")) continue;
+      std::ifstream lock(entry.path());
+      long owner = 0;
+      if (!(lock >> owner) || owner <= 0) continue;
+      const pg_detail::ProcStat s = pg_detail::proc_stat(static_cast<pid_t>(owner));
+      if (!s.exists || s.state == 'Z') std::filesystem::remove(entry.path(), ec);
+    }
   }
 
   // The postmaster's pid if it is alive and serves this cluster's data dir,
