@@ -72,6 +72,13 @@ bench-full: deps
 	$(MAKE) build
 	$(BUILD_DIR)/bench/usher-bench --suite full --soak-seconds $(BENCH_SOAK_SECONDS)
 
+# The PostgreSQL store next to SQLite in one run, on a throwaway cluster
+# (scripts/bench-postgres.sh, docs/postgresql.md).
+.PHONY: bench-postgres
+bench-postgres: deps
+	$(MAKE) build
+	bash scripts/bench-postgres.sh $(BUILD_DIR)
+
 # DESIGN.md section 7's comparison on its own terms: the step service in Node
 # (bench/node/step_service.js, Debian's nodejs), baseline, embedded and
 # server at C=1 and C=64.

@@ -25,6 +25,7 @@ struct RunSpec {
   std::string sync_counter_library;  // server mode: sync_counter_preload.cpp, built as a module
   std::string sandbox_binary;  // kafka mode: usher-kafka-sandbox
   bool synchronous_full = true;
+  std::string db;            // empty: a fresh SQLite file per run; else a PostgreSQL URI, emptied first
 };
 
 struct RunResult {
@@ -41,7 +42,8 @@ struct RunResult {
   std::optional<double> cpu_seconds;     // the engine's process (or the driver's, for baseline)
   std::optional<double> peak_rss_mb;
   std::optional<double> events_per_commit;
-  std::optional<double> fsyncs;          // fsync + fdatasync calls of the engine's process
+  std::optional<double> fsyncs;          // fsync + fdatasync calls of the engine's process; on
+                                         // PostgreSQL the server's WAL syncs (pg_stat_wal.wal_sync)
   std::optional<double> resume_seconds;  // recovery: Engine::resume()
   std::vector<double> rss_samples_mb;    // soak
 };

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "bench_run.h"
+#include "postgres.h"
 #include "http/step/http_step_adapter.h"
 #include "kafka/kafka_step_adapter.h"
 #include "services/kafka_step_service.h"
@@ -69,7 +70,17 @@ class ParkedAdapter final : public StepAdapter {
   void dispatch(StepCall, StepCallback) override {}
 };
 
+// The run's saga log: a new SQLite file in the work dir, or the PostgreSQL
+// database of --db, emptied. "" if it cannot be emptied.
 std::string fresh_db(const RunSpec& spec, const std::string& name) {
+  if (!spec.db.empty()) {
+    std::string error;
+    if (!reset_postgres(spec.db, error)) {
+      std::fprintf(stderr, "usher-bench: cannot empty %s: %s\n", spec.db.c_str(), error.c_str());
+      return "";
+    }
+    return spec.db;
+  }
   std::filesystem::create_directories(spec.work_dir);
   std::string db = spec.work_dir + "/" + name + ".db";
   for (const char* ext : {"", "-wal", "-shm"}) std::filesystem::remove(db + ext);
@@ -230,7 +241,9 @@ RunResult run_in_process(const RunSpec& spec) {
   if (!def.is_ok()) return fail(def.status().to_string());
   EngineOptions options;
   options.db_path = fresh_db(spec, spec.mode + "-" + std::to_string(spec.concurrency));
+  if (options.db_path.empty()) return fail("cannot empty " + spec.db);
   options.durability = spec.synchronous_full ? Durability::kFull : Durability::kNormal;
+  const std::optional<double> wal0 = spec.db.empty() ? std::nullopt : wal_syncs(spec.db);
   auto opened = Engine::open(options);
   if (!opened.is_ok()) return fail(opened.status().to_string());
   std::unique_ptr<Engine> engine = std::move(opened.value());
@@ -283,6 +296,10 @@ RunResult run_in_process(const RunSpec& spec) {
   r.fsyncs = syncs;
   engine->shutdown();
   engine.reset();
+  if (wal0) {
+    auto wal1 = wal_syncs(spec.db);
+    r.fsyncs = wal1 ? std::optional<double>(*wal1 - *wal0) : std::nullopt;
+  }
   const uint64_t finished = soak ? driver.finished_.load() : spec.sagas;
   if (soak) r.spec.sagas = finished;
   if (local) {
@@ -302,7 +319,7 @@ RunResult run_in_process(const RunSpec& spec) {
   }
   // A 10-minute soak leaves a log of several GB; the other runs' logs are
   // small and kept for inspection.
-  if (soak)
+  if (soak && spec.db.empty())
     for (const char* ext : {"", "-wal", "-shm"}) std::filesystem::remove(options.db_path + ext);
   return r;
 }
@@ -324,6 +341,7 @@ RunResult run_recovery(const RunSpec& spec) {
   if (!loaded.ok()) return fail("cannot load the recovery workflow");
   EngineOptions options;
   options.db_path = fresh_db(spec, "recovery");
+  if (options.db_path.empty()) return fail("cannot empty " + spec.db);
   options.durability = spec.synchronous_full ? Durability::kFull : Durability::kNormal;
 
   {  // 1. Start N sagas whose first step never answers, then close the engine.

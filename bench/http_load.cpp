@@ -28,6 +28,7 @@
 #include <boost/beast/http.hpp>
 
 #include "bench_run.h"
+#include "postgres.h"
 #include "ticketing_rules.h"
 #include "usher/url.h"
 
@@ -212,8 +213,12 @@ RunResult run_server(const RunSpec& spec) {
   if (access(spec.usher_binary.c_str(), X_OK) != 0) return fail("no usher binary at " + spec.usher_binary);
   if (!reset_counts(spec.service_url, r.error)) return fail(r.error);
 
-  const std::string db = spec.work_dir + "/server-" + std::to_string(spec.concurrency) + ".db";
-  for (const char* ext : {"", "-wal", "-shm"}) std::filesystem::remove(db + ext);
+  // The log: a fresh SQLite file, or the PostgreSQL database of --db emptied.
+  const std::string files = spec.work_dir + "/server-" + std::to_string(spec.concurrency) + ".db";
+  const std::string db = spec.db.empty() ? files : spec.db;
+  for (const char* ext : {"", "-wal", "-shm"}) std::filesystem::remove(files + ext);
+  if (!spec.db.empty() && !reset_postgres(spec.db, r.error)) return fail("cannot empty " + spec.db + ": " + r.error);
+  const std::optional<double> wal0 = spec.db.empty() ? std::nullopt : wal_syncs(spec.db);
   // Syncs are counted by a preloaded library (sync_counter_preload.cpp), not a
   // tracer: it adds nothing to the process's cost.
   const std::string sync_counter = spec.work_dir + "/server-" + std::to_string(spec.concurrency) + ".syncs";
@@ -227,14 +232,14 @@ RunResult run_server(const RunSpec& spec) {
   std::vector<std::string> argv = {spec.usher_binary, "serve", "--db", db, "--workflows", spec.workflows_dir,
                                    "--listen", "127.0.0.1:0", "--log-level", "warn", "--durability",
                                    spec.synchronous_full ? "full" : "normal"};
-  auto child = spawn(argv, env, db + ".log");
+  auto child = spawn(argv, env, files + ".log");
   if (!child) return fail("cannot start " + spec.usher_binary);
   auto port = read_line_with(*child, "usher: listening on 127.0.0.1:", 30);
   if (!port) {
     stop_child(*child);
-    return fail("usher serve did not report its port (see " + db + ".log)");
+    return fail("usher serve did not report its port (see " + files + ".log)");
   }
-  drain(*child, db + ".stdout.log");
+  drain(*child, files + ".stdout.log");
   const std::string api = "http://127.0.0.1:" + *port;
   const int usher_pid = child->pid;
 
@@ -263,6 +268,10 @@ RunResult run_server(const RunSpec& spec) {
   kill(usher_pid, SIGTERM);
   wait_exit(*child, 10);
   if (counted) r.fsyncs = counted_syncs(sync_counter);
+  if (wal0) {
+    auto wal1 = wal_syncs(spec.db);
+    r.fsyncs = wal1 ? std::optional<double>(*wal1 - *wal0) : std::nullopt;
+  }
   r.count_check = check_counts(spec.service_url, spec.sagas, r.count_detail);
   return r;
 }

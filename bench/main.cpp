@@ -46,9 +46,22 @@ struct Planned {
   std::string mode;
   unsigned c;
   uint64_t n;
+  bool on_postgres = false;  // the run's log on --db (suite postgres)
 };
 
 std::vector<Planned> suite(const std::string& name) {
+  if (name == "postgres") {
+    // The PostgreSQL store next to SQLite, in one run (docs/postgresql.md).
+    std::vector<Planned> both;
+    for (bool pg : {false, true}) {
+      for (Planned p : std::vector<Planned>{{"embedded", 1, 300}, {"server", 1, 300}, {"server", 64, 5000},
+                                            {"local", 256, 20000}}) {
+        p.on_postgres = pg;
+        both.push_back(p);
+      }
+    }
+    return both;
+  }
   if (name == "node") {
     // DESIGN.md section 7's table, on its own terms: the step service in Node.
     return {{"baseline", 1, 300}, {"baseline", 64, 20000}, {"embedded", 1, 300}, {"embedded", 64, 20000},
@@ -158,9 +171,13 @@ int main(int argc, char** argv) {
   spec.sandbox_binary = (bin / ".." / "examples" / "kafka-sandbox" / "usher-kafka-sandbox").lexically_normal().string();
   double soak_seconds = 600;
   app.add_option("--suite", suite_name,
-                 "quick (every mode, under 2 minutes), full (BENCHMARK.md's sizes and a soak) or node (DESIGN.md's "
-                 "comparison: baseline, embedded and server at C=1 and C=64; implies --service node)")
-      ->check(CLI::IsMember({"quick", "full", "node"}));
+                 "quick (every mode, under 2 minutes), full (BENCHMARK.md's sizes and a soak), node (DESIGN.md's "
+                 "comparison: baseline, embedded and server at C=1 and C=64; implies --service node) or postgres "
+                 "(embedded C=1, server C=1 and C=64, local C=256, on SQLite and then on --db)")
+      ->check(CLI::IsMember({"quick", "full", "node", "postgres"}));
+  app.add_option("--db", spec.db,
+                 "a PostgreSQL URI: the runs' saga log (emptied before each run) instead of SQLite files; with "
+                 "--suite postgres, the PostgreSQL half");
   std::string service_kind = "cpp";
   app.add_option("--service", service_kind,
                  "the step service to start: cpp (usher-bench-service, 2 threads) or node (bench/node/step_service.js, "
@@ -178,6 +195,10 @@ int main(int argc, char** argv) {
   app.add_option("--json", json_path, "write the results as JSON here");
   app.add_flag("--child", child, "internal: one run, its JSON on stdout");
   CLI11_PARSE(app, argc, argv);
+  if (suite_name == "postgres" && spec.db.empty()) {
+    std::cerr << "usher-bench: --suite postgres needs --db postgresql://… (make bench-postgres starts a cluster)\n";
+    return 2;
+  }
   spec.synchronous_full = durability == "full";
   spec.soak_seconds = soak_seconds;
   fs::create_directories(spec.work_dir);
@@ -216,6 +237,10 @@ int main(int argc, char** argv) {
                                      "-n", std::to_string(p.n), "--durability", durability, "--service-url",
                                      spec.service_url, "--work-dir", spec.work_dir, "--soak-seconds",
                                      std::to_string(soak_seconds)};
+    if (!spec.db.empty() && (suite_name != "postgres" || p.on_postgres)) {
+      args.push_back("--db");
+      args.push_back(spec.db);
+    }
     std::fprintf(stderr, "usher-bench: %s C=%u N=%llu ...\n", p.mode.c_str(), p.c, static_cast<unsigned long long>(p.n));
     auto run = usher::bench::spawn(args, {}, spec.work_dir + "/" + p.mode + "-" + std::to_string(p.c) + ".run.log");
     std::optional<std::string> line = run ? usher::bench::read_line_with(*run, "RESULT ", soak_seconds + 900) : std::nullopt;

@@ -61,6 +61,7 @@ Json to_json(const RunResult& r) {
   put(j, "resume_seconds", r.resume_seconds);
   j["rss_samples_mb"] = r.rss_samples_mb;
   j["synchronous"] = r.spec.synchronous_full ? "FULL" : "NORMAL";
+  j["store"] = r.spec.db.empty() ? "sqlite" : "postgresql";
   return j;
 }
 
@@ -87,9 +88,10 @@ std::string format_table(const std::vector<Json>& runs) {
     };
     std::string count = j["count_check"].is_null() ? "-" : j["count_check"].get<bool>() ? "pass" : "FAIL";
     std::string note;
-    if (!j.value("ok", false)) note = "ERROR: " + j.value("error", "");
-    else if (count == "FAIL") note = j.value("count_detail", "");
-    else if (j.value("other", uint64_t{0}) > 0) note = std::to_string(j.value("other", uint64_t{0})) + " other endings";
+    if (j.value("store", "") == "postgresql") note = "postgresql (fsync/sg: WAL syncs) ";
+    if (!j.value("ok", false)) note += "ERROR: " + j.value("error", "");
+    else if (count == "FAIL") note += j.value("count_detail", "");
+    else if (j.value("other", uint64_t{0}) > 0) note += std::to_string(j.value("other", uint64_t{0})) + " other endings";
     if (auto samples = j.value("rss_samples_mb", std::vector<double>{}); !samples.empty())
       note += fmt("rss %.1f MB at 10 s", samples.front()) + fmt(", %.1f MB at end", samples.back()) +
               fmt(", max %.1f", *std::max_element(samples.begin(), samples.end()));

@@ -1,5 +1,7 @@
 #include "store/postgres/pg.h"
 
+#include <cstdio>
+#include <ctime>
 #include <limits>
 
 #include "usher/service_text.h"
@@ -121,6 +123,13 @@ void ArrayLiteral::add(int64_t n) {
   text_ += std::to_string(n);
 }
 
+void ArrayLiteral::add_time(int64_t us) {
+  separate();
+  text_ += '"';
+  text_ += time_text(us);
+  text_ += '"';
+}
+
 void ArrayLiteral::add_null() {
   separate();
   text_ += "NULL";
@@ -129,6 +138,23 @@ void ArrayLiteral::add_null() {
 std::string ArrayLiteral::take() {
   text_ += '}';
   return std::move(text_);
+}
+
+std::string time_text(int64_t us) {
+  // Floor division, so times before 1970 keep a positive fraction.
+  int64_t seconds = us / 1'000'000;
+  int64_t micros = us % 1'000'000;
+  if (micros < 0) {
+    micros += 1'000'000;
+    --seconds;
+  }
+  const std::time_t t = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char out[64];
+  std::snprintf(out, sizeof out, "%04d-%02d-%02d %02d:%02d:%02d.%06lld+00", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(micros));
+  return out;
 }
 
 std::string storable(std::string_view text) {

@@ -90,6 +90,8 @@ class ArrayLiteral {
   ArrayLiteral() { text_ = "{"; }
   void add(std::string_view text);
   void add(int64_t n);
+  // A time in µs since the epoch, as timestamptz text (time_text).
+  void add_time(int64_t us);
   void add_null();
   // Adds `text` or NULL when it is empty (how the log stores "none").
   void add_or_null(std::string_view text) { text.empty() ? add_null() : add(text); }
@@ -101,6 +103,11 @@ class ArrayLiteral {
   std::string text_;
   bool empty_ = true;
 };
+
+// µs since the Unix epoch as timestamptz input, "2026-12-06 10:11:39.954123+00":
+// exact (a float would round the last microseconds), and parsed by the server
+// for less than the arithmetic a bigint would need there.
+std::string time_text(int64_t us);
 
 // `text` as PostgreSQL can store it: unchanged when it is valid UTF-8 without
 // NUL bytes, otherwise with each offending byte (or NUL) as U+FFFD.

@@ -23,9 +23,10 @@ constexpr std::chrono::milliseconds kMaxBackoff{2000};
 
 // The parameters of usher_append, in order (schemas/saga-log-postgresql.sql).
 constexpr const char* kAppendSql =
-    "SELECT usher_append($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::bigint[], "
+    "SELECT usher_append($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::timestamptz[], "
     "$7::bigint[], $8::uuid[], $9::bigint[], $10::text[], $11::bigint[], $12::text[], $13::text[], $14::text[], "
-    "$15::text[], $16::text[], $17::bigint[], $18::bigint[], $19::bigint[], $20::text[], $21::bigint[])";
+    "$15::text[], $16::text[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::text[], "
+    "$21::bigint[])";
 constexpr int kAppendParams = 21;
 constexpr const char* kDefinitionSql =
     "INSERT INTO definitions (hash, workflow, version, source) VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING";
@@ -289,7 +290,7 @@ PgSagaStore::Attempt PgSagaStore::write(const std::vector<Group*>& groups) {
       e_type.add(event_type_name(e.type));
       e_step.add_or_null(e.step);
       e_data.add(e.data);
-      e_at.add(e.occurred_at);
+      e_at.add_time(e.occurred_at);
       e_cause.add(e.causation_seq);
     }
     events += g->events.size();
@@ -307,9 +308,9 @@ PgSagaStore::Attempt PgSagaStore::write(const std::vector<Group*>& groups) {
     s_step.add_or_null(r.current_step);
     s_key.add_or_null(r.idempotency_key);
     s_correlation.add_or_null(r.correlation_id);
-    s_created.add(r.created_at);
-    s_updated.add(r.updated_at);
-    r.deadline ? s_deadline.add(*r.deadline) : s_deadline.add_null();
+    s_created.add_time(r.created_at);
+    s_updated.add_time(r.updated_at);
+    r.deadline ? s_deadline.add_time(*r.deadline) : s_deadline.add_null();
     s_error.add_or_null(r.last_error);
     s_last.add(r.last_seq);
   }
