@@ -193,10 +193,10 @@ void PgSagaStore::commit_batch(std::vector<Group>& batch) {
     for (Group* g : pending_) finish(g->done, s);
     pending_.clear();
   };
-  if (Status s = connect(); !s) return finish_all(s);
-
   bool one_by_one = false;
   for (size_t excluded = 0; !pending_.empty(); ++excluded) {
+    // Each pass may follow one that lost its connection after a refusal.
+    if (Status s = connect(); !s) return finish_all(s);
     fail_broken_chains();
     if (pending_.empty()) return;
     Attempt a = write(pending_);
