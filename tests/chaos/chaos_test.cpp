@@ -39,6 +39,7 @@
 #include "serve/test_http.h"
 #include "usher/inspect.h"
 #include "support/temp_dir.h"
+#include "support/test_store.h"
 
 using nlohmann::json;
 namespace http = boost::beast::http;
@@ -259,7 +260,7 @@ class ChaosRun {
  private:
   bool start_server() {
     std::string listen = "127.0.0.1:" + std::to_string(port_);
-    if (!server_.start({USHER_BINARY_DIR "/cli/usher", "serve", "--db", dir_.file("usher.db"), "--workflows",
+    if (!server_.start({USHER_BINARY_DIR "/cli/usher", "serve", "--db", usher::test::saga_log_at(dir_.file("usher.db")), "--workflows",
                         dir_.file("wf"), "--listen", listen, "--log-level", "error"},
                        dir_.file("server.log")))
       return false;
@@ -403,7 +404,7 @@ class ChaosRun {
 
   // Running or compensating sagas, read from the log (0 if it cannot be read).
   size_t sagas_in_flight() {
-    auto inspector = usher::LogInspector::open(dir_.file("usher.db"));
+    auto inspector = usher::LogInspector::open(usher::test::saga_log_at(dir_.file("usher.db")));
     if (!inspector.is_ok()) return 0;
     auto stats = inspector.value()->stats();
     if (!stats.is_ok()) return 0;
@@ -458,7 +459,7 @@ class ChaosRun {
 
   // Waits (bounded) until no saga is running or compensating.
   void settle() {
-    auto inspector = usher::LogInspector::open(dir_.file("usher.db"));
+    auto inspector = usher::LogInspector::open(usher::test::saga_log_at(dir_.file("usher.db")));
     REQUIRE(inspector.is_ok());
     const auto until = Clock::now() + std::chrono::seconds(std::max(60, seconds_));
     for (;;) {
@@ -480,7 +481,7 @@ class ChaosRun {
   void violation(const std::string& saga, const std::string& what) { violations_.push_back(saga + ": " + what); }
 
   void check() {
-    auto opened = usher::LogInspector::open(dir_.file("usher.db"));
+    auto opened = usher::LogInspector::open(usher::test::saga_log_at(dir_.file("usher.db")));
     REQUIRE(opened.is_ok());
     auto& inspector = *opened.value();
 

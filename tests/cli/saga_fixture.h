@@ -14,6 +14,7 @@
 
 #include "cli_test_util.h"
 #include "support/booking_workflow.h"
+#include "support/test_store.h"
 #include "usher/engine.h"
 
 namespace usher::test {
@@ -60,7 +61,7 @@ struct SagaFixture {
   // What the engine answered while it was open, to compare the CLI's JSON with.
   Json completed_saga, compensated_saga, compensated_events;
 
-  SagaFixture() : db(dir.file("usher.db")) {
+  SagaFixture() : db(saga_log_at(dir.file("usher.db"))) {
     SteppingClock clock;
     EngineOptions options;
     options.db_path = db;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cli_test_util.h"
+#include "support/test_store.h"
 #include "usher/definition.h"
 
 extern char** environ;
@@ -68,7 +69,7 @@ std::string wait_for_line(const std::string& file, const std::string& prefix, co
 
 struct ServerFixture {
   TempDir dir;
-  std::string db = dir.file("usher.db");
+  std::string db = usher::test::saga_log_at(dir.file("usher.db"));
   std::string token_file = dir.file("token");
   std::unique_ptr<Child> services, server;
   std::string url;

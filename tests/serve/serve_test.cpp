@@ -11,6 +11,7 @@
 
 #include "serve/test_http.h"
 #include "support/temp_dir.h"
+#include "support/test_store.h"
 
 using nlohmann::json;
 namespace http = boost::beast::http;
@@ -75,7 +76,7 @@ struct Server {
     }
   }
   static std::vector<std::string> argv(const TempDir& dir, std::vector<std::string> extra) {
-    std::vector<std::string> a = {USHER_BINARY_DIR "/cli/usher", "serve",        "--db", dir.file("usher.db"),
+    std::vector<std::string> a = {USHER_BINARY_DIR "/cli/usher", "serve",        "--db", usher::test::saga_log_at(dir.file("usher.db")),
                                   "--workflows",                 USHER_SOURCE_DIR "/workflows", "--listen",
                                   "127.0.0.1:0",                 "--log-level",  "warn"};
     a.insert(a.end(), extra.begin(), extra.end());
