@@ -97,6 +97,9 @@ class SagaStore {
   // (SagaRow::prior_seq) fails alone with kAborted. A group that can never be
   // written (event data that is not valid JSON text, a closed store) is failed
   // at once, on the caller's thread. `done` must not block on the store.
+  // A failure means the group is certainly not in the log: a store that lost
+  // a commit's outcome (a dropped connection) finds it out before calling
+  // `done`, and only close() may give up on that, with kUnavailable.
   virtual void append(std::vector<Event> events, std::vector<SagaRow> rows,
                       std::function<void(Status)> done) = 0;
 
