@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <future>
 
 #include "store/log_codec.h"
 #include "store/schema.h"
@@ -29,9 +28,6 @@ constexpr int kCheckpointPages = 4096;
 // After a checkpoint resets the WAL, SQLite truncates the file to this size, so
 // a burst does not leave a large WAL behind forever.
 constexpr const char* kJournalSizeLimit = "PRAGMA journal_size_limit = 67108864";
-// How many groups a batch may fail one at a time (for their own content) before
-// the writer stops redoing the batch and commits the rest one group at a time.
-constexpr size_t kMaxExclusions = 8;
 
 constexpr const char* kInsertEvent =
     "INSERT INTO saga_events (saga_id, seq, type, step, data, occurred_at, causation_seq) "
@@ -73,17 +69,6 @@ Status create_owner_only(const std::string& path) {
 int64_t wall_clock_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// A group's own content was refused (a duplicate key, data that cannot be
-// written): retrying it cannot succeed, and the other groups are not to blame.
-bool is_group_fault(const Status& s) {
-  return s.code() == StatusCode::kAlreadyExists || s.code() == StatusCode::kInvalidArgument ||
-         s.code() == StatusCode::kAborted;
-}
-
-void finish(std::function<void(Status)>& done, Status status) {
-  if (done) done(std::move(status));
 }
 
 }  // namespace
@@ -160,42 +145,14 @@ Status SqliteSagaStore::prepare_statements() {
 }
 
 void SqliteSagaStore::append(std::vector<Event> events, std::vector<SagaRow> rows, std::function<void(Status)> done) {
-  // Serialised here, on the caller's thread, so the writer only binds text.
-  std::vector<EncodedEvent> encoded;
-  encoded.reserve(events.size());
-  for (Event& e : events) {
-    std::string data;
-    try {
-      // replace: a string that is not UTF-8 (from an in-process handler) is
-      // stored with U+FFFD rather than making the event unwritable.
-      data = e.data.dump(-1, ' ', false, Json::error_handler_t::replace);
-    } catch (const Json::exception& ex) {  // e.g. a string that is not UTF-8
-      finish(done, Status::invalid_argument("event " + std::to_string(e.seq) + " of saga " + e.saga_id +
-                                            " has data that cannot be written as JSON: " + ex.what()));
-      return;
-    }
-    encoded.push_back({std::move(e.saga_id), e.seq, e.type, std::move(e.step), std::move(data), e.occurred_at,
-                       e.causation_seq});
-  }
-  enqueue(Group{std::move(encoded), std::move(rows), std::nullopt, std::move(done)});
+  auto encoded = encode_events(std::move(events));
+  if (!encoded) return finish(done, encoded.status());
+  enqueue(queue_, Group{std::move(*encoded), std::move(rows), std::nullopt, std::move(done)}, path_);
 }
 
 Status SqliteSagaStore::store_definition(const std::string& hash, const std::string& workflow, int64_t version,
                                        const std::string& source) {
-  if (std::this_thread::get_id() == writer_id_) {
-    return Status::internal("store_definition called from a saga log callback would wait for itself");
-  }
-  // Through the writer like any append, so it is serialised with the batches
-  // and durable when this returns.
-  std::promise<Status> written;
-  std::future<Status> result = written.get_future();
-  enqueue(Group{{}, {}, DefinitionRecord{hash, workflow, version, source},
-                [&written](Status s) { written.set_value(std::move(s)); }});
-  return result.get();
-}
-
-void SqliteSagaStore::enqueue(Group group) {
-  if (!queue_.push(group)) finish(group.done, Status::unavailable("saga log " + path_ + " is closed"));
+  return write_definition(queue_, writer_id_, DefinitionRecord{hash, workflow, version, source}, path_);
 }
 
 void SqliteSagaStore::flush() {

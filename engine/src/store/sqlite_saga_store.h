@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/append_group.h"
 #include "store/open_store.h"
 #include "store/saga_store.h"
 #include "store/sqlite_db.h"
@@ -46,34 +47,10 @@ class SqliteSagaStore final : public SagaStore {
   int synchronous_level() const { return synchronous_level_; }
 
  private:
-  struct DefinitionRecord {
-    std::string hash;
-    std::string workflow;
-    int64_t version = 0;
-    std::string source;
-  };
-  // An event as the writer binds it: its data already serialised by the
-  // caller (the engine thread has time to spare; the writer is the busiest thread).
-  struct EncodedEvent {
-    std::string saga_id;
-    int64_t seq = 0;
-    EventType type = EventType::kSagaStarted;
-    std::string step;
-    std::string data;  // JSON text
-    int64_t occurred_at = 0;
-    int64_t causation_seq = 0;
-  };
-  // One append(): written entirely or not at all.
-  struct Group {
-    std::vector<EncodedEvent> events;
-    std::vector<SagaRow> rows;
-    std::optional<DefinitionRecord> definition;
-    std::function<void(Status)> done;
-  };
+  using Group = AppendGroup;
 
   SqliteSagaStore(std::string path, sqlite::Connection db, size_t max_batch_events);
   Status prepare_statements();
-  void enqueue(Group group);
 
   // Writer thread only.
   void run();

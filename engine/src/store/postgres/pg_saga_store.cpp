@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cassert>
-#include <future>
 #include <string_view>
 #include <unordered_map>
 
@@ -14,9 +13,6 @@
 namespace usher {
 namespace {
 
-// How many groups a batch may fail one at a time (for their own content) before
-// the writer stops redoing the batch and commits the rest one group at a time.
-constexpr size_t kMaxExclusions = 8;
 // Reconnection backoff: the first retry after this, doubling up to the cap.
 constexpr std::chrono::milliseconds kFirstBackoff{50};
 constexpr std::chrono::milliseconds kMaxBackoff{2000};
@@ -34,15 +30,6 @@ constexpr const char* kDefinitionSql =
 // is one transaction, so one of its events (or its definitions) is enough.
 constexpr const char* kEventExistsSql = "SELECT count(*) FROM saga_events WHERE saga_id = $1::uuid AND seq = $2";
 constexpr const char* kDefinitionsKnownSql = "SELECT count(*) FROM definitions WHERE hash = ANY($1::text[])";
-
-bool is_group_fault(const Status& s) {
-  return s.code() == StatusCode::kAlreadyExists || s.code() == StatusCode::kInvalidArgument ||
-         s.code() == StatusCode::kAborted;
-}
-
-void finish(std::function<void(Status)>& done, Status status) {
-  if (done) done(std::move(status));
-}
 
 // The saga rows of a batch, at most one per saga, as usher_append takes them:
 // a saga with several groups in one batch (one append after another, before
@@ -102,50 +89,22 @@ PgSagaStore::~PgSagaStore() { close(); }
 Result<std::unique_ptr<SagaStoreReader>> PgSagaStore::open_reader() { return open_postgres_reader(uri_); }
 
 void PgSagaStore::append(std::vector<Event> events, std::vector<SagaRow> rows, std::function<void(Status)> done) {
-  std::vector<EncodedEvent> encoded;
-  encoded.reserve(events.size());
-  for (Event& e : events) {
-    if (!pg::is_saga_id(e.saga_id)) {
-      finish(done, Status::invalid_argument("saga id \"" + e.saga_id + "\" is not a UUID; " + where_ +
-                                            " stores saga ids as uuid"));
-      return;
-    }
-    std::string data;
-    try {
-      // replace: as the SQLite store, a string that is not UTF-8 is kept with U+FFFD.
-      data = pg::storable_json(e.data.dump(-1, ' ', false, Json::error_handler_t::replace));
-    } catch (const Json::exception& ex) {
-      finish(done, Status::invalid_argument("event " + std::to_string(e.seq) + " of saga " + e.saga_id +
-                                            " has data that cannot be written as JSON: " + ex.what()));
-      return;
-    }
-    encoded.push_back({std::move(e.saga_id), e.seq, e.type, std::move(e.step), std::move(data), e.occurred_at,
-                       e.causation_seq});
-  }
-  for (const SagaRow& r : rows) {
-    if (!pg::is_saga_id(r.id)) {
-      finish(done, Status::invalid_argument("saga id \"" + r.id + "\" is not a UUID; " + where_ +
-                                            " stores saga ids as uuid"));
-      return;
-    }
-  }
-  enqueue(Group{std::move(encoded), std::move(rows), std::nullopt, std::move(done)});
+  auto not_uuid = [&](const std::string& id) {
+    return Status::invalid_argument("saga id \"" + id + "\" is not a UUID; " + where_ + " stores saga ids as uuid");
+  };
+  for (const Event& e : events)
+    if (!pg::is_saga_id(e.saga_id)) return finish(done, not_uuid(e.saga_id));
+  for (const SagaRow& r : rows)
+    if (!pg::is_saga_id(r.id)) return finish(done, not_uuid(r.id));
+  auto encoded = encode_events(std::move(events));
+  if (!encoded) return finish(done, encoded.status());
+  for (EncodedEvent& e : *encoded) e.data = pg::storable_json(std::move(e.data));
+  enqueue(queue_, Group{std::move(*encoded), std::move(rows), std::nullopt, std::move(done)}, where_);
 }
 
 Status PgSagaStore::store_definition(const std::string& hash, const std::string& workflow, int64_t version,
                                      const std::string& source) {
-  if (std::this_thread::get_id() == writer_id_) {
-    return Status::internal("store_definition called from a saga log callback would wait for itself");
-  }
-  std::promise<Status> written;
-  std::future<Status> result = written.get_future();
-  enqueue(Group{{}, {}, DefinitionRecord{hash, workflow, version, source},
-                [&written](Status s) { written.set_value(std::move(s)); }});
-  return result.get();
-}
-
-void PgSagaStore::enqueue(Group group) {
-  if (!queue_.push(group)) finish(group.done, Status::unavailable("saga log " + where_ + " is closed"));
+  return write_definition(queue_, writer_id_, DefinitionRecord{hash, workflow, version, source}, where_);
 }
 
 void PgSagaStore::flush() {

@@ -32,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/append_group.h"
 #include "store/postgres/pg.h"
 #include "store/saga_store.h"
 #include "store/write_queue.h"
@@ -54,29 +55,7 @@ class PgSagaStore final : public SagaStore {
   Result<std::unique_ptr<SagaStoreReader>> open_reader() override;
 
  private:
-  struct DefinitionRecord {
-    std::string hash;
-    std::string workflow;
-    int64_t version = 0;
-    std::string source;
-  };
-  // An event as the writer sends it: data serialised (and made storable as
-  // jsonb) by the caller, off the writer thread.
-  struct EncodedEvent {
-    std::string saga_id;
-    int64_t seq = 0;
-    EventType type = EventType::kSagaStarted;
-    std::string step;
-    std::string data;
-    int64_t occurred_at = 0;
-    int64_t causation_seq = 0;
-  };
-  struct Group {
-    std::vector<EncodedEvent> events;
-    std::vector<SagaRow> rows;
-    std::optional<DefinitionRecord> definition;
-    std::function<void(Status)> done;
-  };
+  using Group = AppendGroup;
   enum class Outcome { kCommitted, kFailed, kUnknown };
   struct Attempt {
     Outcome outcome = Outcome::kFailed;
@@ -85,7 +64,6 @@ class PgSagaStore final : public SagaStore {
   };
 
   PgSagaStore(std::string uri, pg::Connection conn, size_t max_batch_events);
-  void enqueue(Group group);
 
   // Writer thread only.
   void run();
