@@ -24,14 +24,6 @@ json events_in_file(const TempDir& dir, const std::string& id) {
   return doc.at("events");
 }
 
-// All four request logs, concatenated (each keeps its arrival order).
-json all_calls(const Services& services) {
-  json all = json::array();
-  for (const char* s : {"seats", "payments", "tickets", "notifier"})
-    for (json& e : services.log(s)) all.push_back(std::move(e));
-  return all;
-}
-
 size_t count_key(const json& calls, const std::string& key) {
   size_t n = 0;
   for (const json& e : calls) n += e["idempotency_key"] == key;
@@ -57,13 +49,7 @@ long step_index(const std::string& name) {
 TEST_CASE("SIGKILL with sagas in flight: after a restart every acknowledged saga finishes, nothing done twice") {
   TempDir dir;
   Services services;
-  WorkflowOptions o;
-  // Unlimited retries wherever a switch below makes a call fail for a while,
-  // so each saga's outcome depends on its input alone.
-  o.pay_retry = "{ attempts: unlimited, backoff: 20ms, multiplier: 2, max_backoff: 100ms }";
-  o.notify_retry = "{ attempts: unlimited, backoff: 20ms, multiplier: 2, max_backoff: 100ms }";
-  o.compensation_retry = "{ attempts: unlimited, backoff: 20ms, multiplier: 2, max_backoff: 100ms }";
-  write_workflow(dir, services, o);
+  write_workflow(dir, services, patient_workflow());
 
   // Slow the sagas down at three places: the charge answers 503 forty times
   // (before the pivot), releases ten times (while compensating), and notify
@@ -87,11 +73,7 @@ TEST_CASE("SIGKILL with sagas in flight: after a restart every acknowledged saga
     }
     // Kill once a fair number of sagas are past the pivot, while others are
     // still charging or compensating.
-    REQUIRE(eventually([&] {
-      std::set<std::string> notified;
-      for (const json& e : services.log("notifier")) notified.insert(e["saga_id"].get<std::string>());
-      return notified.size() >= 10;
-    }));
+    REQUIRE(eventually([&] { return sagas_notified(services) >= 10; }));
     auto killed = server->child().signal_and_wait(SIGKILL, 5s);
     REQUIRE(killed.has_value());
     CHECK(*killed == 128 + SIGKILL);
@@ -140,11 +122,7 @@ TEST_CASE("SIGKILL with sagas in flight: after a restart every acknowledged saga
 
     // Each action and each compensation was done at most once by its service:
     // a call sent again after the restart is answered as a replay.
-    std::map<std::string, int> done;
-    for (const json& e : calls)
-      if (e["saga_id"] == id && !e["replayed"].get<bool>() && e["status"].is_number() && e["status"] == 200)
-        ++done[e["idempotency_key"].get<std::string>()];
-    for (const auto& [key, n] : done) CHECK_MESSAGE(n == 1, key << " was done " << n << " times");
+    check_done_once(calls, id);
 
     // Compensations in exact reverse order, each starting after the previous
     // one succeeded. The declined charge is not refunded, unless it was in

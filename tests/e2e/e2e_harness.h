@@ -18,6 +18,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -125,6 +126,17 @@ struct WorkflowOptions {
   std::string notify_retry = "{ attempts: unlimited, backoff: 10ms, multiplier: 2, max_backoff: 40ms }";
   std::string compensation_retry = "{ attempts: 5, backoff: 10ms, multiplier: 2, max_backoff: 40ms }";
 };
+
+// Unlimited retries of the charge, the notification and every compensation,
+// for tests that make those calls fail for a while (with a service switch, a
+// crash): each saga's outcome then depends on its input alone.
+inline WorkflowOptions patient_workflow() {
+  WorkflowOptions o;
+  o.pay_retry = "{ attempts: unlimited, backoff: 20ms, multiplier: 2, max_backoff: 100ms }";
+  o.notify_retry = "{ attempts: unlimited, backoff: 20ms, multiplier: 2, max_backoff: 100ms }";
+  o.compensation_retry = "{ attempts: unlimited, backoff: 20ms, multiplier: 2, max_backoff: 100ms }";
+  return o;
+}
 
 // A five-step booking on the example services, all over HTTP:
 //   reserve  seats.hold          (compensate: seats.release)
@@ -280,6 +292,31 @@ class Server {
 // The booking input the workflow takes.
 inline json booking(int amount, int spaces = 1, const std::string& user = "fan-1") {
   return {{"userId", user}, {"concertId", "arena-2026"}, {"seat", "B12"}, {"spaces", spaces}, {"amount", amount}};
+}
+
+// All four request logs, concatenated (each keeps its arrival order).
+inline json all_calls(const Services& services) {
+  json all = json::array();
+  for (const char* s : {"seats", "payments", "tickets", "notifier"})
+    for (json& e : services.log(s)) all.push_back(std::move(e));
+  return all;
+}
+
+// How many sagas the notifier has been called for: how many are past the pivot.
+inline size_t sagas_notified(const Services& services) {
+  std::set<std::string> notified;
+  for (const json& e : services.log("notifier")) notified.insert(e["saga_id"].get<std::string>());
+  return notified.size();
+}
+
+// Each action and each compensation of saga `id` was done once by its
+// service: a call sent again is answered as a replay.
+inline void check_done_once(const json& calls, const std::string& id) {
+  std::map<std::string, int> done;
+  for (const json& e : calls)
+    if (e["saga_id"] == id && !e["replayed"].get<bool>() && e["status"].is_number() && e["status"] == 200)
+      ++done[e["idempotency_key"].get<std::string>()];
+  for (const auto& [key, n] : done) CHECK_MESSAGE(n == 1, key << " was done " << n << " times");
 }
 
 // One entry of a service's request log as "operation step:kind#attempt status",

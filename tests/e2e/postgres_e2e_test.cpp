@@ -15,34 +15,10 @@ using usher::test::PgCluster;
 
 namespace {
 
-json all_calls(const Services& services) {
-  json all = json::array();
-  for (const char* s : {"seats", "payments", "tickets", "notifier"})
-    for (json& e : services.log(s)) all.push_back(std::move(e));
-  return all;
-}
-
 std::map<std::string, int> calls_by_key(const json& calls) {
   std::map<std::string, int> n;
   for (const json& e : calls) ++n[e["idempotency_key"].get<std::string>()];
   return n;
-}
-
-// Each action and compensation done once by its service (a re-sent call is a replay).
-void check_done_once(const json& calls, const std::string& id) {
-  std::map<std::string, int> done;
-  for (const json& e : calls)
-    if (e["saga_id"] == id && !e["replayed"].get<bool>() && e["status"].is_number() && e["status"] == 200)
-      ++done[e["idempotency_key"].get<std::string>()];
-  for (const auto& [key, n] : done) CHECK_MESSAGE(n == 1, key << " was done " << n << " times");
-}
-
-WorkflowOptions patient_workflow() {
-  WorkflowOptions o;
-  o.pay_retry = "{ attempts: unlimited, backoff: 20ms, multiplier: 2, max_backoff: 100ms }";
-  o.notify_retry = "{ attempts: unlimited, backoff: 20ms, multiplier: 2, max_backoff: 100ms }";
-  o.compensation_retry = "{ attempts: unlimited, backoff: 20ms, multiplier: 2, max_backoff: 100ms }";
-  return o;
 }
 
 }  // namespace
@@ -70,11 +46,7 @@ TEST_CASE("PostgreSQL killed with SIGKILL mid-run and restarted: every acknowled
     ids.push_back(r.json()["id"]);
     declined[ids.back()] = decline;
   }
-  REQUIRE(eventually([&] {
-    std::set<std::string> notified;
-    for (const json& e : services.log("notifier")) notified.insert(e["saga_id"].get<std::string>());
-    return notified.size() >= 5;
-  }));
+  REQUIRE(eventually([&] { return sagas_notified(services) >= 5; }));
 
   PgCluster& pg = PgCluster::shared();
   const int port = pg.port();
