@@ -10,6 +10,7 @@
 #include <string>
 
 #include "exec/engine_factory.h"
+#include "forwarding_store.h"
 #include "store/open_store.h"
 #include "engine_fixture.h"
 
@@ -53,27 +54,15 @@ struct Rig {
 };
 
 // A saga store whose writer the test can pretend is behind.
-class BackloggedStore final : public SagaStore {
+class BackloggedStore final : public ForwardingStore {
  public:
-  explicit BackloggedStore(std::unique_ptr<SagaStore> inner) : inner_(std::move(inner)) {}
-  void append(std::vector<Event> events, std::vector<SagaRow> rows, std::function<void(Status)> done) override {
-    inner_->append(std::move(events), std::move(rows), std::move(done));
-  }
-  Status store_definition(const std::string& h, const std::string& w, int64_t v, const std::string& s) override {
-    return inner_->store_definition(h, w, v, s);
-  }
-  void flush() override { inner_->flush(); }
-  void close() override { inner_->close(); }
-  Result<std::unique_ptr<SagaStoreReader>> open_reader() override { return inner_->open_reader(); }
+  using ForwardingStore::ForwardingStore;
   SagaStoreStats stats() const override {
-    SagaStoreStats s = inner_->stats();
+    SagaStoreStats s = ForwardingStore::stats();
     s.queued_events = backlog.load();
     return s;
   }
   std::atomic<uint64_t> backlog{0};
-
- private:
-  std::unique_ptr<SagaStore> inner_;
 };
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include "exec/engine_factory.h"
 #include "machine/workflow_samples.h"
 #include "engine_fixture.h"
+#include "forwarding_store.h"
 #include "store/open_store.h"
 #include "usher/inspect.h"
 
@@ -30,33 +31,25 @@ using namespace usher::test;
 
 namespace {
 
-class CrashingStore final : public SagaStore {
+class CrashingStore final : public ForwardingStore {
  public:
-  CrashingStore(std::unique_ptr<SagaStore> inner, int crash_at) : inner_(std::move(inner)), crash_at_(crash_at) {}
+  CrashingStore(std::unique_ptr<SagaStore> inner, int crash_at) : ForwardingStore(std::move(inner)), crash_at_(crash_at) {}
 
   void append(std::vector<Event> events, std::vector<SagaRow> rows, std::function<void(Status)> done) override {
     if (crashed_) return;  // the process is gone
     if (++appends_ == crash_at_) {
       crashed_ = true;
       // Written and synced, but the process dies before it can act on it.
-      inner_->append(std::move(events), std::move(rows), [](Status) {});
+      inner().append(std::move(events), std::move(rows), [](Status) {});
       return;
     }
-    inner_->append(std::move(events), std::move(rows), std::move(done));
+    inner().append(std::move(events), std::move(rows), std::move(done));
   }
-  Status store_definition(const std::string& h, const std::string& w, int64_t v, const std::string& s) override {
-    return inner_->store_definition(h, w, v, s);
-  }
-  void flush() override { inner_->flush(); }
-  void close() override { inner_->close(); }
-  Result<std::unique_ptr<SagaStoreReader>> open_reader() override { return inner_->open_reader(); }
-  SagaStoreStats stats() const override { return inner_->stats(); }
 
   bool crashed() const { return crashed_; }
   int appends() const { return appends_; }
 
  private:
-  std::unique_ptr<SagaStore> inner_;
   int crash_at_;
   std::atomic<int> appends_{0};
   std::atomic<bool> crashed_{false};
