@@ -9,13 +9,15 @@
 //   GET  /v1/sagas/{id}/events
 //   POST /v1/sagas/{id}/cancel | /retry          202 with the saga
 //   GET  /v1/workflows, /v1/workflows/{name}
+//   GET  /v1/cluster                             the nodes sharing the log (Engine::cluster())
 //   GET  /healthz (never needs the token), GET /metrics
 //
 // Threading: handle() may be called from any thread and never blocks on the
-// engine. Cheap routes (health, metrics, workflows, every refusal) answer
+// engine. Cheap routes (health, workflows, every refusal) answer
 // inline, on the caller's thread. A start answers from the engine thread
 // (Engine::start_async, then Engine::on_settled for ?wait). Routes that call
-// blocking engine methods (get, list, events, cancel, retry, the ?at read) run
+// blocking engine methods (get, list, events, cancel, retry, the ?at read,
+// cluster, and metrics, which reads this node's id from cluster()) run
 // on the handler's own small worker pool, so an I/O thread never waits for a
 // commit. The pool's queue holds at most one job per server connection, as a
 // connection sends its next request only after its response.

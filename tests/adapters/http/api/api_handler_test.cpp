@@ -292,6 +292,18 @@ TEST_CASE("workflows are listed with their steps and input schema") {
   check_problem(f.get("/v1/workflows/nope"), 404);
 }
 
+TEST_CASE("the cluster of a SQLite log has no nodes, and this engine is none") {
+  ApiFixture f;
+  auto r = f.get("/v1/cluster");
+  CHECK(r.status == 200);
+  CHECK(r.header(http::field::content_type).rfind("application/json", 0) == 0);
+  CHECK(r.json == Json{{"node", nullptr}, {"nodes", Json::array()}});
+  auto post = f.post("/v1/cluster");
+  check_problem(post, 405);
+  CHECK(post.header(http::field::allow) == "GET");
+  check_problem(f.get("/v1/cluster/1"), 404);
+}
+
 TEST_CASE("unknown routes are 404 and wrong methods 405 with Allow") {
   ApiFixture f;
   check_problem(f.get("/"), 404);
@@ -318,9 +330,11 @@ TEST_CASE("a configured token is required everywhere but /healthz") {
   check_problem(f.get("/v1/workflows", {{"Authorization", "Bearer s3cret-token-longer"}}), 401);
   check_problem(f.get("/v1/workflows", {{"Authorization", "Basic s3cret-token"}}), 401);
   check_problem(f.get("/metrics"), 401);
+  check_problem(f.get("/v1/cluster"), 401);
   check_problem(f.post("/v1/workflows/booking/sagas", kGood), 401);
   check_problem(f.get("/nope"), 401);  // routes are not revealed without the token
   CHECK(f.get("/v1/workflows", {{"Authorization", "Bearer s3cret-token"}}).status == 200);
+  CHECK(f.get("/v1/cluster", {{"Authorization", "Bearer s3cret-token"}}).status == 200);
   CHECK(f.get("/v1/workflows", {{"Authorization", "bearer  s3cret-token "}}).status == 200);
   CHECK(f.post("/v1/workflows/booking/sagas", kGood, {{"Authorization", "Bearer s3cret-token"}}).status == 201);
 }
@@ -352,11 +366,21 @@ TEST_CASE("metrics count sagas, steps and log commits") {
   has("usher_step_duration_seconds_count{workflow=\"booking\",step=\"confirm\"} 2");
   has("usher_step_duration_seconds_bucket{workflow=\"booking\",step=\"confirm\",le=\"+Inf\"} 2");
   has("usher_sagas_in_flight 0");
+  has("usher_node_id 0");  // a SQLite log: this engine is not a node
+  CHECK(m.find("# TYPE usher_node_id gauge") != std::string::npos);
   CHECK(m.find("# TYPE usher_step_duration_seconds histogram") != std::string::npos);
   CHECK(m.find("usher_log_commits_total ") != std::string::npos);
   CHECK(m.find("usher_log_events_total ") != std::string::npos);
   CHECK(m.find("usher_log_batch_events ") != std::string::npos);
   CHECK(m.find("usher_log_commits_total 0\n") == std::string::npos);
+}
+
+TEST_CASE("usher_node_id shows the node given, and is left out when it could not be read") {
+  usher::api::ApiMetrics metrics;
+  const std::string of_node = metrics.render(usher::EngineStats{}, 3);
+  CHECK(of_node.find("\nusher_node_id 3\n") != std::string::npos);
+  const std::string unknown = metrics.render(usher::EngineStats{}, std::nullopt);
+  CHECK(unknown.find("usher_node_id") == std::string::npos);
 }
 
 TEST_CASE("parse_wait and token_matches") {
