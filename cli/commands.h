@@ -20,5 +20,6 @@ void register_cancel(CLI::App& app, int& exit_code);
 void register_retry(CLI::App& app, int& exit_code);
 void register_stats(CLI::App& app, int& exit_code);
 void register_migrate(CLI::App& app, int& exit_code);
+void register_nodes(CLI::App& app, int& exit_code);
 
 }  // namespace usher::cli

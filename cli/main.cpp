@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   usher::cli::register_retry(app, exit_code);
   usher::cli::register_stats(app, exit_code);
   usher::cli::register_migrate(app, exit_code);
+  usher::cli::register_nodes(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -43,6 +43,7 @@ class DbSource final : public SagaSource {
   Answer events(const std::string& id) override { return from_result(inspector_->events(id)); }
   Answer list(const SagaFilter& filter) override { return from_result(inspector_->list(filter)); }
   Answer stats() override { return from_result(inspector_->stats()); }
+  Answer cluster() override { return from_result(inspector_->cluster()); }
 
  private:
   std::unique_ptr<LogInspector> inspector_;
@@ -99,6 +100,8 @@ class ServerSource final : public SagaSource {
     }
     return Answer::success(Json{{"sagas", std::move(by_status)}, {"total", total}});
   }
+
+  Answer cluster() override { return answer_from(client_.request("GET", "/v1/cluster")); }
 
  private:
   ApiClient client_;

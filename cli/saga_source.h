@@ -1,7 +1,8 @@
 // Where the inspection commands read sagas from: the log file itself (--db,
 // read-only through LogInspector) or a running server (--server, through the
 // trigger API). Both answer with the same JSON documents (DESIGN.md section 5),
-// so `ls`, `show`, `events` and `stats` render one format whichever is used.
+// so `ls`, `show`, `events`, `stats` and `nodes` render one format whichever
+// is used.
 //
 // Every answer carries the process exit code it implies (commands.h):
 //   0 ok; 1 not found, refused (409), invalid request; 2 usage (bad flags,
@@ -60,6 +61,9 @@ class SagaSource {
   virtual Answer list(const SagaFilter& filter) = 0;
   // {"sagas":{"running":n,…},"total":n}
   virtual Answer stats() = 0;
+  // The nodes sharing the log, as GET /v1/cluster answers:
+  // {"node": id|null, "nodes":[…]}; "node" is null from the log itself.
+  virtual Answer cluster() = 0;
 };
 
 // Opens the source the options name; on failure returns null and sets `failure`.

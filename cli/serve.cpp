@@ -19,6 +19,7 @@
 // stop, pending commits are flushed). Answers the engine still owes a
 // connection after that are dropped by the stopped server (api_server.cpp).
 #include <signal.h>
+#include <unistd.h>
 
 #include <spdlog/async.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -214,6 +215,10 @@ int serve(const ServeFlags& flags) {
   std::string shown = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
   spdlog::info("serving {} workflows from {}, log {}, {} auth", dir.definitions.size(), config.workflows, log_shown,
                token.empty() ? "without" : "with bearer");
+  // Shown in GET /v1/cluster; a wildcard address names this machine instead.
+  char host[256] = {};
+  const bool wildcard = ep.address().is_unspecified() && ::gethostname(host, sizeof host - 1) == 0 && host[0];
+  engine->advertise("http://" + (wildcard ? std::string(host) : shown) + ":" + std::to_string(ep.port()));
   std::cout << "usher: listening on " << shown << ":" << ep.port() << std::endl;  // endl: tests read this line
 
   // 6. Wait for a signal, then stop in order.
