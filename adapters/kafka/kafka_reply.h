@@ -36,7 +36,8 @@
 
 namespace usher::kafka_wire {
 
-// Request headers (all of them on every request) and the reply's one
+// Request headers (all of them on every request but usher-node, which is
+// there when the sending engine is a node of a cluster) and the reply's one
 // required header, usher-correlation-id.
 inline constexpr const char* kSagaId = "usher-saga-id";
 inline constexpr const char* kStep = "usher-step";
@@ -46,6 +47,7 @@ inline constexpr const char* kAttempt = "usher-attempt";
 inline constexpr const char* kCorrelationId = "usher-correlation-id";
 inline constexpr const char* kReplyTo = "usher-reply-to";
 inline constexpr const char* kIdempotencyKey = "idempotency-key";
+inline constexpr const char* kNode = "usher-node";  // the sending node's id (StepCall::node)
 
 // Where replies go when a service sets no reply_topic.
 inline constexpr const char* kDefaultReplyTopic = "usher.replies";

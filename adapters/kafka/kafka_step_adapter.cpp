@@ -228,6 +228,7 @@ void KafkaStepAdapter::dispatch(StepCall call, StepCallback done) {
                  {wire::kCorrelationId, req.correlation_id},
                  {wire::kReplyTo, reply_topic},
                  {wire::kIdempotencyKey, call.idempotency_key}};
+  if (call.node != 0) req.headers.emplace_back(wire::kNode, std::to_string(call.node));
 
   std::optional<StepResult> now;  // an answer known at once, given after unlocking
   {

@@ -37,6 +37,7 @@ Result<StepRequest> build_step_request(const StepCall& call, std::string_view ba
   req.set("X-Usher-Attempt", std::to_string(call.attempt));
   if (!call.correlation_id.empty()) req.set("X-Correlation-Id", call.correlation_id);
   if (!call.traceparent.empty()) req.set("traceparent", call.traceparent);
+  if (call.node != 0) req.set("X-Usher-Node", std::to_string(call.node));
   if (verb != http::verb::get && verb != http::verb::head) {
     req.set(http::field::content_type, "application/json");
     // replace: a `with` holding invalid UTF-8 is sent mangled rather than throwing.

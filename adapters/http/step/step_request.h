@@ -1,7 +1,8 @@
 // The HTTP request of one step attempt, built before a connection is taken:
 // the method and target, the headers every usher call carries
 // (Idempotency-Key, X-Usher-Saga-Id, X-Usher-Step, X-Usher-Attempt, and
-// X-Correlation-Id and traceparent when the saga has them) and the JSON body.
+// X-Correlation-Id and traceparent when the saga has them, X-Usher-Node when
+// the sending engine is a node of a cluster) and the JSON body.
 // No socket here.
 #pragma once
 

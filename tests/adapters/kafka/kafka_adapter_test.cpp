@@ -49,6 +49,28 @@ TEST_CASE("a request carries the saga id as key and every header of DESIGN secti
   CHECK(results.count() == 1);
 }
 
+TEST_CASE("a request sent by a cluster node carries usher-node with its id") {
+  SharedKafka& shared = SharedKafka::get();
+  const MockCluster& mock = shared.mock();
+  std::mutex mu;
+  std::optional<KafkaStepRequest> seen;
+  shared.set_handler([&](const KafkaStepRequest& req) {
+    std::lock_guard lock(mu);
+    seen = req;
+    return KafkaStepReply::ok({});
+  });
+  auto adapter = make_adapter();
+  Results results;
+  StepCall call = pay_call(mock, "saga-node", {{"amount", 10}});
+  call.node = 7;
+  adapter->dispatch(std::move(call), results.callback());
+  CHECK(results.first().outcome == Outcome::kOk);
+  std::lock_guard lock(mu);
+  REQUIRE(seen);
+  CHECK(seen->headers.size() == 9);
+  CHECK(seen->headers["usher-node"] == "7");
+}
+
 TEST_CASE("each reply status ends the attempt as DESIGN section 3's table says") {
   SharedKafka& shared = SharedKafka::get();
   const MockCluster& mock = shared.mock();

@@ -45,6 +45,22 @@ TEST_CASE("sends POST {url}/{operation} with the JSON body and the usher headers
     CHECK_FALSE(seen[0].headers.contains("x-correlation-id"));
     CHECK_FALSE(seen[0].headers.contains("traceparent"));
   }
+  SUBCASE("a call sent by a cluster node carries X-Usher-Node with its id") {
+    StepCall c = make_call(server.url());
+    c.node = 7;
+    REQUIRE(call_sync(adapter, std::move(c)).outcome == Outcome::kOk);
+    auto seen = server.seen();
+    REQUIRE(seen.size() == 1);
+    CHECK(seen[0].headers.at("x-usher-node") == "7");
+  }
+  SUBCASE("a call from an engine that is not a node (node 0) carries no X-Usher-Node") {
+    StepCall c = make_call(server.url());
+    c.node = 0;
+    REQUIRE(call_sync(adapter, std::move(c)).outcome == Outcome::kOk);
+    auto seen = server.seen();
+    REQUIRE(seen.size() == 1);
+    CHECK_FALSE(seen[0].headers.contains("x-usher-node"));
+  }
   SUBCASE("the step's http override sets the method and the path under the base path") {
     StepCall c = make_call(server.url() + "/api/");
     c.http_method = "DELETE";
