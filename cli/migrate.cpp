@@ -31,7 +31,8 @@ int migrate(const MigrateFlags& flags) {
     std::cerr << "usher migrate: " << s.message() << "\n";
     return s.code() == StatusCode::kDataLoss ? 1 : 3;
   }
-  std::cout << "saga log " << shown << " is at schema version " << kSagaLogSchemaVersion << "\n";
+  std::cout << "saga log " << shown << " is at schema version "
+            << (is_postgres_location(config.db) ? kPostgresSchemaVersion : kSagaLogSchemaVersion) << "\n";
   return 0;
 }
 

@@ -173,7 +173,7 @@ TEST_CASE("the schema: created by migrate, required by --no-migrate, a newer one
   REQUIRE(migrate_store(uri).is_ok());
   REQUIRE(migrate_store(uri).is_ok());  // idempotent
   CHECK(PgCluster::shared().query(database, "SELECT version FROM usher_schema") ==
-        std::to_string(kSagaLogSchemaVersion));
+        std::to_string(kPostgresSchemaVersion));
   CHECK(open_postgres_store(uri, 8192, /*migrate=*/false).is_ok());
 
   PgCluster::shared().query(database, "UPDATE usher_schema SET version = 99");

@@ -79,7 +79,8 @@ ProblemKind problem_kind_of(const Status& status, ProblemKind not_found) {
     case StatusCode::kNotFound: return not_found;
     case StatusCode::kFailedPrecondition:
     case StatusCode::kAlreadyExists: return ProblemKind::kConflict;
-    case StatusCode::kUnavailable: return ProblemKind::kUnavailable;
+    case StatusCode::kUnavailable:
+    case StatusCode::kNotOwner: return ProblemKind::kUnavailable;  // another node has it now: ask again
     case StatusCode::kInvalidArgument: return ProblemKind::kBadRequest;
     default: return ProblemKind::kInternal;
   }

@@ -32,6 +32,7 @@ struct StepCall {
   std::string correlation_id;        // from the start request, may be empty
   std::string traceparent;           // from the start request, may be empty
   Millis timeout{5'000};             // this attempt's deadline, from when it is sent
+  int64_t node = 0;                  // the cluster node sending it (X-Usher-Node); 0: not in a cluster
   // Called once, from any thread, when an adapter that reports_sending() is
   // about to send the request, after any wait for a connection or a slot in
   // its queue: the attempt's timeout runs from here, for the adapter and the

@@ -131,6 +131,17 @@ class Engine {
 
   virtual EngineStats stats() const = 0;
 
+  // The nodes sharing this engine's log (several `usher serve` on one
+  // PostgreSQL, README "Several nodes"):
+  //   {"node": this node's id | null,
+  //    "nodes": [{"id", "name", "address", "started_at", "lease_until",
+  //               "status": "live"|"lapsed"|"stopped", "sagas_owned"}…]}
+  // by id. A SQLite log has no nodes: {"node": null, "nodes": []}.
+  virtual Result<Json> cluster() = 0;
+  // The API address this node is reached at (`http://127.0.0.1:8080`), shown
+  // in cluster(); set once the server listens.
+  virtual void advertise(const std::string& address) = 0;
+
   // Stops taking new work, stops adapters, flushes pending commits. Calls in
   // flight are left as they are in the log: they are sent again (same
   // idempotency key) when the log is next opened. Waiters of on_settled()/wait()

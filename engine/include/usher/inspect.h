@@ -40,6 +40,9 @@ class LogInspector {
   virtual Result<Json> list(const SagaFilter& filter) = 0;
   // {"sagas": {"running": n, ...}, "total": n}
   virtual Result<Json> stats() = 0;
+  // The nodes that share the log, as Engine::cluster() shows them, with
+  // "node": null (`usher nodes --db`).
+  virtual Result<Json> cluster() = 0;
 };
 
 // RFC 3339 UTC with milliseconds, e.g. "2026-11-21T05:25:00.123Z".

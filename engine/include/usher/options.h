@@ -1,6 +1,7 @@
 // Options for opening an engine. Each says its default and what a crash does.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -58,6 +59,12 @@ struct EngineOptions {
   // with kUnavailable, so a slow disk pushes back on clients instead of
   // growing the queue without end; results of running sagas are still taken.
   size_t max_queued_events = 200'000;
+  // PostgreSQL: each engine on the database is a node of a cluster that holds
+  // a lease for this long, renewed every sixth of it (README "Several
+  // nodes"). A node that dies hands its running sagas over to the others once
+  // its lease has ended; one paused or cut off for longer sends and writes
+  // nothing more. Shorter takes over sooner and renews more often.
+  std::chrono::milliseconds node_lease{3000};
   // Seed for retry jitter; 0 seeds from std::random_device.
   uint64_t seed = 0;
   // Called once per saga transition (for logs and metrics), on the engine thread.

@@ -10,9 +10,10 @@
 
 namespace usher {
 
-// The schema version this usher writes (schemas/saga-log.sql and
-// schemas/saga-log-postgresql.sql, with their migrations).
+// The schema versions this usher writes: SQLite (schemas/saga-log.sql) and
+// PostgreSQL (schemas/saga-log-postgresql.sql, then -2.sql: several nodes).
 inline constexpr int kSagaLogSchemaVersion = 1;
+inline constexpr int kPostgresSchemaVersion = 2;
 
 // True for a PostgreSQL URI (postgresql:// or postgres://).
 bool is_postgres_location(std::string_view location);

@@ -26,6 +26,7 @@ enum class StatusCode {
   kDataLoss,            // the log is corrupt or of a newer schema version
   kInternal,            // a bug in usher
   kAborted,             // a write lost a race with an earlier one (a saga's events after a failed append)
+  kNotOwner,            // this node no longer owns the saga: another node took it over, or its lease lapsed
 };
 
 const char* status_code_name(StatusCode code);
@@ -57,6 +58,7 @@ class [[nodiscard]] Status {
   static Status data_loss(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
   static Status internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
   static Status aborted(std::string m) { return {StatusCode::kAborted, std::move(m)}; }
+  static Status not_owner(std::string m) { return {StatusCode::kNotOwner, std::move(m)}; }
 
   bool is_ok() const { return code_ == StatusCode::kOk; }
   explicit operator bool() const { return is_ok(); }

@@ -38,6 +38,7 @@ StepAdapterPtr Dispatcher::adapter_for(const Service& service) const {
 
 void Dispatcher::dispatch(Saga& saga, DispatchCommand cmd) {
   if (stopping_) return;  // logged as scheduled: sent on the next start
+  if (!sink_.may_send()) return;  // logged as scheduled: sent by the node that takes the saga
   const Step& step = saga.def->steps[cmd.step];
   const CallSpec& spec = cmd.kind == CallKind::kAction ? step.action : *step.compensate;
   ServiceLane& lane = lanes_[spec.service];
@@ -59,6 +60,7 @@ void Dispatcher::release_slot(const std::string& service) {
     lane.waiting.pop_front();
     Saga* saga = sink_.still_wanted(next.saga_id, next.generation, next.cmd);
     if (!saga) continue;  // overtaken (a cancel, a timeout, a reload)
+    if (!sink_.may_send()) continue;
     ++lane.in_flight;
     send(*saga, std::move(next.cmd));
   }
@@ -84,6 +86,7 @@ void Dispatcher::send(Saga& saga, DispatchCommand cmd) {
   call.correlation_id = saga.state.correlation_id;
   call.traceparent = saga.state.traceparent;
   call.timeout = spec.timeout;
+  call.node = sink_.node();
 
   StepAdapterPtr adapter = adapter_for(call.service);
   // The attempt's timeout runs from when the request leaves: now, or when an

@@ -22,12 +22,16 @@
 #include <future>
 #include <thread>
 
+#include <unistd.h>
+
 #include "exec/background_reads.h"
+#include "exec/cluster_member.h"
 #include "exec/definition_registry.h"
 #include "exec/engine_factory.h"
 #include "exec/saga_runner.h"
 #include "store/open_store.h"
 #include "usher/engine.h"
+#include "view/cluster_view.h"
 
 namespace usher {
 
@@ -76,6 +80,7 @@ class EngineImpl final : public Engine {
   // ---- sagas ----
 
   Status resume() override {
+    if (Status joined = join_cluster(); !joined.is_ok()) return joined;
     return on_engine([this] { return runner_.recover(); });
   }
 
@@ -135,6 +140,16 @@ class EngineImpl final : public Engine {
     return reads_.now([&](LogInspectorImpl& r) { return r.events(saga_id); });
   }
 
+  Result<Json> cluster() override {
+    auto nodes = reads_.now([](LogInspectorImpl& r) { return r.reader().nodes(); });
+    if (!nodes.is_ok()) return nodes.status();
+    return cluster_to_json(member_ ? member_->node() : 0, nodes.value());
+  }
+
+  void advertise(const std::string& address) override {
+    if (member_) member_->advertise(address);
+  }
+
   EngineStats stats() const override {
     SagaStoreStats ls = store_->stats();
     EngineStats s;
@@ -152,16 +167,50 @@ class EngineImpl final : public Engine {
     // Adapters next: after this no result can arrive.
     runner_.dispatcher().stop();
     store_->flush();
+    // Every append is settled: the sagas can go to the other nodes now.
+    if (member_) member_->stop(/*hand_over=*/true);
     // Let the engine thread run what the flush posted, then stop it.
     on_engine([this] { runner_.stop_sagas(); });
     work_.reset();
     io_.stop();
     if (thread_.joinable()) thread_.join();
+    member_.reset();
     runner_.clear();
     store_->close();
   }
 
  private:
+  // On a log shared by several engines (PostgreSQL), this engine is a node:
+  // it joins before recovering, and recovery is taking sagas over.
+  Status join_cluster() {
+    auto registry = store_->open_registry();
+    if (!registry.is_ok()) return registry.status();
+    if (!registry.value()) return Status::ok();
+    auto claims = store_->open_registry();
+    if (!claims.is_ok()) return claims.status();
+    auto reader = store_->open_reader();
+    if (!reader.is_ok()) return reader.status();
+    ClusterMember::Timing timing;
+    timing.lease = options_.node_lease;
+    timing.renew_every = timing.sweep_every = std::max(std::chrono::milliseconds(1), options_.node_lease / 6);
+    ClusterMember::Hooks hooks{
+        .joined = [this](int64_t node) { runner_.on_joined(node); },
+        .lapsed = [this](int64_t node) { runner_.on_lapsed(node); },
+        .taken = [this](std::vector<TakenSaga> taken) { runner_.take_over(std::move(taken)); }};
+    member_ = std::make_unique<ClusterMember>(std::move(registry.value()), std::move(reader.value()), timing, io_,
+                                              std::move(hooks));
+    on_engine([this, claims = std::move(claims.value())]() mutable {
+      runner_.join_cluster(*member_, std::move(claims));
+    });
+    return member_->start(node_name());
+  }
+
+  static std::string node_name() {
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+    return std::string(host[0] ? host : "localhost") + ":" + std::to_string(getpid());
+  }
+
   Result<Json> operate(const std::string& saga_id, OperatorAction action) {
     auto promise = std::make_shared<std::promise<Result<Json>>>();
     auto future = promise->get_future();
@@ -198,6 +247,7 @@ class EngineImpl final : public Engine {
   BackgroundReads reads_;
   DefinitionRegistry registry_;
   SagaRunner runner_;
+  std::unique_ptr<ClusterMember> member_;  // null: the engine has its log alone
   std::atomic<bool> shut_down_{false};
   std::thread thread_;
 };

@@ -10,6 +10,12 @@ namespace usher {
 void SagaRunner::operate(const std::string& id, OperatorAction action, std::function<void(Result<Json>)> reply) {
   if (stopping_) return reply(Status::unavailable("the engine is shutting down"));
   auto it = sagas_.find(id);
+  if (it == sagas_.end() && cluster_) {
+    // Perhaps another node's: moved here to act on it (cluster.cpp).
+    auto claimed = claim_here(id);
+    if (!claimed.is_ok()) return reply(claimed.status());
+    it = sagas_.find(id);
+  }
   if (it == sagas_.end()) {
     // Not in memory: finished, stuck, or does not exist.
     auto view = view_of(id);
@@ -30,15 +36,16 @@ void SagaRunner::operate(const std::string& id, OperatorAction action, std::func
     forget(id, *it->second, Status::ok());
 }
 
-// Brings a saga that is not in memory (a stuck one) back from the log, to act
-// on it. Its secrets were held in memory only and are gone.
-Status SagaRunner::take_from_log(const std::string& id) {
+// Brings a saga that is not in memory (a stuck one, or in a cluster one just
+// claimed under `fence`) back from the log, to act on it. Its secrets were held in memory only and are gone.
+Status SagaRunner::take_from_log(const std::string& id, int64_t fence) {
   auto loaded = engine_reader_.load(id, std::nullopt);
   if (!loaded.is_ok()) return loaded.status();
   auto saga = std::make_unique<Saga>();
   saga->def = loaded->first;
   saga->state = std::move(loaded->second);
   saga->durable = true;
+  saga->fence = fence;
   hold(id, std::move(saga));
   return Status::ok();
 }

@@ -1,5 +1,6 @@
 // Recovery: every unfinished saga is folded from its events and what it
-// needs is running again — the attempt in flight re-sent with the same
+// needs is running again (alone on the log; a node of a cluster takes sagas
+// over instead, cluster.cpp) — the attempt in flight re-sent with the same
 // idempotency key, retry and deadline timers re-armed (machine's resume()).
 
 #include <spdlog/spdlog.h>
@@ -10,6 +11,13 @@ namespace usher {
 
 Status SagaRunner::recover() {
   if (recovered_) return Status::failed_precondition("resume() was already called");
+  if (cluster_) {
+    // In a cluster, recovery is taking over: the member claims the sagas of
+    // nodes whose lease ended (this process's last incarnation among them)
+    // and hands them to take_over() (cluster.cpp).
+    recovered_ = true;
+    return Status::ok();
+  }
   const int64_t now = clock_.now_us();
   size_t recovered = 0, skipped = 0;
   std::vector<std::pair<std::string, std::vector<Command>>> to_run;

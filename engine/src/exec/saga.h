@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <list>
@@ -20,6 +21,7 @@ struct Saga {
   SagaState state;
   uint64_t generation = 0;  // changes when the saga is reloaded; stale callbacks compare it
   bool durable = false;     // SagaStarted is committed
+  int64_t fence = 0;        // in a cluster: the fence this node owns the saga under (cluster_member.h)
   // An append of this saga failed: the state ran ahead of the log. Inputs are
   // dropped until the saga is reloaded from what is durable, so nothing is
   // decided (or sent) on top of events the log does not hold.
@@ -32,6 +34,7 @@ struct Saga {
     uint64_t token;
     std::function<void(Json)> done;
     std::unique_ptr<boost::asio::steady_timer> timer;
+    std::chrono::steady_clock::time_point deadline;  // max(): waits as long as it takes
   };
   std::list<Waiter> waiters;  // on_settled() callers, answered once the settlement is durable
 

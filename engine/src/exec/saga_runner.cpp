@@ -81,6 +81,8 @@ void SagaRunner::commit(Saga& saga, Decision d, std::function<void(Status)> afte
   // The store refuses the group unless it continues exactly where the saga's
   // durable events end: no seq gap, whatever failed before.
   row.prior_seq = saga.state.last_seq - static_cast<int64_t>(d.events.size());
+  row.owner = node_;
+  row.fence = saga.fence;
   std::vector<TransitionInfo> reported;
   if (options_.on_transition) reported = transitions(*saga.def, saga.state, d.events);
   std::string id = saga.state.id;
@@ -98,6 +100,12 @@ void SagaRunner::commit(Saga& saga, Decision d, std::function<void(Status)> afte
 void SagaRunner::on_durable(const std::string& id, uint64_t generation, const Status& st,
                             std::vector<Command> commands, const std::vector<TransitionInfo>& reported,
                             std::function<void(Status)> after) {
+  if (st.code() == StatusCode::kNotOwner) {
+    // Another node took the saga over (or this node's lease lapsed): the log
+    // holds nothing of this append, and the saga is no longer this node's.
+    if (after) after(st);
+    return drop(id, generation, st);
+  }
   if (!st.is_ok()) {
     note_log_failure(id, st);
     if (after) after(st);
@@ -163,6 +171,8 @@ void SagaRunner::on_result(const std::string& id, uint64_t generation, ResultInp
   }
   process(*saga, input(std::move(r)));
 }
+
+bool SagaRunner::may_send() const { return cluster_ == nullptr || cluster_->lease_holds(); }
 
 void SagaRunner::arm(Saga& saga, const TimerCommand& t) {
   std::unique_ptr<asio::steady_timer>& timer = t.kind == TimerKind::kAttemptTimeout ? saga.attempt_timer

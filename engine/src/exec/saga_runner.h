@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "exec/background_reads.h"
+#include "exec/cluster_member.h"
 #include "exec/dispatcher.h"
 #include "exec/log_health.h"
 #include "exec/saga.h"
@@ -67,6 +68,18 @@ class SagaRunner final : public DispatchSink {
   // The saga as the API shows it, if it is in memory.
   std::optional<Json> held_view(const std::string& saga_id) const;
 
+  // ---- a node of a cluster (cluster.cpp) ----
+  // Before recover(): the runner is a node of `member`'s cluster. Appends
+  // carry the node's id and each saga's fence; a saga the log says another
+  // node owns now is dropped; recovery is taking sagas over. `claims` is the
+  // engine thread's own registry connection (an operator acting here on a
+  // saga another node holds moves it here).
+  void join_cluster(ClusterMember& member, std::unique_ptr<NodeRegistry> claims);
+  void on_joined(int64_t node);
+  void on_lapsed(int64_t node);
+  void take_over(std::vector<TakenSaga> taken);
+  int64_t node() const override { return node_.load(); }  // any thread
+
   // ---- stopping ----
   // Any thread: from now on nothing new is started, sent or decided.
   void begin_stop();
@@ -83,6 +96,7 @@ class SagaRunner final : public DispatchSink {
   Saga* still_wanted(const std::string& saga_id, uint64_t generation, const DispatchCommand& cmd) override;
   void on_sending(const std::string& saga_id, uint64_t generation, TimerCommand timeout) override;
   void on_result(const std::string& saga_id, uint64_t generation, ResultInput result) override;
+  bool may_send() const override;
 
  private:
   // The loop (saga_runner.cpp).
@@ -105,7 +119,11 @@ class SagaRunner final : public DispatchSink {
   // Starting (saga_starts.cpp).
   Status admit_load() const;
   // Operator actions (operator_actions.cpp).
-  Status take_from_log(const std::string& saga_id);
+  Status take_from_log(const std::string& saga_id, int64_t fence = 0);
+  // Cluster (cluster.cpp).
+  void drop(const std::string& saga_id, uint64_t generation, const Status& why);
+  void watch_log(const std::string& saga_id, Saga::Waiter waiter);
+  Result<bool> claim_here(const std::string& saga_id);
 
   const EngineOptions& options_;
   Clock& clock_;
@@ -124,6 +142,9 @@ class SagaRunner final : public DispatchSink {
   uint64_t waiter_token_ = 0;
   bool recovered_ = false;
   LogHealth log_health_;
+  ClusterMember* cluster_ = nullptr;
+  std::unique_ptr<NodeRegistry> claims_;
+  std::atomic<int64_t> node_{0};  // 0: not a node, or between a lapse and joining again
 
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> in_memory_{0};

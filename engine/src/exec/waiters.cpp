@@ -9,6 +9,12 @@ namespace usher {
 
 void SagaRunner::on_settled(const std::string& id, Millis timeout, std::function<void(Json)> done) {
   auto it = sagas_.find(id);
+  const auto deadline = timeout == Millis::max() ? std::chrono::steady_clock::time_point::max()
+                                                 : std::chrono::steady_clock::now() + timeout;
+  if (it == sagas_.end() && cluster_) {
+    // Perhaps running on another node: followed in the log (cluster.cpp).
+    return watch_log(id, Saga::Waiter{++waiter_token_, std::move(done), nullptr, deadline});
+  }
   if (it == sagas_.end()) {
     // Settled (or unknown): as the log has it, read off the engine thread.
     return reads_.read_then([id](LogInspectorImpl& r) { return r.saga(id, std::nullopt); },
@@ -18,7 +24,7 @@ void SagaRunner::on_settled(const std::string& id, Millis timeout, std::function
   }
   Saga& saga = *it->second;
   const uint64_t token = ++waiter_token_;
-  Saga::Waiter w{token, std::move(done), nullptr};
+  Saga::Waiter w{token, std::move(done), nullptr, deadline};
   if (timeout != Millis::max()) {
     w.timer = std::make_unique<boost::asio::steady_timer>(io_, timeout);
     w.timer->async_wait([this, id, token](const boost::system::error_code& ec) {

@@ -21,6 +21,7 @@ const char* status_code_name(StatusCode code) {
     case StatusCode::kDataLoss: return "data_loss";
     case StatusCode::kInternal: return "internal";
     case StatusCode::kAborted: return "aborted";
+    case StatusCode::kNotOwner: return "not_owner";
   }
   return "unknown";
 }

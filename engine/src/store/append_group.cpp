@@ -23,7 +23,7 @@ Result<std::vector<EncodedEvent>> encode_events(std::vector<Event> events) {
 
 bool is_group_fault(const Status& s) {
   return s.code() == StatusCode::kAlreadyExists || s.code() == StatusCode::kInvalidArgument ||
-         s.code() == StatusCode::kAborted;
+         s.code() == StatusCode::kAborted || s.code() == StatusCode::kNotOwner;
 }
 
 void finish(std::function<void(Status)>& done, Status status) {

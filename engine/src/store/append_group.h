@@ -52,7 +52,8 @@ inline constexpr size_t kMaxExclusions = 8;
 Result<std::vector<EncodedEvent>> encode_events(std::vector<Event> events);
 
 // A group's own content was refused (a duplicate key, data that cannot be
-// written, a seq that does not continue the log): retrying it cannot succeed,
+// written, a seq that does not continue the log, a saga another node now
+// owns): retrying it cannot succeed,
 // and the other groups of its batch are not to blame.
 bool is_group_fault(const Status& s);
 

@@ -34,6 +34,9 @@ Result<std::unique_ptr<SagaStore>> open_postgres_store(const std::string& uri, s
 // A read connection on a PostgreSQL saga log, without a store.
 Result<std::unique_ptr<SagaStoreReader>> open_postgres_reader(const std::string& uri);
 
+// A node registry connection on a PostgreSQL saga log (node_registry.h).
+Result<std::unique_ptr<NodeRegistry>> open_postgres_registry(const std::string& uri);
+
 // Creates or upgrades the schema of the log at `location` (`usher migrate`).
 Status migrate_store(const std::string& location);
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "store/node_registry.h"
 #include "usher/options.h"
 #include "usher/saga_log.h"  // kSagaLogSchemaVersion: a log of a newer version is refused
 #include "usher/saga.h"
@@ -43,6 +44,13 @@ struct SagaRow {
   // row (and so the events with it) only if that is what it holds, so a saga's
   // events never skip a seq, even after a failed append. 0 = a new saga.
   int64_t prior_seq = 0;
+  // Several nodes on one log (PostgreSQL; node_registry.h): the node that
+  // writes the row and the fence it holds the saga under. The log writes the
+  // row only if the saga is still owned so (a new saga: owned from now on)
+  // and the node's lease holds; else the group fails with kNotOwner. 0, 0:
+  // a log without nodes (SQLite, a store used alone).
+  int64_t owner = 0;
+  int64_t fence = 0;
 };
 
 struct SagaStoreStats {
@@ -58,6 +66,19 @@ struct SagaStoreStats {
 struct CommittedEvent {
   int64_t position = 0;
   Event event;
+};
+
+// A node of a cluster: one engine sharing the log with others (README
+// "Several nodes"), as the log records it.
+struct NodeRow {
+  int64_t id = 0;
+  std::string name;     // host:pid
+  std::string address;  // the API address it advertised; empty until it did
+  int64_t started_at = 0;
+  int64_t lease_until = 0;  // the database's clock
+  bool stopped = false;     // it left (stopped cleanly) and handed its sagas over
+  bool live = false;        // its lease holds now, by the database's clock
+  int64_t sagas_owned = 0;  // running or compensating sagas it owns
 };
 
 // A read connection. Not thread-safe: open one per thread. Reads a consistent
@@ -82,8 +103,23 @@ class SagaStoreReader {
   // saga and in seq order: the input of recovery. Calls `each` once per saga.
   virtual Status for_each_unfinished(
       const std::function<void(const SagaRow&, std::vector<Event>&&)>& each) = 0;
+  // The given sagas (those that exist) with their events, in seq order.
+  virtual Status for_each_saga(const std::vector<std::string>& ids,
+                               const std::function<void(const SagaRow&, std::vector<Event>&&)>& each) {
+    for (const std::string& id : ids) {
+      auto row = saga(id);
+      if (!row.is_ok()) return row.status();
+      if (!row.value()) continue;
+      auto events = this->events(id);
+      if (!events.is_ok()) return events.status();
+      each(**row, std::move(events.value()));
+    }
+    return Status::ok();
+  }
   // Counts by status, for `usher stats`.
   virtual Result<std::vector<std::pair<std::string, int64_t>>> count_by_status() = 0;
+  // The nodes that share the log, by id (node_registry.h); none for SQLite.
+  virtual Result<std::vector<NodeRow>> nodes() { return std::vector<NodeRow>{}; }
 };
 
 class SagaStore {
@@ -109,6 +145,10 @@ class SagaStore {
 
   // A new read connection on the same log, for one thread.
   virtual Result<std::unique_ptr<SagaStoreReader>> open_reader() = 0;
+
+  // A connection to the log's node registry (node_registry.h), for one
+  // thread; null for a log that one engine has alone (SQLite).
+  virtual Result<std::unique_ptr<NodeRegistry>> open_registry() { return std::unique_ptr<NodeRegistry>(); }
 
   // Waits until everything queued so far is committed.
   virtual void flush() = 0;

@@ -4,6 +4,7 @@
 
 #include "machine/fold.h"
 #include "store/open_store.h"
+#include "view/cluster_view.h"
 #include "view/saga_view.h"
 
 namespace usher {
@@ -89,6 +90,12 @@ Result<Json> LogInspectorImpl::stats() {
     total += n;
   }
   return Json{{"sagas", std::move(by_status)}, {"total", total}};
+}
+
+Result<Json> LogInspectorImpl::cluster() {
+  auto nodes = reader_->nodes();
+  if (!nodes.is_ok()) return nodes.status();
+  return cluster_to_json(0, nodes.value());
 }
 
 }  // namespace usher

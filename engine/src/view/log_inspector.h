@@ -19,6 +19,7 @@ class LogInspectorImpl final : public LogInspector {
   Result<Json> events(const std::string& id) override;
   Result<Json> list(const SagaFilter& filter) override;
   Result<Json> stats() override;
+  Result<Json> cluster() override;
 
   // Makes an already parsed definition known, so it is not parsed again.
   void remember(DefinitionPtr def);

@@ -49,6 +49,7 @@ Status check(const PGresult* result, PGconn* conn, const std::string& what) {
   const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
   const std::string_view sqlstate = state ? state : "";
   if (sqlstate == "UA001") return Status::aborted(text);
+  if (sqlstate == "UA003" || sqlstate == "UA004") return Status::not_owner(text);
   if (sqlstate == "UA002" || sqlstate == "23505") return Status::already_exists(text);
   if (sqlstate.starts_with("22") || sqlstate.starts_with("23")) return Status::invalid_argument(text);
   if (sqlstate.starts_with("42")) return Status::internal(text);

@@ -39,7 +39,8 @@ using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
 
 // Whether a statement's result is a success; otherwise its error as a Status:
 //   - the store's own refusals (SQLSTATE UA001, UA002) and unique violations:
-//     kAborted / kAlreadyExists, about one saga;
+//     kAborted / kAlreadyExists, about one saga; a saga another node owns
+//     (UA003) or a lapsed lease (UA004): kNotOwner;
 //   - data and integrity errors (classes 22, 23): kInvalidArgument;
 //   - errors in usher's SQL (class 42): kInternal;
 //   - everything else (connection lost, server shutting down, out of

@@ -19,9 +19,10 @@ namespace {
 std::string saga_columns(const std::string& t = "") {
   return t + "id::text, " + t + "workflow, " + t + "version, " + t + "definition_hash, " + t + "status, " + t +
          "current_step, " + t + "idempotency_key, " + t + "correlation_id, usher_us(" + t + "created_at), usher_us(" +
-         t + "updated_at), usher_us(" + t + "deadline), " + t + "last_error, " + t + "last_seq";
+         t + "updated_at), usher_us(" + t + "deadline), " + t + "last_error, " + t + "last_seq, " + t + "owner, " + t +
+         "fence";
 }
-constexpr int kSagaColumnCount = 13;
+constexpr int kSagaColumnCount = 15;
 std::string event_columns(const std::string& t = "") {
   return t + "seq, " + t + "type, " + t + "step, " + t + "data::text, usher_us(" + t + "occurred_at), " + t +
          "causation_seq";
@@ -33,8 +34,8 @@ struct Statement {
   std::string sql;
 };
 
-const std::array<Statement, 7>& statements() {
-  static const std::array<Statement, 7> all = {{
+const std::array<Statement, 9>& statements() {
+  static const std::array<Statement, 9> all = {{
       {"saga", "SELECT " + saga_columns() + " FROM sagas WHERE id = $1::uuid"},
       {"by_key", "SELECT id::text FROM sagas WHERE idempotency_key = $1"},
       {"events", "SELECT " + event_columns() +
@@ -49,6 +50,14 @@ const std::array<Statement, 7>& statements() {
                          " AND id > $1::uuid ORDER BY id LIMIT $2::bigint) AS s"
                          " JOIN saga_events AS e ON e.saga_id = s.id ORDER BY s.id, e.seq"},
       {"counts", "SELECT status, count(*) FROM sagas GROUP BY status"},
+      // Given sagas with all their events (those a node just took over).
+      {"sagas_by_id", "SELECT " + saga_columns("s.") + ", " + event_columns("e.") +
+                          " FROM sagas AS s JOIN saga_events AS e ON e.saga_id = s.id"
+                          " WHERE s.id = ANY($1::uuid[]) ORDER BY s.id, e.seq"},
+      {"nodes", "SELECT n.id, n.name, n.address, usher_us(n.started_at), usher_us(n.lease_until),"
+                " n.stopped_at IS NOT NULL, n.stopped_at IS NULL AND n.lease_until > clock_timestamp(),"
+                " (SELECT count(*) FROM sagas AS s WHERE s.owner = n.id AND s.status IN ('running', 'compensating'))"
+                " FROM usher_nodes AS n ORDER BY n.id"},
   }};
   return all;
 }
@@ -74,6 +83,8 @@ Status read_saga_row(const PGresult* r, int row, int first, SagaRow& out) {
   out.deadline = PQgetisnull(r, row, first + 10) ? std::nullopt : std::optional<int64_t>(int_at(r, row, first + 10));
   out.last_error = text_at(r, row, first + 11);
   out.last_seq = int_at(r, row, first + 12);
+  out.owner = PQgetisnull(r, row, first + 13) ? 0 : int_at(r, row, first + 13);
+  out.fence = int_at(r, row, first + 14);
   return Status::ok();
 }
 
@@ -113,9 +124,16 @@ class PgSagaReader final : public SagaStoreReader {
   Result<std::vector<SagaRow>> list(const SagaFilter& filter) override;
   Result<std::optional<std::string>> definition_source(const std::string& hash) override;
   Status for_each_unfinished(const std::function<void(const SagaRow&, std::vector<Event>&&)>& each) override;
+  Status for_each_saga(const std::vector<std::string>& ids,
+                       const std::function<void(const SagaRow&, std::vector<Event>&&)>& each) override;
   Result<std::vector<std::pair<std::string, int64_t>>> count_by_status() override;
+  Result<std::vector<NodeRow>> nodes() override;
 
  private:
+  // Reads a result of sagas joined with their events, ordered by saga, whole,
+  // then calls `each` per saga.
+  Status each_saga_of(pg::ResultPtr r, const std::function<void(const SagaRow&, std::vector<Event>&&)>& each,
+                      size_t& sagas);
   Result<pg::ResultPtr> run(const char* name, const Params& params, const std::string& what);
   Status reconnect();
 
@@ -261,22 +279,49 @@ Status PgSagaReader::for_each_unfinished(const std::function<void(const SagaRow&
   for (;;) {
     auto r = run("unfinished", {after, std::to_string(kPageSagas)}, "read unfinished sagas");
     if (!r) return r.status();
-    const PGresult* res = r->get();
-    std::vector<std::pair<SagaRow, std::vector<Event>>> page;
-    for (int i = 0; i < PQntuples(res); ++i) {
-      // Rows come ordered by saga: a new id starts the next saga.
-      if (page.empty() || page.back().first.id != PQgetvalue(res, i, 0)) {
-        auto& [row, events] = page.emplace_back();
-        if (Status s = read_saga_row(res, i, 0, row); !s) return s;
-      }
-      auto& [row, events] = page.back();
-      if (Status s = read_event(res, i, kSagaColumnCount, row.id, events.emplace_back()); !s) return s;
+    size_t sagas = 0;
+    std::string last;
+    if (Status s = each_saga_of(std::move(*r), [&](const SagaRow& row, std::vector<Event>&& events) {
+          last = row.id;
+          each(row, std::move(events));
+        }, sagas); !s) {
+      return s;
     }
-    r->reset();
-    for (auto& [row, events] : page) each(row, std::move(events));
-    if (page.size() < kPageSagas) return Status::ok();
-    after = page.back().first.id;
+    if (sagas < kPageSagas) return Status::ok();
+    after = last;
   }
+}
+
+Status PgSagaReader::for_each_saga(const std::vector<std::string>& ids,
+                                   const std::function<void(const SagaRow&, std::vector<Event>&&)>& each) {
+  pg::ArrayLiteral list;
+  for (const std::string& id : ids) {
+    if (pg::is_saga_id(id)) list.add(id);
+  }
+  auto r = run("sagas_by_id", {list.take()}, "read sagas with their events");
+  if (!r) return r.status();
+  size_t sagas = 0;
+  return each_saga_of(std::move(*r), each, sagas);
+}
+
+Status PgSagaReader::each_saga_of(pg::ResultPtr r,
+                                  const std::function<void(const SagaRow&, std::vector<Event>&&)>& each,
+                                  size_t& sagas) {
+  const PGresult* res = r.get();
+  std::vector<std::pair<SagaRow, std::vector<Event>>> page;
+  for (int i = 0; i < PQntuples(res); ++i) {
+    // Rows come ordered by saga: a new id starts the next saga.
+    if (page.empty() || page.back().first.id != PQgetvalue(res, i, 0)) {
+      auto& [row, events] = page.emplace_back();
+      if (Status s = read_saga_row(res, i, 0, row); !s) return s;
+    }
+    auto& [row, events] = page.back();
+    if (Status s = read_event(res, i, kSagaColumnCount, row.id, events.emplace_back()); !s) return s;
+  }
+  r.reset();
+  sagas = page.size();
+  for (auto& [row, events] : page) each(row, std::move(events));
+  return Status::ok();
 }
 
 Result<std::vector<std::pair<std::string, int64_t>>> PgSagaReader::count_by_status() {
@@ -292,6 +337,25 @@ Result<std::vector<std::pair<std::string, int64_t>>> PgSagaReader::count_by_stat
     auto it = std::find_if(out.begin(), out.end(), [&](const auto& p) { return p.first == status; });
     if (it == out.end()) return Status::data_loss("sagas in " + where_ + " have unknown status \"" + status + "\"");
     it->second = int_at(r->get(), i, 1);
+  }
+  return out;
+}
+
+Result<std::vector<NodeRow>> PgSagaReader::nodes() {
+  auto r = run("nodes", {}, "read the nodes");
+  if (!r) return r.status();
+  std::vector<NodeRow> out;
+  const PGresult* res = r->get();
+  for (int i = 0; i < PQntuples(res); ++i) {
+    NodeRow& n = out.emplace_back();
+    n.id = int_at(res, i, 0);
+    n.name = text_at(res, i, 1);
+    n.address = text_at(res, i, 2);
+    n.started_at = int_at(res, i, 3);
+    n.lease_until = int_at(res, i, 4);
+    n.stopped = text_at(res, i, 5) == "t";
+    n.live = text_at(res, i, 6) == "t";
+    n.sagas_owned = int_at(res, i, 7);
   }
   return out;
 }

@@ -22,13 +22,17 @@ constexpr const char* kAppendSql =
     "SELECT usher_append($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::timestamptz[], "
     "$7::bigint[], $8::uuid[], $9::bigint[], $10::text[], $11::bigint[], $12::text[], $13::text[], $14::text[], "
     "$15::text[], $16::text[], $17::timestamptz[], $18::timestamptz[], $19::timestamptz[], $20::text[], "
-    "$21::bigint[])";
-constexpr int kAppendParams = 21;
+    "$21::bigint[], $22::bigint[], $23::bigint[])";
+constexpr int kAppendParams = 23;
 constexpr const char* kDefinitionSql =
     "INSERT INTO definitions (hash, workflow, version, source) VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING";
 // What tells, after a lost connection, whether a batch committed: the batch
-// is one transaction, so one of its events (or its definitions) is enough.
-constexpr const char* kEventExistsSql = "SELECT count(*) FROM saga_events WHERE saga_id = $1::uuid AND seq = $2";
+// is one transaction, so one of its events (or its definitions) is enough —
+// that event as this batch wrote it, by its node under its fence: meanwhile
+// another node may have taken the saga over and written its own at that seq.
+constexpr const char* kEventExistsSql =
+    "SELECT count(*) FROM saga_events WHERE saga_id = $1::uuid AND seq = $2 AND node IS NOT DISTINCT FROM "
+    "$3::bigint AND fence = $4";
 constexpr const char* kDefinitionsKnownSql = "SELECT count(*) FROM definitions WHERE hash = ANY($1::text[])";
 
 // The saga rows of a batch, at most one per saga, as usher_append takes them:
@@ -87,6 +91,7 @@ PgSagaStore::PgSagaStore(std::string uri, pg::Connection conn, size_t max_batch_
 PgSagaStore::~PgSagaStore() { close(); }
 
 Result<std::unique_ptr<SagaStoreReader>> PgSagaStore::open_reader() { return open_postgres_reader(uri_); }
+Result<std::unique_ptr<NodeRegistry>> PgSagaStore::open_registry() { return open_postgres_registry(uri_); }
 
 void PgSagaStore::append(std::vector<Event> events, std::vector<SagaRow> rows, std::function<void(Status)> done) {
   auto not_uuid = [&](const std::string& id) {
@@ -166,6 +171,8 @@ void PgSagaStore::commit_batch(std::vector<Group>& batch) {
       return;
     }
     if (!is_group_fault(a.status)) return finish_all(a.status);
+    // A node's lease that lapsed fails every group it wrote, none alone.
+    if (a.culprit == nullptr && a.status.code() == StatusCode::kNotOwner) return finish_all(a.status);
     auto culprit = std::find(pending_.begin(), pending_.end(), a.culprit);
     if (culprit == pending_.end() || excluded == kMaxExclusions) {
       one_by_one = true;
@@ -196,21 +203,27 @@ void PgSagaStore::commit_batch(std::vector<Group>& batch) {
 // start where the saga's previous group in the batch ends cannot be written,
 // here as in SQLite, where the log's guard would refuse it.
 void PgSagaStore::fail_broken_chains() {
-  std::unordered_map<std::string_view, int64_t> last_seq;
+  std::unordered_map<std::string_view, const SagaRow*> previous;
   for (auto it = pending_.begin(); it != pending_.end();) {
     Group* g = *it;
-    const SagaRow* broken = nullptr;
+    Status broken;
     for (const SagaRow& r : g->rows) {
-      auto seen = last_seq.find(r.id);
-      if (seen != last_seq.end() && seen->second != r.prior_seq) broken = &r;
+      auto seen = previous.find(r.id);
+      if (seen == previous.end()) continue;
+      if (seen->second->last_seq != r.prior_seq) {
+        broken = Status::aborted("saga " + r.id + ": events after seq " + std::to_string(r.prior_seq) +
+                                 " do not continue the log in " + where_ + " (an earlier append failed)");
+      } else if (seen->second->owner != r.owner || seen->second->fence != r.fence) {
+        // One row stands for the saga's groups of the batch: all under one owner.
+        broken = Status::not_owner("saga " + r.id + " changed owner between two appends of one batch");
+      }
     }
-    if (broken == nullptr) {
-      for (const SagaRow& r : g->rows) last_seq[r.id] = r.last_seq;
+    if (broken.is_ok()) {
+      for (const SagaRow& r : g->rows) previous[r.id] = &r;
       ++it;
       continue;
     }
-    finish(g->done, Status::aborted("saga " + broken->id + ": events after seq " + std::to_string(broken->prior_seq) +
-                                    " do not continue the log in " + where_ + " (an earlier append failed)"));
+    finish(g->done, std::move(broken));
     it = pending_.erase(it);
   }
 }
@@ -256,7 +269,7 @@ PgSagaStore::Attempt PgSagaStore::write(const std::vector<Group*>& groups) {
     for (const SagaRow& r : g->rows) merged.add(r, gi);
   }
   pg::ArrayLiteral s_id, s_prior, s_workflow, s_version, s_hash, s_status, s_step, s_key, s_correlation, s_created,
-      s_updated, s_deadline, s_error, s_last;
+      s_updated, s_deadline, s_error, s_last, s_owner, s_fence;
   for (const SagaRow& r : merged.rows) {
     s_id.add(r.id);
     s_prior.add(r.prior_seq);
@@ -272,12 +285,14 @@ PgSagaStore::Attempt PgSagaStore::write(const std::vector<Group*>& groups) {
     r.deadline ? s_deadline.add_time(*r.deadline) : s_deadline.add_null();
     s_error.add_or_null(r.last_error);
     s_last.add(r.last_seq);
+    r.owner ? s_owner.add(r.owner) : s_owner.add_null();
+    s_fence.add(r.fence);
   }
   const std::string params[kAppendParams] = {
       e_saga.take(),   e_seq.take(),     e_type.take(),       e_step.take(),    e_data.take(),     e_at.take(),
       e_cause.take(),  s_id.take(),      s_prior.take(),      s_workflow.take(), s_version.take(), s_hash.take(),
       s_status.take(), s_step.take(),    s_key.take(),        s_correlation.take(), s_created.take(),
-      s_updated.take(), s_deadline.take(), s_error.take(),    s_last.take()};
+      s_updated.take(), s_deadline.take(), s_error.take(),    s_last.take(),    s_owner.take(),    s_fence.take()};
   const char* values[kAppendParams];
   for (int i = 0; i < kAppendParams; ++i) values[i] = params[i].c_str();
 
@@ -381,7 +396,13 @@ Result<bool> PgSagaStore::committed(const std::vector<Group*>& groups) {
   for (const Group* g : groups) {
     if (g->events.empty()) continue;
     const EncodedEvent& e = g->events.front();
-    auto r = conn_.exec_prepared("usher_event_exists", {e.saga_id, std::to_string(e.seq)}, what);
+    auto row = std::find_if(g->rows.begin(), g->rows.end(), [&](const SagaRow& r) { return r.id == e.saga_id; });
+    const int64_t owner = row == g->rows.end() ? 0 : row->owner;
+    const int64_t fence = row == g->rows.end() ? 0 : row->fence;
+    auto r = conn_.exec_prepared("usher_event_exists",
+                                 {e.saga_id, std::to_string(e.seq),
+                                  owner ? std::optional(std::to_string(owner)) : std::nullopt, std::to_string(fence)},
+                                 what);
     if (!r) return r.status();
     return std::string_view(PQgetvalue(r->get(), 0, 0)) != "0";
   }

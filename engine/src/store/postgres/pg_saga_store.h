@@ -53,6 +53,7 @@ class PgSagaStore final : public SagaStore {
   void close() override;
   SagaStoreStats stats() const override;
   Result<std::unique_ptr<SagaStoreReader>> open_reader() override;
+  Result<std::unique_ptr<NodeRegistry>> open_registry() override;
 
  private:
   using Group = AppendGroup;

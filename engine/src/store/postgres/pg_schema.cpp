@@ -10,15 +10,16 @@ namespace usher::pg {
 namespace {
 
 // kMigrations[i] takes the database from version i to i + 1.
-const std::array<const char*, 1> kMigrations = {schema::kSagaLogPostgresSql};
-static_assert(std::tuple_size_v<decltype(kMigrations)> == kSagaLogSchemaVersion, "one migration step per schema version");
+const std::array<const char*, 2> kMigrations = {schema::kSagaLogPostgresSql, schema::kSagaLogPostgresSql2};
+static_assert(std::tuple_size_v<decltype(kMigrations)> == kPostgresSchemaVersion,
+              "one migration step per schema version");
 
 // Any constant both sides agree on: the key of the advisory lock migrations take.
 constexpr const char* kLockMigrations = "SELECT pg_advisory_xact_lock(7571826530541)";
 
 Status too_new(const std::string& where, int64_t version) {
   return Status::data_loss("saga log " + where + " has schema version " + std::to_string(version) +
-                           ", newer than version " + std::to_string(kSagaLogSchemaVersion) +
+                           ", newer than version " + std::to_string(kPostgresSchemaVersion) +
                            " that this usher understands; use a newer usher");
 }
 
@@ -44,8 +45,8 @@ Status migrate(Connection& db, const std::string& where) {
     // Read under the lock: another process may have migrated meanwhile.
     auto version = schema_version(db, where);
     if (!version) return version.status();
-    if (*version > kSagaLogSchemaVersion) return too_new(where, *version);
-    for (int64_t v = *version; v < kSagaLogSchemaVersion; ++v) {
+    if (*version > kPostgresSchemaVersion) return too_new(where, *version);
+    for (int64_t v = *version; v < kPostgresSchemaVersion; ++v) {
       const std::string step = what + " from version " + std::to_string(v) + " to " + std::to_string(v + 1);
       if (auto done = db.exec(kMigrations[static_cast<size_t>(v)], step); !done) return done.status();
       if (auto set = db.exec("UPDATE usher_schema SET version = " + std::to_string(v + 1), step); !set) {
@@ -63,10 +64,10 @@ Status migrate(Connection& db, const std::string& where) {
 Status check_version(Connection& db, const std::string& where) {
   auto version = schema_version(db, where);
   if (!version) return version.status();
-  if (*version > kSagaLogSchemaVersion) return too_new(where, *version);
-  if (*version < kSagaLogSchemaVersion) {
+  if (*version > kPostgresSchemaVersion) return too_new(where, *version);
+  if (*version < kPostgresSchemaVersion) {
     return Status::failed_precondition("saga log " + where + " has schema version " + std::to_string(*version) +
-                                       ", older than version " + std::to_string(kSagaLogSchemaVersion) +
+                                       ", older than version " + std::to_string(kPostgresSchemaVersion) +
                                        "; run `usher migrate --db URI` (or `usher serve` without --no-migrate)");
   }
   return Status::ok();

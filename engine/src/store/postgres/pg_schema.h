@@ -14,12 +14,12 @@
 
 namespace usher::pg {
 
-// Brings the database up to kSagaLogSchemaVersion. A newer version is refused
+// Brings the database up to kPostgresSchemaVersion. A newer version is refused
 // with kDataLoss: this build cannot know what it holds. `where` names the
 // database in messages (describe(uri)).
 Status migrate(Connection& db, const std::string& where);
 
-// Ok if the database is exactly at kSagaLogSchemaVersion. Newer -> kDataLoss;
+// Ok if the database is exactly at kPostgresSchemaVersion. Newer -> kDataLoss;
 // older (an empty database included) -> kFailedPrecondition, naming
 // `usher migrate`.
 Status check_version(Connection& db, const std::string& where);
