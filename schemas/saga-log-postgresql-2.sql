@@ -36,8 +36,8 @@ ALTER TABLE saga_events ADD COLUMN node bigint, ADD COLUMN fence bigint NOT NULL
 --
 -- Version 2 adds ownership. Each row names its writer (s_owner, a node id, or
 -- NULL for a store used without nodes) and the fence it holds the saga under.
--- Every node named must hold its lease now, or nothing is written (UA004). A
--- row with prior_seq > 0 updates its saga only if the saga's last_seq is
+-- Every node named must hold its lease now, or the rows it wrote are refused
+-- (UA004). A row with prior_seq > 0 updates its saga only if the saga's last_seq is
 -- prior_seq (else UA001: a saga's events never skip a seq, even after an
 -- earlier append failed) and the saga is still owned by that node under that
 -- fence (else UA003: another node took it over). A row with prior_seq = 0
@@ -59,45 +59,50 @@ CREATE FUNCTION usher_append(
 SET plan_cache_mode = force_custom_plan
 AS $$
 DECLARE
-  written   bigint;
+  updated   bigint[];
   started   uuid[];
   culprit   bigint;
   first_position bigint;
 BEGIN
-  -- clock_timestamp(), not now(): the time of the check, not of the
-  -- transaction's start.
-  SELECT w.o INTO culprit
-    FROM (SELECT DISTINCT o FROM unnest(s_owner) AS o WHERE o IS NOT NULL) AS w(o)
-   WHERE NOT EXISTS (SELECT 1 FROM usher_nodes AS n
-                      WHERE n.id = w.o AND n.lease_until > clock_timestamp() AND n.stopped_at IS NULL)
-   LIMIT 1;
-  IF culprit IS NOT NULL THEN
-    RAISE EXCEPTION 'node % does not hold its lease', culprit USING ERRCODE = 'UA004';
+  -- Every writer's lease, per node (a batch has one or two); only when one
+  -- fails, the first row it wrote, to blame. clock_timestamp(), not now():
+  -- the time of the check, not of the transaction's start.
+  IF EXISTS (SELECT 1 FROM (SELECT DISTINCT o FROM unnest(s_owner) AS o WHERE o IS NOT NULL) AS w(o)
+              WHERE NOT EXISTS (SELECT 1 FROM usher_nodes AS n
+                                 WHERE n.id = w.o AND n.lease_until > clock_timestamp() AND n.stopped_at IS NULL)) THEN
+    SELECT u.n INTO culprit
+      FROM unnest(s_owner) WITH ORDINALITY AS u(owner, n)
+     WHERE u.owner IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM usher_nodes AS n
+                        WHERE n.id = u.owner AND n.lease_until > clock_timestamp() AND n.stopped_at IS NULL)
+     ORDER BY u.n LIMIT 1;
+    RAISE EXCEPTION 'node % does not hold its lease', s_owner[culprit]
+      USING ERRCODE = 'UA004', DETAIL = 'saga ' || culprit;
   END IF;
 
-  UPDATE sagas AS s
-     SET status = u.status, current_step = u.step, updated_at = u.updated,
-         deadline = u.deadline, last_error = u.error, last_seq = u.last
-    FROM unnest(s_id, s_prior, s_status, s_step, s_updated, s_deadline, s_error, s_last, s_owner, s_fence)
-         AS u(id, prior, status, step, updated, deadline, error, last, owner, fence)
-   WHERE u.prior > 0 AND s.id = u.id AND s.last_seq = u.prior
-     AND s.owner IS NOT DISTINCT FROM u.owner AND s.fence = u.fence;
-  GET DIAGNOSTICS written = ROW_COUNT;
-  IF written <> (SELECT count(*) FROM unnest(s_prior) AS p(prior) WHERE p.prior > 0) THEN
+  WITH written AS (
+    UPDATE sagas AS s
+       SET status = u.status, current_step = u.step, updated_at = u.updated,
+           deadline = u.deadline, last_error = u.error, last_seq = u.last
+      FROM unnest(s_id, s_prior, s_status, s_step, s_updated, s_deadline, s_error, s_last, s_owner, s_fence)
+           WITH ORDINALITY AS u(id, prior, status, step, updated, deadline, error, last, owner, fence, n)
+     WHERE u.prior > 0 AND s.id = u.id AND s.last_seq = u.prior
+       AND s.owner IS NOT DISTINCT FROM u.owner AND s.fence = u.fence
+    RETURNING u.n)
+  SELECT coalesce(array_agg(n), '{}') INTO updated FROM written;
+  IF cardinality(updated) <> (SELECT count(*) FROM unnest(s_prior) AS p(prior) WHERE p.prior > 0) THEN
+    -- The first row not written: another node's now, or not where its log is.
     SELECT u.n INTO culprit
-      FROM unnest(s_id, s_prior, s_owner, s_fence) WITH ORDINALITY AS u(id, prior, owner, fence, n)
-     WHERE u.prior > 0 AND EXISTS (SELECT 1 FROM sagas AS s
-                                    WHERE s.id = u.id AND (s.owner IS DISTINCT FROM u.owner OR s.fence <> u.fence))
+      FROM unnest(s_prior) WITH ORDINALITY AS u(prior, n)
+     WHERE u.prior > 0 AND u.n <> ALL (updated)
      ORDER BY u.n LIMIT 1;
-    IF culprit IS NOT NULL THEN
+    IF EXISTS (SELECT 1 FROM sagas AS s
+                WHERE s.id = s_id[culprit]
+                  AND (s.owner IS DISTINCT FROM s_owner[culprit] OR s.fence <> s_fence[culprit])) THEN
       RAISE EXCEPTION 'saga % is no longer owned by node % under fence %', s_id[culprit], s_owner[culprit],
                       s_fence[culprit]
         USING ERRCODE = 'UA003', DETAIL = 'saga ' || culprit;
     END IF;
-    SELECT u.n INTO culprit
-      FROM unnest(s_id, s_prior, s_last) WITH ORDINALITY AS u(id, prior, last, n)
-     WHERE u.prior > 0 AND NOT EXISTS (SELECT 1 FROM sagas AS s WHERE s.id = u.id AND s.last_seq = u.last)
-     ORDER BY u.n LIMIT 1;
     RAISE EXCEPTION 'saga % does not continue the log at seq %', s_id[culprit], s_prior[culprit]
       USING ERRCODE = 'UA001', DETAIL = 'saga ' || culprit;
   END IF;

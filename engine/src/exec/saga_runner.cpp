@@ -106,6 +106,13 @@ void SagaRunner::on_durable(const std::string& id, uint64_t generation, const St
     if (after) after(st);
     return drop(id, generation, st);
   }
+  if (const Saga* s = find(id, generation);
+      st.code() == StatusCode::kAlreadyExists && s != nullptr && !s->durable) {
+    // A start whose idempotency key another start (on another node) took
+    // first: it answers with that saga (saga_starts.cpp). Not a log failure.
+    if (after) after(st);
+    return;
+  }
   if (!st.is_ok()) {
     note_log_failure(id, st);
     if (after) after(st);
@@ -118,7 +125,7 @@ void SagaRunner::on_durable(const std::string& id, uint64_t generation, const St
     // A refusal of the events themselves would repeat after a reload and
     // resend the same call for ever: the saga is stopped as stuck instead.
     bool content_fault = st.code() != StatusCode::kUnavailable && st.code() != StatusCode::kAborted;
-    reload_later(id, content_fault ? std::optional<std::string>(st.message()) : std::nullopt);
+    reload_later(id, generation, content_fault ? std::optional<std::string>(st.message()) : std::nullopt);
     return;
   }
   note_log_ok();
@@ -223,18 +230,27 @@ void SagaRunner::forget(const std::string& id, Saga& saga, const Status& why) {
 // once the log can be read, then reissues its pending commands. With
 // `refused`, the log refused the saga's own events: once reloaded it is made
 // stuck with that reason instead of resuming.
-void SagaRunner::reload_later(const std::string& id, std::optional<std::string> refused) {
+void SagaRunner::reload_later(const std::string& id, uint64_t generation, std::optional<std::string> refused) {
   auto timer = std::make_shared<asio::steady_timer>(io_, refused ? std::chrono::seconds(0) : std::chrono::seconds(1));
-  timer->async_wait([this, id, timer, refused](const boost::system::error_code& ec) {
-    if (ec || stopping_) return;
+  timer->async_wait([this, id, generation, timer, refused](const boost::system::error_code& ec) {
+    // Only the saga whose append failed: not one that left memory meanwhile
+    // and came back (taken over again in a cluster), which starts afresh.
+    if (ec || stopping_ || !find(id, generation)) return;
     auto loaded = engine_reader_.load(id, std::nullopt);
     if (!loaded.is_ok()) {
       spdlog::warn("saga {}: reload after a failed append: {}; trying again", id, loaded.status().message());
-      return reload_later(id, refused);
+      return reload_later(id, generation, refused);
     }
-    auto it = sagas_.find(id);
-    if (it == sagas_.end()) return;
-    Saga& saga = *it->second;
+    Saga* found = find(id, generation);
+    if (!found) return;
+    if (cluster_) {
+      // Meanwhile another node may have taken it (an operator's action there).
+      auto row = engine_reader_.reader().saga(id);
+      if (row.is_ok() && row.value() && (row.value()->owner != node_ || row.value()->fence != found->fence)) {
+        return drop(id, generation, Status::not_owner("saga " + id + " is another node's now"));
+      }
+    }
+    Saga& saga = *found;
     saga.def = loaded->first;
     // The log never held the secrets: keep them across the reload.
     auto secrets = std::move(saga.state.unredacted_input);

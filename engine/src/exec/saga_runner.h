@@ -110,7 +110,7 @@ class SagaRunner final : public DispatchSink {
   void arm(Saga& saga, const TimerCommand& t);
   void settle(const std::string& saga_id);
   void forget(const std::string& saga_id, Saga& saga, const Status& why);
-  void reload_later(const std::string& saga_id, std::optional<std::string> refused = std::nullopt);
+  void reload_later(const std::string& saga_id, uint64_t generation, std::optional<std::string> refused = std::nullopt);
   void note_log_failure(const std::string& saga_id, const Status& st);
   void note_log_ok();
   Result<Json> view_of(const std::string& saga_id);

@@ -171,8 +171,6 @@ void PgSagaStore::commit_batch(std::vector<Group>& batch) {
       return;
     }
     if (!is_group_fault(a.status)) return finish_all(a.status);
-    // A node's lease that lapsed fails every group it wrote, none alone.
-    if (a.culprit == nullptr && a.status.code() == StatusCode::kNotOwner) return finish_all(a.status);
     auto culprit = std::find(pending_.begin(), pending_.end(), a.culprit);
     if (culprit == pending_.end() || excluded == kMaxExclusions) {
       one_by_one = true;
