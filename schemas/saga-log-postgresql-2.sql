@@ -36,9 +36,9 @@ ALTER TABLE saga_events ADD COLUMN node bigint, ADD COLUMN fence bigint NOT NULL
 --
 -- Version 2 adds ownership. Each row names its writer (s_owner, a node id, or
 -- NULL for a store used without nodes) and the fence it holds the saga under.
--- Every node named must hold its lease now, or the rows it wrote are refused
--- (UA004). A row with prior_seq > 0 updates its saga only if the saga's last_seq is
--- prior_seq (else UA001: a saga's events never skip a seq, even after an
+-- Every node named must still hold its lease once the batch's rows are
+-- written and locked, or the rows it wrote are refused (UA004). A row with
+-- prior_seq > 0 updates its saga only if the saga's last_seq is prior_seq (else UA001: a saga's events never skip a seq, even after an
 -- earlier append failed) and the saga is still owned by that node under that
 -- fence (else UA003: another node took it over). A row with prior_seq = 0
 -- starts a saga, owned by its writer, and must not collide with another
@@ -64,22 +64,6 @@ DECLARE
   culprit   bigint;
   first_position bigint;
 BEGIN
-  -- Every writer's lease, per node (a batch has one or two); only when one
-  -- fails, the first row it wrote, to blame. clock_timestamp(), not now():
-  -- the time of the check, not of the transaction's start.
-  IF EXISTS (SELECT 1 FROM (SELECT DISTINCT o FROM unnest(s_owner) AS o WHERE o IS NOT NULL) AS w(o)
-              WHERE NOT EXISTS (SELECT 1 FROM usher_nodes AS n
-                                 WHERE n.id = w.o AND n.lease_until > clock_timestamp() AND n.stopped_at IS NULL)) THEN
-    SELECT u.n INTO culprit
-      FROM unnest(s_owner) WITH ORDINALITY AS u(owner, n)
-     WHERE u.owner IS NOT NULL
-       AND NOT EXISTS (SELECT 1 FROM usher_nodes AS n
-                        WHERE n.id = u.owner AND n.lease_until > clock_timestamp() AND n.stopped_at IS NULL)
-     ORDER BY u.n LIMIT 1;
-    RAISE EXCEPTION 'node % does not hold its lease', s_owner[culprit]
-      USING ERRCODE = 'UA004', DETAIL = 'saga ' || culprit;
-  END IF;
-
   WITH written AS (
     UPDATE sagas AS s
        SET status = u.status, current_step = u.step, updated_at = u.updated,
@@ -129,32 +113,50 @@ BEGIN
       USING ERRCODE = 'UA002', DETAIL = 'saga ' || culprit;
   END IF;
 
-  IF cardinality(e_saga) = 0 THEN
-    RETURN NULL;
+  IF cardinality(e_saga) > 0 THEN
+    UPDATE usher_feed_position SET last_position = last_position + cardinality(e_saga)
+      RETURNING last_position - cardinality(e_saga) INTO first_position;
+    -- A plain insert (cheaper than ON CONFLICT); the handler, a subtransaction
+    -- entered once per batch, only runs when an event is already there.
+    BEGIN
+      INSERT INTO saga_events (saga_id, seq, type, step, data, occurred_at, causation_seq, position, node, fence)
+      SELECT e.saga, e.seq, e.type, e.step, e.data, e.at, e.cause, first_position + e.n, r.owner,
+             coalesce(r.fence, 0)
+        FROM unnest(e_saga, e_seq, e_type, e_step, e_data, e_at, e_cause)
+             WITH ORDINALITY AS e(saga, seq, type, step, data, at, cause, n)
+        LEFT JOIN unnest(s_id, s_owner, s_fence) AS r(id, owner, fence) ON r.id = e.saga;
+    EXCEPTION WHEN unique_violation THEN
+      -- The first event already in the log, or twice in the batch (then the
+      -- second of the two).
+      SELECT e.n INTO culprit
+        FROM unnest(e_saga, e_seq) WITH ORDINALITY AS e(saga, seq, n)
+       WHERE EXISTS (SELECT 1 FROM saga_events AS x WHERE x.saga_id = e.saga AND x.seq = e.seq)
+          OR EXISTS (SELECT 1 FROM unnest(e_saga, e_seq) WITH ORDINALITY AS f(saga, seq, m)
+                      WHERE f.saga = e.saga AND f.seq = e.seq AND f.m < e.n)
+       ORDER BY e.n LIMIT 1;
+      RAISE EXCEPTION 'event % of saga % is already in the log', e_seq[culprit], e_saga[culprit]
+        USING ERRCODE = 'UA002', DETAIL = 'event ' || culprit;
+    END;
   END IF;
-  UPDATE usher_feed_position SET last_position = last_position + cardinality(e_saga)
-    RETURNING last_position - cardinality(e_saga) INTO first_position;
-  -- A plain insert (cheaper than ON CONFLICT); the handler, a subtransaction
-  -- entered once per batch, only runs when an event is already there.
-  BEGIN
-    INSERT INTO saga_events (saga_id, seq, type, step, data, occurred_at, causation_seq, position, node, fence)
-    SELECT e.saga, e.seq, e.type, e.step, e.data, e.at, e.cause, first_position + e.n, r.owner,
-           coalesce(r.fence, 0)
-      FROM unnest(e_saga, e_seq, e_type, e_step, e_data, e_at, e_cause)
-           WITH ORDINALITY AS e(saga, seq, type, step, data, at, cause, n)
-      LEFT JOIN unnest(s_id, s_owner, s_fence) AS r(id, owner, fence) ON r.id = e.saga;
-  EXCEPTION WHEN unique_violation THEN
-    -- The first event already in the log, or twice in the batch (then the
-    -- second of the two).
-    SELECT e.n INTO culprit
-      FROM unnest(e_saga, e_seq) WITH ORDINALITY AS e(saga, seq, n)
-     WHERE EXISTS (SELECT 1 FROM saga_events AS x WHERE x.saga_id = e.saga AND x.seq = e.seq)
-        OR EXISTS (SELECT 1 FROM unnest(e_saga, e_seq) WITH ORDINALITY AS f(saga, seq, m)
-                    WHERE f.saga = e.saga AND f.seq = e.seq AND f.m < e.n)
-     ORDER BY e.n LIMIT 1;
-    RAISE EXCEPTION 'event % of saga % is already in the log', e_seq[culprit], e_saga[culprit]
-      USING ERRCODE = 'UA002', DETAIL = 'event ' || culprit;
-  END;
+
+  -- Last, once every row this batch writes is locked: every writer's lease,
+  -- per node (a batch has one or two); only when one fails, the first row it
+  -- wrote, to blame. clock_timestamp(), not now(): the time of the check, not
+  -- of the transaction's start. (A claim of those sagas waits for this
+  -- transaction's row locks, so it comes after it in any case.)
+  IF EXISTS (SELECT 1 FROM (SELECT DISTINCT o FROM unnest(s_owner) AS o WHERE o IS NOT NULL) AS w(o)
+              WHERE NOT EXISTS (SELECT 1 FROM usher_nodes AS n
+                                 WHERE n.id = w.o AND n.lease_until > clock_timestamp() AND n.stopped_at IS NULL)) THEN
+    SELECT u.n INTO culprit
+      FROM unnest(s_owner) WITH ORDINALITY AS u(owner, n)
+     WHERE u.owner IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM usher_nodes AS n
+                        WHERE n.id = u.owner AND n.lease_until > clock_timestamp() AND n.stopped_at IS NULL)
+     ORDER BY u.n LIMIT 1;
+    RAISE EXCEPTION 'node % does not hold its lease', s_owner[culprit]
+      USING ERRCODE = 'UA004', DETAIL = 'saga ' || culprit;
+  END IF;
+
   RETURN first_position;
 END
 $$;
