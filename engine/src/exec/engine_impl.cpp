@@ -100,9 +100,10 @@ class EngineImpl final : public Engine {
       asio::post(io_, [done = std::move(done), refusal = def.status()] { done(refusal); });
       return;
     }
-    asio::post(io_, [this, def = std::move(def.value()), request = std::move(request), done = std::move(done)]() mutable {
-      runner_.start(std::move(def), std::move(request), std::move(done));
-    });
+    asio::post(io_,
+               [this, def = std::move(def.value()), request = std::move(request), done = std::move(done)]() mutable {
+                 runner_.start(std::move(def), std::move(request), std::move(done));
+               });
   }
 
   Result<Json> get(const std::string& saga_id) override {

@@ -58,8 +58,8 @@ void SagaRunner::start(DefinitionPtr def, StartRequest req, std::function<void(R
     if (!looked_up) {
       // Not in memory: the log may have it. Read off the engine thread, then
       // decide again here (a start with the same key may have come meanwhile).
-      reads_.read_then(saga_by_key(req.idempotency_key), [this, def = std::move(def), req = std::move(req), done = std::move(done),
-                                           reply_existing](Found found) mutable {
+      reads_.read_then(saga_by_key(req.idempotency_key), [this, def = std::move(def), req = std::move(req),
+                                                          done = std::move(done), reply_existing](Found found) mutable {
         if (stopping_) return done(Status::unavailable("the engine is shutting down"));
         if (!found.is_ok()) return done(found.status());
         if (found.value()) return reply_existing(found.value()->first, found.value()->second, done);

@@ -73,7 +73,8 @@ Status read_saga_row(const PGresult* r, int row, int first, SagaRow& out) {
   out.version = int_at(r, row, first + 2);
   out.definition_hash = text_at(r, row, first + 3);
   auto status = parse_saga_status(PQgetvalue(r, row, first + 4));
-  if (!status) return Status::data_loss("saga " + out.id + " has unknown status \"" + text_at(r, row, first + 4) + "\"");
+  if (!status)
+    return Status::data_loss("saga " + out.id + " has unknown status \"" + text_at(r, row, first + 4) + "\"");
   out.status = *status;
   out.current_step = text_at(r, row, first + 5);
   out.idempotency_key = text_at(r, row, first + 6);

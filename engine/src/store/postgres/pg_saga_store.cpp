@@ -379,8 +379,9 @@ void PgSagaStore::resolve(const std::vector<Group*>& groups, const Status& why) 
     }
     if (queue_.closing()) {
       for (Group* g : groups) {
-        finish(g->done, Status::unavailable(why.message() +
-                                            "; whether it committed is unknown (recovery reads the log on the next start)"));
+        finish(g->done,
+               Status::unavailable(why.message() +
+                                   "; whether it committed is unknown (recovery reads the log on the next start)"));
       }
       return;
     }
