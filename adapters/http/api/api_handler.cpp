@@ -324,14 +324,8 @@ void ApiHandler::Impl::route(const ApiRequest& req, Target& t, std::shared_ptr<C
   }
   if (seg.size() == 1 && seg[0] == "metrics") {
     if (!allow(http::verb::get)) return;
-    // On a worker: the node id comes from Engine::cluster(), a read of the log.
     return on_worker(std::move(ctx), [this](const Ctx& c) {
-      std::optional<int64_t> node;
-      if (auto cluster = engine.cluster(); cluster.is_ok()) {
-        const Json& n = cluster.value()["node"];
-        node = n.is_number_integer() ? n.get<int64_t>() : 0;
-      }
-      std::string text = metrics ? metrics->render(engine.stats(), node) : ApiMetrics{}.render(engine.stats(), node);
+      std::string text = metrics ? metrics->render(engine.stats()) : ApiMetrics{}.render(engine.stats());
       ApiResponse res{http::status::ok, 11};
       res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
       res.body() = std::move(text);

@@ -162,7 +162,7 @@ void ApiMetrics::observe(const TransitionInfo& t) {
   }
 }
 
-std::string ApiMetrics::render(const EngineStats& stats, std::optional<int64_t> node) const {
+std::string ApiMetrics::render(const EngineStats& stats) const {
   std::string out;
   out.reserve(4096);
   std::lock_guard lock(mu_);
@@ -213,10 +213,8 @@ std::string ApiMetrics::render(const EngineStats& stats, std::optional<int64_t> 
          number(stats.commits ? static_cast<double>(stats.events_committed) / static_cast<double>(stats.commits) : 0) +
          "\n";
   commit_seconds(out, stats);
-  if (node) {
-    header(out, "usher_node_id", "gauge", "This node's id in the cluster on its PostgreSQL log; 0 when not a node.");
-    out += "usher_node_id " + std::to_string(*node) + "\n";
-  }
+  header(out, "usher_node_id", "gauge", "This node's id in the cluster on its PostgreSQL log; 0 when not a node.");
+  out += "usher_node_id " + std::to_string(stats.node) + "\n";
   return out;
 }
 

@@ -6,8 +6,8 @@
 //     series' counter (a hash lookup on a short key built before locking) and
 //     bumps it; it never does I/O, so the engine thread is not held up.
 //   - render(), from a server thread on each scrape: the same mutex while it
-//     formats, plus Engine::stats() for the log counters and in-flight gauge,
-//     and this node's id from Engine::cluster().
+//     formats, plus Engine::stats() for the log counters, the in-flight gauge
+//     and this node's id.
 //
 // Series (counters end in _total):
 //   usher_sagas_started_total{workflow}
@@ -20,7 +20,7 @@
 //   usher_log_batch_events                          gauge, events per commit since start (events/commits)
 //   usher_log_commit_seconds_total                  time in COMMIT, when the engine reports it
 //   usher_node_id                                   gauge, this node's id on a shared PostgreSQL log, 0 when
-//                                                   the engine is not a node; absent when it could not be read
+//                                                   the engine is not a node
 #pragma once
 
 #include <array>
@@ -44,9 +44,8 @@ class ApiMetrics {
   // Records one transition. Thread-safe; cheap (see above).
   void observe(const TransitionInfo& t);
 
-  // The Prometheus text exposition (version 0.0.4) of every series. `node`:
-  // this node's id (0: not a node); nullopt leaves usher_node_id out.
-  std::string render(const EngineStats& stats, std::optional<int64_t> node = 0) const;
+  // The Prometheus text exposition (version 0.0.4) of every series.
+  std::string render(const EngineStats& stats) const;
 
  private:
   struct Histogram {

@@ -72,6 +72,7 @@ struct EngineStats {
   uint64_t events_committed = 0; // events in them
   uint64_t commit_micros_total = 0;  // time spent committing (the sync), summed
   uint64_t sagas_in_flight = 0;  // non-terminal sagas held in memory
+  int64_t node = 0;              // this engine's node id on a shared PostgreSQL log; 0: not a node
 };
 
 class Engine {

@@ -158,6 +158,7 @@ class EngineImpl final : public Engine {
     s.events_committed = ls.events;
     s.commit_micros_total = ls.commit_micros_total;
     s.sagas_in_flight = runner_.sagas_in_memory();
+    s.node = runner_.node();
     return s;
   }
 

@@ -375,12 +375,11 @@ TEST_CASE("metrics count sagas, steps and log commits") {
   CHECK(m.find("usher_log_commits_total 0\n") == std::string::npos);
 }
 
-TEST_CASE("usher_node_id shows the node given, and is left out when it could not be read") {
+TEST_CASE("usher_node_id shows the engine's node") {
   usher::api::ApiMetrics metrics;
-  const std::string of_node = metrics.render(usher::EngineStats{}, 3);
-  CHECK(of_node.find("\nusher_node_id 3\n") != std::string::npos);
-  const std::string unknown = metrics.render(usher::EngineStats{}, std::nullopt);
-  CHECK(unknown.find("usher_node_id") == std::string::npos);
+  usher::EngineStats stats;
+  stats.node = 3;
+  CHECK(metrics.render(stats).find("\nusher_node_id 3\n") != std::string::npos);
 }
 
 TEST_CASE("parse_wait and token_matches") {
