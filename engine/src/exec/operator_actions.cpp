@@ -37,7 +37,8 @@ void SagaRunner::operate(const std::string& id, OperatorAction action, std::func
 }
 
 // Brings a saga that is not in memory (a stuck one, or in a cluster one just
-// claimed under `fence`) back from the log, to act on it. Its secrets were held in memory only and are gone.
+// claimed under `fence`) back from the log, to act on it. Its secrets were
+// held in memory only and are gone.
 Status SagaRunner::take_from_log(const std::string& id, int64_t fence) {
   auto loaded = engine_reader_.load(id, std::nullopt);
   if (!loaded.is_ok()) return loaded.status();
