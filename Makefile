@@ -79,6 +79,15 @@ bench-postgres: deps
 	$(MAKE) build
 	bash scripts/bench-postgres.sh $(BUILD_DIR)
 
+# Throughput with 1, 2 and 4 `usher serve` nodes on one throwaway PostgreSQL,
+# each node held to BENCH_CLUSTER_NODE_CPU (0.25) CPU by a cgroup quota,
+# BENCH_CLUSTER_ROUNDS (3) rounds (scripts/bench-cluster.sh; needs root;
+# docs/performance.md, "Several nodes").
+.PHONY: bench-cluster
+bench-cluster: deps
+	$(MAKE) build
+	bash scripts/bench-cluster.sh $(BUILD_DIR)
+
 # DESIGN.md section 7's comparison on its own terms: the step service in Node
 # (bench/node/step_service.js, Debian's nodejs), baseline, embedded and
 # server at C=1 and C=64.

@@ -14,7 +14,7 @@ namespace usher::bench {
 using Json = nlohmann::json;
 
 struct RunSpec {
-  std::string mode;          // baseline | embedded | server | local | kafka | recovery | soak
+  std::string mode;          // baseline | embedded | server | local | kafka | recovery | soak | cluster
   unsigned concurrency = 1;  // sagas kept in flight
   uint64_t sagas = 300;      // N (recovery: sagas left unfinished; soak: ignored)
   double soak_seconds = 0;   // soak: how long to run
@@ -26,6 +26,9 @@ struct RunSpec {
   std::string sandbox_binary;  // kafka mode: usher-kafka-sandbox
   bool synchronous_full = true;
   std::string db;            // empty: a fresh SQLite file per run; else a PostgreSQL URI, emptied first
+  unsigned nodes = 1;        // cluster: `usher serve` nodes on `db`
+  double node_cpus = 0.25;   // cluster: each node's cgroup CPU quota, in CPUs; 0: no quota
+  int service_pid = 0;       // the step service's pid when the suite started it (cluster: its CPU), else 0
 };
 
 struct RunResult {
@@ -46,6 +49,17 @@ struct RunResult {
                                          // PostgreSQL the server's WAL syncs (pg_stat_wal.wal_sync)
   std::optional<double> resume_seconds;  // recovery: Engine::resume()
   std::vector<double> rss_samples_mb;    // soak
+  // cluster (cluster_load.cpp), over the load only (from the first start to the last answer):
+  std::optional<double> pg_cpu_seconds;       // PostgreSQL's processes (the postmaster and its children)
+  std::optional<double> service_cpu_seconds;  // the step service
+  std::optional<double> driver_cpu_seconds;   // this process
+  std::optional<double> machine_cpu_seconds;  // every CPU's busy time (/proc/stat), ours and others'
+  std::optional<double> throttled_share;      // of the nodes' CFS periods, those that hit the quota
+  std::optional<double> node_wait_seconds;    // the nodes' threads, runnable but not running (throttled or
+                                              // waiting for a CPU)
+  std::optional<double> pg_wait_seconds;      // the same for PostgreSQL's live processes
+  std::optional<double> load_average;         // 1-minute load average at the start of the load
+  std::string cgroups;                        // which cgroup version held the quotas
 };
 
 // Summary figures, also the JSON line a run prints.
@@ -53,15 +67,38 @@ Json to_json(const RunResult& r);
 // One table, one row per run (JSON as to_json gives it); "%base" compares
 // each run with the baseline run of the same concurrency.
 std::string format_table(const std::vector<Json>& runs);
+// The cluster runs' own table: one row per run (nodes' CPU against their
+// quota, PostgreSQL's CPU and WAL syncs per saga, the rest of the machine),
+// then min / median / max per node count and the scaling goal (4 nodes >=
+// `goal` x one node's throughput).
+std::string format_cluster_table(const std::vector<Json>& runs, double goal);
 
 // The runners. Each returns a filled RunResult; none throws.
 RunResult run_baseline(const RunSpec& spec);
 RunResult run_server(const RunSpec& spec);
 RunResult run_in_process(const RunSpec& spec);  // embedded, local, kafka, soak
 RunResult run_recovery(const RunSpec& spec);
+RunResult run_cluster(const RunSpec& spec);     // cluster_load.cpp
+
+// Server and cluster load (http_load.cpp): spec.concurrency workers, worker k
+// on apis[k % apis.size()] over one keep-alive connection, start seats
+// 1..spec.sagas, each with one POST .../sagas?wait=120s; fills the timing,
+// the endings and the latencies of `out`.
+void drive_server_starts(const RunSpec& spec, const std::vector<std::string>& apis, RunResult& out);
 
 // Helpers (process.cpp).
 double process_cpu_seconds(int pid);  // 0 = this process
+// CPU of a process and its children: its own, its reaped children's
+// (cutime/cstime) and its live children's (PostgreSQL: the postmaster's pid).
+std::optional<double> process_tree_cpu_seconds(int pid);
+std::vector<int> child_pids(int pid);
+// Time the process's live threads spent runnable but not running
+// (/proc/<pid>/task/*/schedstat). That includes the time a thread of a
+// throttled cgroup waits for the next period; with no throttling it is the
+// time it waited for a CPU, the sign of a machine with too few cores.
+double run_queue_wait_seconds(int pid);
+double machine_busy_cpu_seconds();    // /proc/stat: every CPU's user+nice+system+irq+softirq
+double load_average_1m();             // /proc/loadavg
 double peak_rss_mb(int pid);          // VmHWM
 double current_rss_mb(int pid);       // VmRSS
 uint64_t fsyncs_in_this_process();    // see fsync_count.cpp
@@ -78,8 +115,10 @@ struct Child {
   int stdout_fd = -1;
 };
 // Starts argv[0] with `env` added; its stdout is a pipe, its stderr goes to `log_path`.
+// With `cgroup_procs`, the child writes its pid there before exec (it exits
+// with 126 if it cannot), so the whole program runs in that cgroup.
 std::optional<Child> spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                           const std::string& log_path);
+                           const std::string& log_path, const std::string& cgroup_procs = "");
 // Reads the child's stdout until a line starting with `prefix` (returns the rest), or timeout.
 std::optional<std::string> read_line_with(Child& child, const std::string& prefix, double timeout_s);
 // From now on copies the child's stdout to `path` on a thread of its own, so

@@ -118,22 +118,31 @@ asio::awaitable<void> worker(Load& load, uint64_t n, tcp::endpoint at, HttpUrl u
   conn.close();
 }
 
-// Runs C workers over N seats on `threads` threads; fills timing and endings.
-void drive(const RunSpec& spec, const std::string& url, const SagaFn& saga, RunResult& out, unsigned threads = 1) {
+// Runs C workers over N seats on `threads` threads, worker k on
+// urls[k % urls.size()]; fills timing and endings.
+void drive(const RunSpec& spec, const std::vector<std::string>& urls, const SagaFn& saga, RunResult& out,
+           unsigned threads = 1) {
   Load load;
   load.latencies.assign(spec.sagas, 0.0f);
-  auto parsed = parse_http_url(url);
-  if (!parsed) {
-    out.ok = false;
-    out.error = parsed.status().message();
-    return;
+  std::vector<std::pair<tcp::endpoint, HttpUrl>> targets;
+  for (const std::string& url : urls) {
+    auto parsed = parse_http_url(url);
+    if (!parsed) {
+      out.ok = false;
+      out.error = parsed.status().message();
+      return;
+    }
+    // An IP literal: the driver connects to 127.0.0.1 and resolves nothing.
+    const HttpUrl& target = parsed.value();
+    targets.emplace_back(tcp::endpoint(asio::ip::make_address(target.host),
+                                       static_cast<unsigned short>(std::stoi(target.port))),
+                         target);
   }
-  const HttpUrl& target = parsed.value();
   asio::io_context io;
-  // An IP literal: the driver connects to 127.0.0.1 and resolves nothing.
-  tcp::endpoint at(asio::ip::make_address(target.host), static_cast<unsigned short>(std::stoi(target.port)));
-  for (unsigned i = 0; i < spec.concurrency; ++i)
+  for (unsigned i = 0; i < spec.concurrency; ++i) {
+    const auto& [at, target] = targets[i % targets.size()];
     asio::co_spawn(io, worker(load, spec.sagas, at, target, saga), asio::detached);
+  }
   auto t0 = SteadyClock::now();
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
@@ -175,7 +184,7 @@ RunResult run_baseline(const RunSpec& spec) {
     return r;
   }
   double cpu0 = process_cpu_seconds(0);
-  drive(spec, spec.service_url, baseline_saga, r);
+  drive(spec, {spec.service_url}, baseline_saga, r);
   r.cpu_seconds = process_cpu_seconds(0) - cpu0;
   r.count_check = check_counts(spec.service_url, spec.sagas, r.count_detail);
   return r;
@@ -200,7 +209,26 @@ std::optional<double> counted_syncs(const std::string& path) {
   return static_cast<double>(n);
 }
 
+// One saga through the API: a start that answers once the saga has settled.
+asio::awaitable<Ending> server_saga(Connection& c, uint64_t seat) {
+  auto res = co_await c.post("/v1/workflows/bench-ticketing/sagas?wait=120s", "{\"seat\":" + std::to_string(seat) + "}");
+  if (res.first != 201) {
+    static std::atomic<bool> told{false};
+    if (!told.exchange(true))
+      std::fprintf(stderr, "usher-bench: a start answered %d: %s\n", res.first, res.second.substr(0, 300).c_str());
+    co_return Ending::kOther;
+  }
+  // The status is near the front of the saga; no need to parse the rest.
+  if (res.second.find("\"status\":\"completed\"") != std::string::npos) co_return Ending::kCompleted;
+  if (res.second.find("\"status\":\"compensated\"") != std::string::npos) co_return Ending::kCompensated;
+  co_return Ending::kOther;
+}
+
 }  // namespace
+
+void drive_server_starts(const RunSpec& spec, const std::vector<std::string>& apis, RunResult& out) {
+  drive(spec, apis, server_saga, out);
+}
 
 RunResult run_server(const RunSpec& spec) {
   RunResult r;
@@ -244,20 +272,7 @@ RunResult run_server(const RunSpec& spec) {
   const int usher_pid = child->pid;
 
   const double cpu0 = process_cpu_seconds(usher_pid);
-  SagaFn saga = [](Connection& c, uint64_t seat) -> asio::awaitable<Ending> {
-    auto res = co_await c.post("/v1/workflows/bench-ticketing/sagas?wait=120s", "{\"seat\":" + std::to_string(seat) + "}");
-    if (res.first != 201) {
-      static std::atomic<bool> told{false};
-      if (!told.exchange(true))
-        std::fprintf(stderr, "usher-bench: a start answered %d: %s\n", res.first, res.second.substr(0, 300).c_str());
-      co_return Ending::kOther;
-    }
-    // The status is near the front of the saga; no need to parse the rest.
-    if (res.second.find("\"status\":\"completed\"") != std::string::npos) co_return Ending::kCompleted;
-    if (res.second.find("\"status\":\"compensated\"") != std::string::npos) co_return Ending::kCompensated;
-    co_return Ending::kOther;
-  };
-  drive(spec, api, saga, r);
+  drive_server_starts(spec, {api}, r);
   r.cpu_seconds = process_cpu_seconds(usher_pid) - cpu0;
   r.peak_rss_mb = peak_rss_mb(usher_pid);
   if (auto m = http_request(api, "GET", "/metrics"); m && m->first == 200) {

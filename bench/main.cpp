@@ -3,13 +3,17 @@
 //   usher-bench --suite quick|full|node [--json FILE] every mode, one table
 //   usher-bench --suite node                          DESIGN.md section 7 with a Node step service
 //   usher-bench --mode embedded -c 256 -n 20000       one run
+//   usher-bench --suite cluster --db URI --rounds 3   1, 2 and 4 nodes on one PostgreSQL
+//
 //
 // Modes: baseline (the driver calls the steps itself, no engine: the ceiling),
 // embedded (engine in this process, steps over HTTP), server (`usher serve`,
 // each saga one start with ?wait=), local (in-process handlers: the engine's
 // own cost), kafka (pay over Kafka through librdkafka's mock cluster),
 // recovery (N unfinished sagas, reopen, time resume()), soak (embedded for
-// --soak-seconds, sampling RSS).
+// --soak-seconds, sampling RSS), cluster (--nodes `usher serve` processes on
+// --db, each in a cgroup held to --node-cpu CPUs, C workers spread over them;
+// cluster_load.cpp).
 //
 // A suite starts one step service and runs each mode in a fresh child process
 // of its own (so peak RSS, CPU and fsync counts belong to that run alone),
@@ -39,6 +43,7 @@ usher::bench::RunResult run_one(const RunSpec& spec) {
   if (spec.mode == "baseline") return run_baseline(spec);
   if (spec.mode == "server") return run_server(spec);
   if (spec.mode == "recovery") return run_recovery(spec);
+  if (spec.mode == "cluster") return run_cluster(spec);
   return run_in_process(spec);
 }
 
@@ -47,9 +52,26 @@ struct Planned {
   unsigned c;
   uint64_t n;
   bool on_postgres = false;  // the run's log on --db (suite postgres)
+  unsigned nodes = 1;        // cluster
 };
 
-std::vector<Planned> suite(const std::string& name) {
+// Suite cluster: per node, kClusterInFlight sagas in flight (enough to keep a
+// node at its quota busy) and kClusterSagas sagas, so each run lasts about as
+// long whatever the number of nodes if throughput scales.
+constexpr unsigned kClusterInFlight = 64;
+constexpr uint64_t kClusterSagas = 6000;
+// The scaling goal of issue 14: 4 nodes >= 3 x one node at the same CPU share.
+constexpr double kClusterGoal = 3.0;
+
+std::vector<Planned> suite(const std::string& name, unsigned rounds) {
+  if (name == "cluster") {
+    // Rounds interleave the node counts, so a slow spell of the machine hits all of them.
+    std::vector<Planned> plan;
+    for (unsigned round = 0; round < rounds; ++round)
+      for (unsigned nodes : {1u, 2u, 4u})
+        plan.push_back({"cluster", kClusterInFlight * nodes, kClusterSagas * nodes, true, nodes});
+    return plan;
+  }
   if (name == "postgres") {
     // The PostgreSQL store next to SQLite, in one run (docs/postgresql.md).
     std::vector<Planned> both;
@@ -173,8 +195,9 @@ int main(int argc, char** argv) {
   app.add_option("--suite", suite_name,
                  "quick (every mode, under 2 minutes), full (BENCHMARK.md's sizes and a soak), node (DESIGN.md's "
                  "comparison: baseline, embedded and server at C=1 and C=64; implies --service node) or postgres "
-                 "(embedded C=1, server C=1 and C=64, local C=256, on SQLite and then on --db)")
-      ->check(CLI::IsMember({"quick", "full", "node", "postgres"}));
+                 "(embedded C=1, server C=1 and C=64, local C=256, on SQLite and then on --db) or cluster (1, 2 "
+                 "and 4 nodes on --db, 64 sagas in flight and 6000 sagas per node, each node at --node-cpu)")
+      ->check(CLI::IsMember({"quick", "full", "node", "postgres", "cluster"}));
   app.add_option("--db", spec.db,
                  "a PostgreSQL URI: the runs' saga log (emptied before each run) instead of SQLite files; with "
                  "--suite postgres, the PostgreSQL half");
@@ -183,8 +206,16 @@ int main(int argc, char** argv) {
                  "the step service to start: cpp (usher-bench-service, 2 threads) or node (bench/node/step_service.js, "
                  "needs node on PATH) [cpp]")
       ->check(CLI::IsMember({"cpp", "node"}));
-  app.add_option("--mode", spec.mode, "one run: baseline|embedded|server|local|kafka|recovery|soak")
-      ->check(CLI::IsMember({"baseline", "embedded", "server", "local", "kafka", "recovery", "soak"}));
+  app.add_option("--mode", spec.mode, "one run: baseline|embedded|server|local|kafka|recovery|soak|cluster")
+      ->check(CLI::IsMember({"baseline", "embedded", "server", "local", "kafka", "recovery", "soak", "cluster"}));
+  app.add_option("--nodes", spec.nodes, "cluster: `usher serve` nodes sharing --db [1]")->check(CLI::Range(1u, 64u));
+  app.add_option("--node-cpu", spec.node_cpus,
+                 "cluster: each node's CPU quota in CPUs, a cgroup of its own (v1 cpu.cfs_quota_us or v2 cpu.max; "
+                 "needs root); 0 for none [0.25]")
+      ->check(CLI::Range(0.0, 64.0));
+  unsigned rounds = 1;
+  app.add_option("--rounds", rounds, "suite cluster: how many times to run 1, 2 and 4 nodes, interleaved [1]")
+      ->check(CLI::Range(1u, 100u));
   app.add_option("-c,--concurrency", spec.concurrency, "sagas in flight [1]")->check(CLI::Range(1u, 100000u));
   app.add_option("-n,--sagas", spec.sagas, "sagas to run [300]");
   app.add_option("--soak-seconds", soak_seconds, "soak length [600]");
@@ -194,9 +225,15 @@ int main(int argc, char** argv) {
   app.add_option("--work-dir", spec.work_dir, "databases and logs (must be a real disk) [<build>/bench/bench-data]");
   app.add_option("--json", json_path, "write the results as JSON here");
   app.add_flag("--child", child, "internal: one run, its JSON on stdout");
+  app.add_option("--service-pid", spec.service_pid, "internal: the step service's pid, to measure its CPU");
   CLI11_PARSE(app, argc, argv);
   if (suite_name == "postgres" && spec.db.empty()) {
     std::cerr << "usher-bench: --suite postgres needs --db postgresql://… (make bench-postgres starts a cluster)\n";
+    return 2;
+  }
+  const bool cluster = suite_name == "cluster" || (suite_name.empty() && spec.mode == "cluster");
+  if (cluster && spec.db.empty()) {
+    std::cerr << "usher-bench: cluster runs need --db postgresql://… (make bench-cluster starts a cluster)\n";
     return 2;
   }
   spec.synchronous_full = durability == "full";
@@ -228,8 +265,9 @@ int main(int argc, char** argv) {
     service_name = service_kind == "node" ? "node (bench/node/step_service.js)" : "cpp (usher-bench-service)";
   }
 
-  std::vector<Planned> plan = suite_name.empty() ? std::vector<Planned>{{spec.mode, spec.concurrency, spec.sagas}}
-                                                 : suite(suite_name);
+  std::vector<Planned> plan = suite_name.empty()
+                                 ? std::vector<Planned>{{spec.mode, spec.concurrency, spec.sagas, false, spec.nodes}}
+                                 : suite(suite_name, rounds);
   std::vector<Json> results;
   bool green = true;
   for (const Planned& p : plan) {
@@ -241,7 +279,18 @@ int main(int argc, char** argv) {
       args.push_back("--db");
       args.push_back(spec.db);
     }
-    std::fprintf(stderr, "usher-bench: %s C=%u N=%llu ...\n", p.mode.c_str(), p.c, static_cast<unsigned long long>(p.n));
+    if (p.mode == "cluster") {
+      args.push_back("--nodes");
+      args.push_back(std::to_string(p.nodes));
+      args.push_back("--node-cpu");
+      args.push_back(std::to_string(spec.node_cpus));
+      if (service.pid > 0) {
+        args.push_back("--service-pid");
+        args.push_back(std::to_string(service.pid));
+      }
+    }
+    std::fprintf(stderr, "usher-bench: %s C=%u N=%llu%s ...\n", p.mode.c_str(), p.c, static_cast<unsigned long long>(p.n),
+                 p.mode == "cluster" ? (" nodes=" + std::to_string(p.nodes)).c_str() : "");
     auto run = usher::bench::spawn(args, {}, spec.work_dir + "/" + p.mode + "-" + std::to_string(p.c) + ".run.log");
     std::optional<std::string> line = run ? usher::bench::read_line_with(*run, "RESULT ", soak_seconds + 900) : std::nullopt;
     Json j = line ? Json::parse(*line, nullptr, false) : Json();
@@ -261,8 +310,14 @@ int main(int argc, char** argv) {
   std::printf("\nusher-bench%s%s: synchronous=%s, %ld CPUs, step service %s, work dir %s\n\n",
               suite_name.empty() ? "" : " --suite ", suite_name.c_str(), spec.synchronous_full ? "FULL" : "NORMAL",
               sysconf(_SC_NPROCESSORS_ONLN), service_name.c_str(), spec.work_dir.c_str());
-  std::printf("%s", usher::bench::format_table(results).c_str());
-  std::printf("\ntargets (DESIGN.md section 7):\n%s", check_targets(results).c_str());
+  if (cluster) {
+    std::printf("nodes' CPU quota: %s each; PostgreSQL, the step service and the driver unconstrained\n\n",
+                spec.node_cpus > 0 ? (std::to_string(spec.node_cpus).substr(0, 4) + " CPU").c_str() : "none");
+    std::printf("%s", usher::bench::format_cluster_table(results, kClusterGoal).c_str());
+  } else {
+    std::printf("%s", usher::bench::format_table(results).c_str());
+    std::printf("\ntargets (DESIGN.md section 7):\n%s", check_targets(results).c_str());
+  }
   Json all = {{"synchronous", spec.synchronous_full ? "FULL" : "NORMAL"}, {"cpus", sysconf(_SC_NPROCESSORS_ONLN)},
               {"step_service", service_name}, {"runs", results}};
   if (json_path.empty()) json_path = spec.work_dir + "/results.json";

@@ -17,4 +17,9 @@ bool reset_postgres(const std::string& uri, std::string& error);
 // after the engine has closed its connections.
 std::optional<double> wal_syncs(const std::string& uri);
 
+// The pid of the server's postmaster, as this machine's /proc sees it (the
+// parent of this connection's backend); nullopt if the server is elsewhere
+// or cannot be asked. Its process tree's CPU is the server's CPU.
+std::optional<int> postmaster_pid(const std::string& uri);
+
 }  // namespace usher::bench

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -42,6 +43,38 @@ double status_kb(int pid, const char* field) {
   return 0;
 }
 
+// The fields of /proc/<pid>/stat the driver reads, in clock ticks.
+struct ProcStat {
+  bool ok = false;
+  int ppid = 0;
+  double utime = 0, stime = 0;    // the process's own CPU
+  double cutime = 0, cstime = 0;  // its children's, once it has reaped them
+};
+
+ProcStat read_proc_stat(int pid) {
+  ProcStat s;
+  std::ifstream in(proc_path(pid, "stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the command name (which may hold spaces) start after ") ".
+  auto close = stat.rfind(')');
+  if (close == std::string::npos || close + 2 > stat.size()) return s;
+  std::istringstream fields(stat.substr(close + 2));
+  std::string f;
+  for (int i = 3; fields >> f && i <= 17; ++i) {  // field 3 is the state
+    if (i == 4) s.ppid = std::stoi(f);
+    if (i == 14) s.utime = std::stod(f);
+    if (i == 15) s.stime = std::stod(f);
+    if (i == 16) s.cutime = std::stod(f);
+    if (i == 17) {
+      s.cstime = std::stod(f);
+      s.ok = true;
+    }
+  }
+  return s;
+}
+
+double ticks_to_seconds(double ticks) { return ticks / static_cast<double>(sysconf(_SC_CLK_TCK)); }
+
 }  // namespace
 
 double process_cpu_seconds(int pid) {
@@ -51,23 +84,77 @@ double process_cpu_seconds(int pid) {
     return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
            static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
   }
-  std::ifstream in(proc_path(pid, "stat"));
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  // Fields after the command name (which may hold spaces) start after ") ".
-  auto close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream fields(stat.substr(close + 2));
-  std::string f;
-  double utime = 0, stime = 0;
-  for (int i = 3; fields >> f; ++i) {  // field 3 is the state
-    if (i == 14) utime = std::stod(f);
-    if (i == 15) {
-      stime = std::stod(f);
-      break;
-    }
-  }
-  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  ProcStat s = read_proc_stat(pid);
+  return ticks_to_seconds(s.utime + s.stime);
 }
+
+std::vector<int> child_pids(int pid) {
+  std::vector<int> children;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    ProcStat child = read_proc_stat(std::stoi(name));
+    if (child.ok && child.ppid == pid) children.push_back(std::stoi(name));
+  }
+  return children;
+}
+
+std::optional<double> process_tree_cpu_seconds(int pid) {
+  ProcStat root = read_proc_stat(pid);
+  if (!root.ok) return std::nullopt;
+  double ticks = root.utime + root.stime + root.cutime + root.cstime;
+  for (int child : child_pids(pid)) {
+    ProcStat c = read_proc_stat(child);
+    ticks += c.utime + c.stime;
+  }
+  return ticks_to_seconds(ticks);
+}
+
+double run_queue_wait_seconds(int pid) {
+  double ns = 0;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(proc_path(pid, "task"), ec)) {
+    // schedstat: time on the CPU, time runnable but waiting for one, timeslices (ns).
+    std::ifstream in(task.path() / "schedstat");
+    double on_cpu = 0, waiting = 0;
+    if (in >> on_cpu >> waiting) ns += waiting;
+  }
+  return ns / 1e9;
+}
+
+double machine_busy_cpu_seconds() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0;
+  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq;
+  return ticks_to_seconds(user + nice + system + irq + softirq);
+}
+
+double load_average_1m() {
+  std::ifstream in("/proc/loadavg");
+  double one = 0;
+  in >> one;
+  return one;
+}
+
+namespace {
+
+// Formats `pid` into `buf` without the C library (spawn's child, between fork
+// and exec, may only call async-signal-safe functions).
+size_t format_pid(pid_t pid, char* buf, size_t size) {
+  char digits[24];
+  size_t n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + pid % 10);
+    pid /= 10;
+  } while (pid > 0 && n < sizeof digits);
+  size_t len = 0;
+  while (n > 0 && len < size) buf[len++] = digits[--n];
+  return len;
+}
+
+}  // namespace
 
 double peak_rss_mb(int pid) { return status_kb(pid, "VmHWM"); }
 double current_rss_mb(int pid) { return status_kb(pid, "VmRSS"); }
@@ -134,7 +221,7 @@ bool check_counts(const std::string& service_url, uint64_t sagas, std::string& d
 }
 
 std::optional<Child> spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                           const std::string& log_path) {
+                           const std::string& log_path, const std::string& cgroup_procs) {
   int out[2];
   if (pipe2(out, O_CLOEXEC) != 0) return std::nullopt;
   int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -151,6 +238,18 @@ std::optional<Child> spawn(const std::vector<std::string>& argv, const std::vect
   if (pid == 0) {
     dup2(out[1], 1);
     if (log >= 0) dup2(log, 2);
+    if (!cgroup_procs.empty()) {
+      // Join the cgroup before exec, so no thread of the program runs outside it.
+      char pid[24];
+      size_t len = format_pid(getpid(), pid, sizeof pid);
+      int fd = open(cgroup_procs.c_str(), O_WRONLY);
+      if (fd < 0 || write(fd, pid, len) != static_cast<ssize_t>(len)) {
+        static const char kMsg[] = "usher-bench: the child could not join its cgroup\n";
+        (void)!write(2, kMsg, sizeof kMsg - 1);
+        _exit(126);
+      }
+      close(fd);
+    }
     execve(args[0], args.data(), envp.data());
     _exit(127);
   }
