@@ -38,7 +38,6 @@ StepAdapterPtr Dispatcher::adapter_for(const Service& service) const {
 
 void Dispatcher::dispatch(Saga& saga, DispatchCommand cmd) {
   if (stopping_) return;  // logged as scheduled: sent on the next start
-  if (!sink_.may_send()) return;  // logged as scheduled: sent by the node that takes the saga
   const Step& step = saga.def->steps[cmd.step];
   const CallSpec& spec = cmd.kind == CallKind::kAction ? step.action : *step.compensate;
   ServiceLane& lane = lanes_[spec.service];
@@ -60,7 +59,6 @@ void Dispatcher::release_slot(const std::string& service) {
     lane.waiting.pop_front();
     Saga* saga = sink_.still_wanted(next.saga_id, next.generation, next.cmd);
     if (!saga) continue;  // overtaken (a cancel, a timeout, a reload)
-    if (!sink_.may_send()) continue;
     ++lane.in_flight;
     send(*saga, std::move(next.cmd));
   }
@@ -119,6 +117,14 @@ void Dispatcher::send(Saga& saga, DispatchCommand cmd) {
   if (!adapter) {
     reply(StepResult::not_sent("no adapter bound for service \"" + call.service.name + "\" (" +
                                transport_name(call.service.transport) + ")"));
+    return;
+  }
+  if (!sink_.may_send()) {
+    // This node's lease is in doubt: the saga may be another node's by now.
+    // The attempt did not leave; if the lease did end, the saga is dropped
+    // here (and its result never written), else it is retried as any
+    // attempt that was not sent.
+    reply(StepResult::not_sent("node " + std::to_string(call.node) + " is not sure it still holds its lease"));
     return;
   }
   adapter->dispatch(std::move(call), std::move(reply));

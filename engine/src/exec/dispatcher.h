@@ -42,8 +42,8 @@ class DispatchSink {
   virtual void on_sending(const std::string& saga_id, uint64_t generation, TimerCommand timeout) = 0;
   // The attempt's result, as the adapter reported it.
   virtual void on_result(const std::string& saga_id, uint64_t generation, ResultInput result) = 0;
-  // False while this node's lease is in doubt (cluster_member.h): nothing is
-  // sent; the sagas go to another node, or come back here once it rejoins.
+  // False while this node's lease is in doubt (cluster_member.h): an attempt
+  // is then answered "not sent" instead of leaving.
   virtual bool may_send() const = 0;
   // The cluster node sending (StepCall::node); 0 when not in a cluster.
   virtual int64_t node() const = 0;
