@@ -14,7 +14,7 @@ std::string schema_of(const std::string& path) {
   return raw.text("SELECT group_concat(sql, ';') FROM (SELECT sql FROM sqlite_schema ORDER BY name)");
 }
 
-TEST_CASE("an empty file is migrated to schema version 1") {
+TEST_CASE("an empty file is migrated to the current schema version") {
   test::TempDir dir;
   const std::string path = dir.file("log.db");
   std::ofstream(path).close();  // zero bytes: version 0
@@ -25,7 +25,7 @@ TEST_CASE("an empty file is migrated to schema version 1") {
   }
   test::RawDb raw(path);
   CHECK(raw.integer("PRAGMA user_version") == kSagaLogSchemaVersion);
-  CHECK(raw.integer("PRAGMA user_version") == 1);
+  CHECK(raw.integer("PRAGMA user_version") == 2);
   for (const char* table : {"saga_events", "sagas", "definitions"}) {
     INFO(table);
     CHECK(raw.integer(std::string("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '") + table +
@@ -68,7 +68,7 @@ TEST_CASE("a log of a newer schema version is refused as data loss") {
     REQUIRE_FALSE(log.is_ok());
     CHECK(log.status().code() == StatusCode::kDataLoss);
     CHECK(log.status().message().find("99") != std::string::npos);
-    CHECK(log.status().message().find("version 1") != std::string::npos);
+    CHECK(log.status().message().find("version 2") != std::string::npos);
     MESSAGE(log.status().to_string());
     test::RawDb raw(path);
     CHECK(raw.integer("PRAGMA user_version") == 99);  // untouched

@@ -10,10 +10,12 @@
 
 namespace usher {
 
-// The schema versions this usher writes: SQLite (schemas/saga-log.sql) and
-// PostgreSQL (schemas/saga-log-postgresql.sql, then -2.sql: several nodes).
-inline constexpr int kSagaLogSchemaVersion = 1;
-inline constexpr int kPostgresSchemaVersion = 2;
+// The schema versions this usher writes: SQLite (schemas/saga-log.sql, then
+// -2.sql: the status `terminated`, an index of correlation ids) and PostgreSQL
+// (schemas/saga-log-postgresql.sql, then -2.sql: several nodes, then -3.sql:
+// as SQLite's -2.sql).
+inline constexpr int kSagaLogSchemaVersion = 2;
+inline constexpr int kPostgresSchemaVersion = 3;
 
 // True for a PostgreSQL URI (postgresql:// or postgres://).
 bool is_postgres_location(std::string_view location);
