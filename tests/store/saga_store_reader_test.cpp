@@ -83,7 +83,7 @@ TEST_CASE("sagas are listed newest first, filtered and paged by cursor") {
     auto counts = reader->count_by_status();
     REQUIRE(counts.is_ok());
     std::vector<std::pair<std::string, int64_t>> want = {
-        {"running", 8}, {"compensating", 0}, {"completed", 4}, {"compensated", 0}, {"stuck", 0}};
+        {"running", 8}, {"compensating", 0}, {"completed", 4}, {"compensated", 0}, {"stuck", 0}, {"terminated", 0}};
     CHECK(*counts == want);
   }
 }

@@ -129,6 +129,13 @@ class Engine {
   // Newest first. Reads a separate connection, so it never waits for the writer.
   virtual Result<Json> list(const SagaFilter& filter) = 0;  // {"sagas": [...], "next": cursor|null}
   virtual Result<Json> events(const std::string& saga_id) = 0;  // {"events": [...]}
+  // Sagas counted by status from the log's indexes (GET /v1/stats), every
+  // node's included when several share a PostgreSQL log:
+  //   {"sagas": {"running": n, "compensating": n, "completed": n, "compensated": n,
+  //              "stuck": n, "terminated": n},
+  //    "total": n, "oldest_unfinished_created_at": RFC 3339 | null}
+  // (the oldest running or compensating saga's start).
+  virtual Result<Json> saga_counts() = 0;
 
   virtual EngineStats stats() const = 0;
 

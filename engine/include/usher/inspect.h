@@ -37,8 +37,15 @@ class LogInspector {
   // events that occurred at or before that moment (`usher show --at`).
   virtual Result<Json> saga(const std::string& id, std::optional<int64_t> at_us = std::nullopt) = 0;
   virtual Result<Json> events(const std::string& id) = 0;
+  // The sagas `filter` selects, newest first, at most filter.limit (clamped
+  // to 1 .. 1000); kInvalidArgument when filter.after is not a saga id.
   virtual Result<Json> list(const SagaFilter& filter) = 0;
-  // {"sagas": {"running": n, ...}, "total": n}
+  // Counts from the log's indexes, no saga folded (`usher stats`, GET /v1/stats):
+  //   {"sagas": {"running": n, "compensating": n, "completed": n, "compensated": n,
+  //              "stuck": n, "terminated": n},
+  //    "total": n, "oldest_unfinished_created_at": RFC 3339 | null}
+  // where the oldest unfinished saga is the running or compensating one
+  // created first (stuck sagas wait for an operator and are left out).
   virtual Result<Json> stats() = 0;
   // The nodes that share the log, as Engine::cluster() shows them, with
   // "node": null (`usher nodes --db`).
@@ -49,5 +56,8 @@ class LogInspector {
 std::string format_time(int64_t micros_since_epoch);
 // Accepts RFC 3339 (with or without fraction, Z or ±hh:mm); nullopt when malformed.
 std::optional<int64_t> parse_time(std::string_view text);
+// True for a saga id as usher writes it: a UUID in lowercase hex,
+// "0190a1b2-c3d4-7e5f-8a6b-0c1d2e3f4a5b" (what a list's `next` cursor holds).
+bool is_saga_id(std::string_view text);
 
 }  // namespace usher

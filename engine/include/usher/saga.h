@@ -47,11 +47,20 @@ struct Event {
   int64_t causation_seq = 0;  // seq of the event that caused this one (0: an outside request)
 };
 
+// Which sagas a listing returns (GET /v1/sagas, `usher ls`): those that match
+// every filter given, newest first. Each filter is served by an index.
 struct SagaFilter {
   std::optional<SagaStatus> status;
   std::optional<std::string> workflow;
   size_t limit = 50;
   std::optional<std::string> after;  // a cursor: the id of the last saga of the previous page
+  std::optional<std::string> idempotency_key;  // the saga started with this key (at most one)
+  std::optional<std::string> correlation_id;   // sagas started with this X-Correlation-Id
+  // A half-open window of start times, µs since the epoch: created at or after
+  // `created_after`, and strictly before `created_before`, so consecutive
+  // windows neither overlap nor leave a gap.
+  std::optional<int64_t> created_after;
+  std::optional<int64_t> created_before;
 };
 
 }  // namespace usher

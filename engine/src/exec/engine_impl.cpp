@@ -141,6 +141,10 @@ class EngineImpl final : public Engine {
     return reads_.now([&](LogInspectorImpl& r) { return r.events(saga_id); });
   }
 
+  Result<Json> saga_counts() override {
+    return reads_.now([](LogInspectorImpl& r) { return r.stats(); });
+  }
+
   Result<Json> cluster() override {
     auto nodes = reads_.now([](LogInspectorImpl& r) { return r.reader().nodes(); });
     if (!nodes.is_ok()) return nodes.status();

@@ -15,6 +15,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "store/node_registry.h"
@@ -81,6 +83,34 @@ struct NodeRow {
   int64_t sagas_owned = 0;  // running or compensating sagas it owns
 };
 
+// How many sagas the log holds in each status, and how old its oldest
+// unfinished one is: what `usher stats`, GET /v1/stats and the metrics read.
+struct SagaCounts {
+  // Every status, zero included, in the order of SagaStatus, so a table of
+  // them is stable. "terminated" (an operator ended the saga) is named here
+  // as a string: the log's schema has it from version 2 (SQLite) / 3 (PostgreSQL).
+  std::vector<std::pair<std::string, int64_t>> by_status;
+  // created_at (µs) of the oldest running or compensating saga; none without one.
+  std::optional<int64_t> oldest_unfinished_created_at;
+
+  static SagaCounts zero() {
+    SagaCounts c;
+    for (const char* name : {"running", "compensating", "completed", "compensated", "stuck", "terminated"})
+      c.by_status.emplace_back(name, 0);
+    return c;
+  }
+  // Sets the count of `status`; false when it is not a status the log knows.
+  bool set(std::string_view status, int64_t n) {
+    for (auto& [name, count] : by_status) {
+      if (name == status) {
+        count = n;
+        return true;
+      }
+    }
+    return false;
+  }
+};
+
 // A read connection. Not thread-safe: open one per thread. Reads a consistent
 // snapshot while writers (in this or another process) keep committing.
 class SagaStoreReader {
@@ -116,8 +146,16 @@ class SagaStoreReader {
     }
     return Status::ok();
   }
-  // Counts by status, for `usher stats`.
-  virtual Result<std::vector<std::pair<std::string, int64_t>>> count_by_status() = 0;
+  // Counts by status and the oldest unfinished saga, from the indexes (no
+  // saga is folded): GROUP BY over sagas_by_status, and the running and
+  // compensating sagas' created_at.
+  virtual Result<SagaCounts> counts() = 0;
+  // counts().by_status alone.
+  Result<std::vector<std::pair<std::string, int64_t>>> count_by_status() {
+    auto c = counts();
+    if (!c.is_ok()) return c.status();
+    return std::move(c.value().by_status);
+  }
   // The nodes that share the log, by id (node_registry.h); none for SQLite.
   virtual Result<std::vector<NodeRow>> nodes() { return std::vector<NodeRow>{}; }
 };

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "store/list_filter.h"
 #include "store/log_codec.h"
 #include "store/open_store.h"
 #include "store/saga_store.h"
@@ -37,7 +38,7 @@ class SqliteSagaReader final : public SagaStoreReader {
   Result<std::vector<SagaRow>> list(const SagaFilter& filter) override;
   Result<std::optional<std::string>> definition_source(const std::string& hash) override;
   Status for_each_unfinished(const std::function<void(const SagaRow&, std::vector<Event>&&)>& each) override;
-  Result<std::vector<std::pair<std::string, int64_t>>> count_by_status() override;
+  Result<SagaCounts> counts() override;
 
  private:
   Status error(int rc, const std::string& what) const { return sqlite::to_status(rc, db_.get(), what + " in " + path_); }
@@ -52,9 +53,10 @@ class SqliteSagaReader final : public SagaStoreReader {
   sqlite::Statement definition_;
   sqlite::Statement unfinished_;
   sqlite::Statement counts_;
-  // list() has a statement per filter shape (bit 0: status, 1: workflow,
-  // 2: after), prepared on first use, so each is planned for its indexes.
-  std::array<sqlite::Statement, 8> list_;
+  sqlite::Statement oldest_;
+  // list() has a statement per filter shape (list_filter.h), prepared on
+  // first use, so each is planned for its indexes.
+  std::array<sqlite::Statement, kListShapes> list_;
 };
 
 Status SqliteSagaReader::prepare_statements() {
@@ -77,7 +79,11 @@ Status SqliteSagaReader::prepare_statements() {
       {&unfinished_, "SELECT " + codec::saga_columns("s.") + ", " + codec::event_columns("e.") +
                          " FROM sagas AS s INDEXED BY sagas_unfinished JOIN saga_events AS e ON e.saga_id = s.id"
                          " WHERE s." + kUnfinished + " ORDER BY s.id, e.seq"},
-      {&counts_, "SELECT status, count(*) FROM sagas GROUP BY status"},
+      // Over the index sagas_by_status alone (it covers status).
+      {&counts_, "SELECT status, count(*) FROM sagas INDEXED BY sagas_by_status GROUP BY status"},
+      // Through sagas_by_status too: reads the running and compensating sagas only.
+      {&oldest_, "SELECT min(created_at) FROM sagas INDEXED BY sagas_by_status"
+                 " WHERE status IN ('running', 'compensating')"},
   };
   for (const auto& [stmt, sql] : all) {
     auto prepared = db_.prepare(sql);
@@ -142,22 +148,26 @@ Result<std::vector<CommittedEvent>> SqliteSagaReader::events_after(int64_t posit
 }
 
 Result<std::vector<SagaRow>> SqliteSagaReader::list(const SagaFilter& filter) {
-  const size_t shape = (filter.status ? 1u : 0u) | (filter.workflow ? 2u : 0u) | (filter.after ? 4u : 0u);
+  const unsigned shape = list_shape(filter);
   sqlite::Statement& stmt = list_[shape];
   if (!stmt) {
-    std::string sql = "SELECT " + codec::saga_columns() + " FROM sagas WHERE 1";
-    if (filter.status) sql += " AND status = ?1";
-    if (filter.workflow) sql += " AND workflow = ?2";
-    if (filter.after) sql += " AND id < ?3";
-    sql += " ORDER BY id DESC LIMIT ?4";
-    auto prepared = db_.prepare(sql);
+    auto prepared = db_.prepare(sqlite_list_sql(shape, codec::saga_columns()));
     if (!prepared) return prepared.status();
     stmt = std::move(*prepared);
   }
+  // Bound without a copy: lives until the statement is reset.
+  const std::string lowest_id = filter.created_after ? saga_id_lower_bound(*filter.created_after) : std::string();
   sqlite::ResetOnExit reset(stmt);
   if (filter.status) stmt.bind(1, saga_status_name(*filter.status));
   if (filter.workflow) stmt.bind(2, *filter.workflow);
   if (filter.after) stmt.bind(3, *filter.after);
+  if (filter.idempotency_key) stmt.bind(5, *filter.idempotency_key);
+  if (filter.correlation_id) stmt.bind(6, *filter.correlation_id);
+  if (filter.created_after) {
+    stmt.bind(7, lowest_id);
+    stmt.bind(8, *filter.created_after);
+  }
+  if (filter.created_before) stmt.bind(9, *filter.created_before);
   constexpr size_t kMaxLimit = static_cast<size_t>(INT64_MAX);
   stmt.bind(4, static_cast<int64_t>(std::min(filter.limit, kMaxLimit)));
   std::vector<SagaRow> out;
@@ -201,23 +211,22 @@ Status SqliteSagaReader::for_each_unfinished(
   return Status::ok();
 }
 
-Result<std::vector<std::pair<std::string, int64_t>>> SqliteSagaReader::count_by_status() {
-  // Every status, zero included, in the order of the enum, so `usher stats`
-  // prints a stable table.
-  std::vector<std::pair<std::string, int64_t>> out;
-  for (SagaStatus s : {SagaStatus::kRunning, SagaStatus::kCompensating, SagaStatus::kCompleted,
-                       SagaStatus::kCompensated, SagaStatus::kStuck}) {
-    out.emplace_back(saga_status_name(s), 0);
+Result<SagaCounts> SqliteSagaReader::counts() {
+  SagaCounts out = SagaCounts::zero();
+  {
+    sqlite::ResetOnExit reset(counts_);
+    int rc;
+    while ((rc = counts_.step()) == SQLITE_ROW) {
+      std::string_view status = counts_.text(0);
+      if (!out.set(status, counts_.int64(1)))
+        return Status::data_loss("sagas in " + path_ + " have unknown status \"" + std::string(status) + "\"");
+    }
+    if (rc != SQLITE_DONE) return error(rc, "count sagas by status");
   }
-  sqlite::ResetOnExit reset(counts_);
-  int rc;
-  while ((rc = counts_.step()) == SQLITE_ROW) {
-    std::string_view status = counts_.text(0);
-    auto it = std::find_if(out.begin(), out.end(), [&](const auto& p) { return p.first == status; });
-    if (it == out.end()) return Status::data_loss("sagas in " + path_ + " have unknown status \"" + std::string(status) + "\"");
-    it->second = counts_.int64(1);
-  }
-  if (rc != SQLITE_DONE) return error(rc, "count sagas by status");
+  sqlite::ResetOnExit reset(oldest_);
+  const int rc = oldest_.step();
+  if (rc != SQLITE_ROW) return error(rc, "find the oldest unfinished saga");
+  if (!oldest_.is_null(0)) out.oldest_unfinished_created_at = oldest_.int64(0);
   return out;
 }
 

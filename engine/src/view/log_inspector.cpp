@@ -64,7 +64,21 @@ Result<Json> LogInspectorImpl::events(const std::string& id) {
   return events_to_json(events.value());
 }
 
+bool is_saga_id(std::string_view text) {
+  if (text.size() != 36) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
 Result<Json> LogInspectorImpl::list(const SagaFilter& filter) {
+  // A cursor is the id of a page's last saga: anything else would be compared
+  // as text and list sagas from an arbitrary point.
+  if (filter.after && !is_saga_id(*filter.after))
+    return Status::invalid_argument("\"" + *filter.after + "\" is not a cursor (a saga id, as `next` gives it)");
   SagaFilter page = filter;
   page.limit = std::clamp<size_t>(filter.limit, 1, 1000);
   auto rows = reader_->list(page);
@@ -80,16 +94,18 @@ Result<Json> LogInspectorImpl::list(const SagaFilter& filter) {
 }
 
 Result<Json> LogInspectorImpl::stats() {
-  auto counts = reader_->count_by_status();
+  auto counts = reader_->counts();
   if (!counts.is_ok()) return counts.status();
   Json by_status = Json::object();
-  for (const char* name : {"running", "compensating", "completed", "compensated", "stuck"}) by_status[name] = 0;
   int64_t total = 0;
-  for (const auto& [status, n] : counts.value()) {
+  for (const auto& [status, n] : counts->by_status) {
     by_status[status] = n;
     total += n;
   }
-  return Json{{"sagas", std::move(by_status)}, {"total", total}};
+  const auto& oldest = counts->oldest_unfinished_created_at;
+  return Json{{"sagas", std::move(by_status)},
+              {"total", total},
+              {"oldest_unfinished_created_at", oldest ? Json(format_time(*oldest)) : Json(nullptr)}};
 }
 
 Result<Json> LogInspectorImpl::cluster() {

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 
+#include "store/list_filter.h"
 #include "store/open_store.h"
 #include "store/postgres/pg.h"
 #include "store/postgres/pg_schema.h"
@@ -34,8 +35,8 @@ struct Statement {
   std::string sql;
 };
 
-const std::array<Statement, 9>& statements() {
-  static const std::array<Statement, 9> all = {{
+const std::array<Statement, 10>& statements() {
+  static const std::array<Statement, 10> all = {{
       {"saga", "SELECT " + saga_columns() + " FROM sagas WHERE id = $1::uuid"},
       {"by_key", "SELECT id::text FROM sagas WHERE idempotency_key = $1"},
       {"events", "SELECT " + event_columns() +
@@ -50,6 +51,8 @@ const std::array<Statement, 9>& statements() {
                          " AND id > $1::uuid ORDER BY id LIMIT $2::bigint) AS s"
                          " JOIN saga_events AS e ON e.saga_id = s.id ORDER BY s.id, e.seq"},
       {"counts", "SELECT status, count(*) FROM sagas GROUP BY status"},
+      // Through sagas_by_status: reads the running and compensating sagas only.
+      {"oldest", "SELECT usher_us(min(created_at)) FROM sagas WHERE status IN ('running', 'compensating')"},
       // Given sagas with all their events (those a node just took over).
       {"sagas_by_id", "SELECT " + saga_columns("s.") + ", " + event_columns("e.") +
                           " FROM sagas AS s JOIN saga_events AS e ON e.saga_id = s.id"
@@ -127,7 +130,7 @@ class PgSagaReader final : public SagaStoreReader {
   Status for_each_unfinished(const std::function<void(const SagaRow&, std::vector<Event>&&)>& each) override;
   Status for_each_saga(const std::vector<std::string>& ids,
                        const std::function<void(const SagaRow&, std::vector<Event>&&)>& each) override;
-  Result<std::vector<std::pair<std::string, int64_t>>> count_by_status() override;
+  Result<SagaCounts> counts() override;
   Result<std::vector<NodeRow>> nodes() override;
 
  private:
@@ -141,10 +144,11 @@ class PgSagaReader final : public SagaStoreReader {
   const std::string uri_;
   const std::string where_;
   pg::Connection conn_;
-  // list() has a statement per filter shape (bit 0: status, 1: workflow,
-  // 2: after, 3: `after` is not a saga id and is compared as text),
-  // prepared on first use, so each is planned for its indexes.
-  std::array<bool, 16> list_prepared_{};
+  // list() has a statement per filter shape (list_filter.h, and one more
+  // bit: `after` is not a saga id and is compared as text), prepared on first
+  // use, so each is planned for its indexes.
+  static constexpr unsigned kAfterText = kListShapes;
+  std::array<bool, 2 * kListShapes> list_prepared_{};
 };
 
 Status PgSagaReader::prepare_statements() {
@@ -223,20 +227,25 @@ Result<std::vector<CommittedEvent>> PgSagaReader::events_after(int64_t position,
 
 Result<std::vector<SagaRow>> PgSagaReader::list(const SagaFilter& filter) {
   const bool after_text = filter.after && !pg::is_saga_id(*filter.after);
-  const size_t shape =
-      (filter.status ? 1u : 0u) | (filter.workflow ? 2u : 0u) | (filter.after ? 4u : 0u) | (after_text ? 8u : 0u);
+  const unsigned shape = list_shape(filter) | (after_text ? kAfterText : 0u);
   const std::string name = "list_" + std::to_string(shape);
   auto prepare = [&]() -> Status {
     if (list_prepared_[shape]) return Status::ok();
     std::string sql = "SELECT " + saga_columns() + " FROM sagas WHERE true";
-    if (filter.status) sql += " AND status = $1";
-    if (filter.workflow) sql += " AND workflow = $2";
-    if (filter.after) sql += after_text ? " AND id::text < $3" : " AND id < $3::uuid";
+    if (shape & kListStatus) sql += " AND status = $1";
+    if (shape & kListWorkflow) sql += " AND workflow = $2";
+    if (shape & kListAfter) sql += after_text ? " AND id::text < $3" : " AND id < $3::uuid";
+    if (shape & kListKey) sql += " AND idempotency_key = $5";
+    if (shape & kListCorrelation) sql += " AND correlation_id = $6";
+    // The id bound makes the window a range of the primary key (list_filter.h).
+    if (shape & kListCreatedAfter) sql += " AND id >= $7::uuid AND created_at >= usher_time($8)";
+    if (shape & kListCreatedBefore) sql += " AND created_at < usher_time($9)";
     sql += " ORDER BY id DESC LIMIT $4";
-    // Every shape takes the same four parameters, typed here since a shape
+    // Every shape takes the same nine parameters, typed here since a shape
     // need not mention them all.
     if (Status s = conn_.prepare(name.c_str(), sql, "prepare a listing of " + where_,
-                                 {pg::kTextOid, pg::kTextOid, pg::kTextOid, pg::kInt8Oid});
+                                 {pg::kTextOid, pg::kTextOid, pg::kTextOid, pg::kInt8Oid, pg::kTextOid, pg::kTextOid,
+                                  pg::kTextOid, pg::kInt8Oid, pg::kInt8Oid});
         !s) {
       return s;
     }
@@ -248,10 +257,21 @@ Result<std::vector<SagaRow>> PgSagaReader::list(const SagaFilter& filter) {
   }
   if (Status s = prepare(); !s) return s;
   constexpr size_t kMaxLimit = static_cast<size_t>(INT64_MAX);
+  auto text = [](const std::optional<std::string>& v) {
+    return v ? std::optional(pg::storable(*v)) : std::nullopt;
+  };
+  auto number = [](const std::optional<int64_t>& v) {
+    return v ? std::optional(std::to_string(*v)) : std::nullopt;
+  };
   Params params = {filter.status ? std::optional<std::string>(saga_status_name(*filter.status)) : std::nullopt,
-                   filter.workflow ? std::optional(pg::storable(*filter.workflow)) : std::nullopt,
-                   filter.after ? std::optional(pg::storable(*filter.after)) : std::nullopt,
-                   std::to_string(std::min(filter.limit, kMaxLimit))};
+                   text(filter.workflow),
+                   text(filter.after),
+                   std::to_string(std::min(filter.limit, kMaxLimit)),
+                   text(filter.idempotency_key),
+                   text(filter.correlation_id),
+                   filter.created_after ? std::optional(saga_id_lower_bound(*filter.created_after)) : std::nullopt,
+                   number(filter.created_after),
+                   number(filter.created_before)};
   auto r = conn_.exec_prepared(name.c_str(), params, "list sagas in " + where_);
   if (!r) return r.status();
   std::vector<SagaRow> out;
@@ -325,20 +345,19 @@ Status PgSagaReader::each_saga_of(pg::ResultPtr r,
   return Status::ok();
 }
 
-Result<std::vector<std::pair<std::string, int64_t>>> PgSagaReader::count_by_status() {
-  std::vector<std::pair<std::string, int64_t>> out;
-  for (SagaStatus s : {SagaStatus::kRunning, SagaStatus::kCompensating, SagaStatus::kCompleted,
-                       SagaStatus::kCompensated, SagaStatus::kStuck}) {
-    out.emplace_back(saga_status_name(s), 0);
-  }
+Result<SagaCounts> PgSagaReader::counts() {
+  SagaCounts out = SagaCounts::zero();
   auto r = run("counts", {}, "count sagas by status");
   if (!r) return r.status();
   for (int i = 0; i < PQntuples(r->get()); ++i) {
     const std::string status = text_at(r->get(), i, 0);
-    auto it = std::find_if(out.begin(), out.end(), [&](const auto& p) { return p.first == status; });
-    if (it == out.end()) return Status::data_loss("sagas in " + where_ + " have unknown status \"" + status + "\"");
-    it->second = int_at(r->get(), i, 1);
+    if (!out.set(status, int_at(r->get(), i, 1)))
+      return Status::data_loss("sagas in " + where_ + " have unknown status \"" + status + "\"");
   }
+  auto oldest = run("oldest", {}, "find the oldest unfinished saga");
+  if (!oldest) return oldest.status();
+  if (PQntuples(oldest->get()) == 1 && !PQgetisnull(oldest->get(), 0, 0))
+    out.oldest_unfinished_created_at = int_at(oldest->get(), 0, 0);
   return out;
 }
 
