@@ -1,4 +1,5 @@
 #include "http/api/api_handler.h"
+#include "http/api/list_query.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -333,6 +334,14 @@ void ApiHandler::Impl::route(const ApiRequest& req, Target& t, std::shared_ptr<C
       c.respond(std::move(res));
     });
   }
+  if (seg.size() == 2 && seg[0] == "v1" && seg[1] == "stats") {
+    if (!allow(http::verb::get)) return;
+    return on_worker(std::move(ctx), [this](const Ctx& c) {
+      auto r = engine.saga_counts();
+      if (!r.is_ok()) return c.fail(r.status(), ProblemKind::kNotFound);
+      c.ok(200, r.value());
+    });
+  }
   if (seg.size() == 2 && seg[0] == "v1" && seg[1] == "cluster") {
     if (!allow(http::verb::get)) return;
     return on_worker(std::move(ctx), [this](const Ctx& c) {
@@ -484,26 +493,9 @@ void ApiHandler::Impl::start(const ApiRequest& req, const Target& t, const std::
 }
 
 void ApiHandler::Impl::list(const Target& t, std::shared_ptr<Ctx> ctx) {
-  SagaFilter filter;
-  if (auto it = t.query.find("status"); it != t.query.end() && !it->second.empty()) {
-    auto s = parse_saga_status(it->second);
-    if (!s)
-      return ctx->fail(ProblemKind::kBadRequest,
-                       "status=\"" + it->second +
-                           "\" is not a saga status; use running, compensating, completed, compensated or stuck");
-    filter.status = *s;
-  }
-  if (auto it = t.query.find("workflow"); it != t.query.end() && !it->second.empty()) filter.workflow = it->second;
-  if (auto it = t.query.find("limit"); it != t.query.end() && !it->second.empty()) {
-    size_t n = 0;
-    const std::string& v = it->second;
-    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-    if (ec != std::errc() || end != v.data() + v.size() || n < 1 || n > 1000)
-      return ctx->fail(ProblemKind::kBadRequest, "limit=\"" + v + "\" must be an integer from 1 to 1000");
-    filter.limit = n;
-  }
-  if (auto it = t.query.find("after"); it != t.query.end() && !it->second.empty()) filter.after = it->second;
-  on_worker(std::move(ctx), [this, filter](const Ctx& c) {
+  auto filter = parse_list_query(t.query);  // list_query.h
+  if (!filter.is_ok()) return ctx->fail(ProblemKind::kBadRequest, filter.status().message());
+  on_worker(std::move(ctx), [this, filter = std::move(filter.value())](const Ctx& c) {
     auto r = engine.list(filter);
     if (!r.is_ok()) return c.fail(r.status(), ProblemKind::kNotFound);
     c.ok(200, r.value());
