@@ -100,7 +100,8 @@ TEST_CASE("an http:// base URL is taken apart into host, port and base path") {
 TEST_CASE("a URL usher cannot use is refused with the reason, quoting it once") {
   auto why = [](std::string_view text) { return parse_http_url(text, {.what = "service URL"}).status().message(); };
   CHECK(why("https://pay.example.com").starts_with("service URL \"https://pay.example.com\": https is not supported"));
-  CHECK(why("ftp://x") == "service URL \"ftp://x\": expected http://host[:port][/path]");
+  CHECK(why("ftp://x") == "service URL \"ftp://x\": unsupported scheme \"ftp\" (expected http://host[:port][/path])");
+  CHECK(why("seats.internal:7101") == "service URL \"seats.internal:7101\": expected http://host[:port][/path]");
   CHECK(why("http://:80") == "service URL \"http://:80\": no host");
   CHECK(why("http://") == "service URL \"http://\": no host");
   CHECK(why("http://h:0") == "service URL \"http://h:0\": bad port \"0\" (expected a number from 1 to 65535)");

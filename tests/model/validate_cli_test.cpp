@@ -70,6 +70,34 @@ TEST_CASE("usher validate prints every problem as file:line:col and exits 1") {
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("usher validate refuses an input reference the input schema does not declare, and exits 1") {
+  auto dir = std::filesystem::temp_directory_path() / ("usher-validate-input-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string bad = (dir / "typo.yaml").string();
+  std::ofstream(bad) << "saga: typo\n"
+                        "services:\n"
+                        "  seats: { http: { url: \"http://127.0.0.1:7101\" } }\n"
+                        "  shop: { http: { url: \"https://shop.example.com\" } }\n"
+                        "input:\n"
+                        "  type: object\n"
+                        "  required: [eventId, seat]\n"
+                        "  properties:\n"
+                        "    eventId: { type: string }\n"
+                        "    seat: { type: string }\n"
+                        "steps:\n"
+                        "  - name: reserve\n"
+                        "    call: seats.hold\n"
+                        "    with: { eventId: \"${input.eventID}\", seat: \"${input.seat}\" }\n";
+  auto r = run_usher("validate " + bad);
+  CHECK(r.exit_code == 1);
+  CHECK(r.out == "");
+  CHECK(r.err == bad + ":4:24: service \"shop\": url \"https://shop.example.com\": https is not supported; use "
+                       "http:// (usher speaks plain HTTP: put a TLS proxy or sidecar in front)\n" +
+                     bad + ":14:22: step \"reserve\": ${input.eventID}: the input schema declares no property "
+                           "\"eventID\" (did you mean \"eventId\"?)\n");
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("usher validate without a file is a usage error (exit 2)") {
   auto r = run_usher("validate");
   CHECK(r.exit_code == 2);

@@ -52,8 +52,11 @@ struct HttpUrlOptions {
 
 // Parses an http:// base URL. Trailing slashes of the path are dropped; a
 // query, a fragment, user information, an empty host and port 0 are refused,
-// and so is https:// (usher speaks plain HTTP; a TLS proxy or sidecar can
-// stand in front). kInvalidArgument: `WHAT "TEXT": why`, e.g.
+// and so is every scheme but http://: https:// (usher speaks plain HTTP; a
+// TLS proxy or sidecar can stand in front) and any other ("unsupported scheme
+// \"ftp\" (expected http://host[:port][/path])"). The workflow loader uses
+// this parser too, so `usher validate` accepts exactly the URLs the HTTP step
+// adapter can call. kInvalidArgument: `WHAT "TEXT": why`, e.g.
 // `service URL "http://h:12ab": bad port "12ab" (expected a number from 1 to 65535)`.
 Result<HttpUrl> parse_http_url(std::string_view text, const HttpUrlOptions& options = {});
 

@@ -18,6 +18,7 @@
 #include "model/redaction.h"
 #include "model/sha256.h"
 #include "model/suggest.h"
+#include "usher/url.h"
 
 namespace usher {
 namespace {
@@ -35,6 +36,11 @@ const std::vector<std::string> kHttpServiceFields = {"url"};
 const std::vector<std::string> kKafkaServiceFields = {"brokers", "topic", "reply_topic"};
 const std::vector<std::string> kNoFields = {};
 const std::vector<std::string> kRetryFields = {"attempts", "backoff", "multiplier", "max_backoff"};
+
+// The security protocols librdkafka reads before a broker in bootstrap.servers
+// ("SSL://k1:9093"), in any case. With any other prefix librdkafka drops the
+// broker ("unsupported protocol"), so no call could ever reach it.
+const std::vector<std::string> kKafkaProtocols = {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"};
 
 constexpr const char* kDefaultBrokers = "127.0.0.1:9092";
 constexpr const char* kDefaultReplyTopic = "usher.replies";
@@ -79,13 +85,42 @@ void load_http_service(Reader& reader, const Field& block, const Where& where, E
   }
   auto text = service_text(reader, *url, w, env);
   if (!text) return;
-  if (text->rfind("http://", 0) != 0 && text->rfind("https://", 0) != 0) {
-    reader.error(url->pos(), where, "url \"" + *text + "\" must start with http:// or https://");
+  // The HTTP step adapter's own parser (http_step::parse_service_url), so a
+  // URL validates exactly when the adapter can send to it: http:// only.
+  if (auto parsed = parse_http_url(*text, {.what = "url"}); !parsed) {
+    reader.error(url->pos(), where, parsed.status().message());
     return;
   }
   // The adapter appends "/{operation}"; a trailing slash would double it.
   while (text->size() > 8 && text->back() == '/') text->pop_back();
   svc.url = std::move(*text);
+}
+
+// Why a `brokers` list has a broker the Kafka adapter could not use, or nullopt.
+// Each comma-separated broker is host[:port], optionally after a protocol of
+// kKafkaProtocols; whether that protocol matches the server's
+// security.protocol (usher.yaml kafka.properties) is known only at run time.
+std::optional<std::string> brokers_problem(std::string_view brokers) {
+  size_t start = 0;
+  while (start <= brokers.size()) {
+    size_t comma = brokers.find(',', start);
+    if (comma == std::string_view::npos) comma = brokers.size();
+    std::string_view broker = brokers.substr(start, comma - start);
+    while (!broker.empty() && broker.front() == ' ') broker.remove_prefix(1);
+    while (!broker.empty() && broker.back() == ' ') broker.remove_suffix(1);
+    if (size_t sep = broker.find("://"); sep != std::string_view::npos) {
+      std::string scheme(broker.substr(0, sep));
+      std::string upper = scheme;
+      std::transform(upper.begin(), upper.end(), upper.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+      if (std::find(kKafkaProtocols.begin(), kKafkaProtocols.end(), upper) == kKafkaProtocols.end())
+        return "broker \"" + std::string(broker) + "\" has an unsupported scheme \"" + scheme +
+               "\" (expected host:port, optionally after PLAINTEXT://, SSL://, SASL_PLAINTEXT:// or SASL_SSL://)" +
+               did_you_mean(upper, kKafkaProtocols);
+    }
+    start = comma + 1;
+  }
+  return std::nullopt;
 }
 
 void load_kafka_service(Reader& reader, const Field& block, const Where& where, EnvLookup env, Service& svc) {
@@ -94,8 +129,14 @@ void load_kafka_service(Reader& reader, const Field& block, const Where& where, 
   if (!fields) return;
   svc.brokers = kDefaultBrokers;
   svc.reply_topic = kDefaultReplyTopic;
-  if (const Field* f = fields->get("brokers"))
-    if (auto t = service_text(reader, *f, w, env)) svc.brokers = *t;
+  if (const Field* f = fields->get("brokers")) {
+    if (auto t = service_text(reader, *f, w, env)) {
+      if (auto problem = brokers_problem(*t))
+        reader.error(f->pos(), where, *problem);
+      else
+        svc.brokers = *t;
+    }
+  }
   if (const Field* f = fields->get("reply_topic"))
     if (auto t = service_text(reader, *f, w, env)) svc.reply_topic = *t;
   if (const Field* f = fields->get("topic")) {
@@ -314,8 +355,9 @@ LoadResult load(const std::string& source, const std::string& file_name, EnvLook
   if (const Field* f = top->get("timeout")) def->timeout = reader.duration(*f, {}, /*allow_zero=*/false);
   // Defaults before steps: each step's policies are resolved as it is read.
   if (const Field* f = top->get("defaults")) load_defaults(reader, *f, *def);
-  if (const Field* f = top->get("steps")) loader::load_steps(reader, *f, *def, env);
+  // The input schema before the steps: their `${input.…}` references are checked against it.
   if (const Field* f = top->get("input")) load_input_schema(reader, *f, *def);
+  if (const Field* f = top->get("steps")) loader::load_steps(reader, *f, *def, env);
   // After the schema (pointers are checked against it) and the steps (which
   // calls read a secret is noted on each call).
   if (const Field* f = top->get("redact")) load_redact(reader, *f, *def);

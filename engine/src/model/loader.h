@@ -32,9 +32,10 @@ RetrySpec read_retry(yaml::Reader& reader, const yaml::Field& field, const yaml:
 std::optional<StringTemplate> resolve_env(yaml::Reader& reader, StringTemplate tmpl, SourcePos pos,
                                           const yaml::Where& where, EnvLookup env, bool env_only);
 
-// Reads `steps:` into def.steps and def.pivot, using def.services and the
+// Reads `steps:` into def.steps and def.pivot, using def.services, the
 // definition-wide defaults (default_timeout, default_retry,
-// compensation_retry) already stored in def.
+// compensation_retry) and def.input_schema (which `${input.…}` references
+// are checked against, see input_references.h) already stored in def.
 void load_steps(yaml::Reader& reader, const yaml::Field& steps, Definition& def, EnvLookup env);
 
 }  // namespace usher::loader

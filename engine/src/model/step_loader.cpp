@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "model/expression.h"
+#include "model/input_references.h"
 #include "model/loader.h"
 #include "model/suggest.h"
 
@@ -88,6 +89,14 @@ bool StepReader::check_references(const StringTemplate& tmpl, SourcePos pos, con
   const std::string& self = scope.names[scope.step];
   for (const auto& part : tmpl.parts) {
     const auto* e = std::get_if<Expression>(&part);
+    if (e != nullptr && e->root == Expression::Root::kInput && def_.input_schema) {
+      // A `:-default` does not excuse a typo: the default would be sent every time.
+      if (auto problem = undeclared_input_property(*def_.input_schema, e->path)) {
+        reader_.error(pos, where, e->text + ": " + *problem);
+        ok = false;
+      }
+      continue;
+    }
     if (e == nullptr || e->root != Expression::Root::kStepOutput) continue;
     auto it = std::find(scope.names.begin(), scope.names.end(), e->step);
     size_t index = static_cast<size_t>(it - scope.names.begin());

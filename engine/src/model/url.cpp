@@ -7,6 +7,15 @@ namespace {
 
 constexpr std::string_view kHttp = "http://";
 
+// RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
+bool is_scheme(std::string_view s) {
+  auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  if (s.empty() || !alpha(s[0])) return false;
+  for (char c : s)
+    if (!alpha(c) && !(c >= '0' && c <= '9') && c != '+' && c != '-' && c != '.') return false;
+  return true;
+}
+
 // A decimal port from `min` to 65535, or the reason it is not one.
 Result<uint16_t> parse_port(std::string_view text, unsigned min) {
   unsigned value = 0;
@@ -73,7 +82,11 @@ Result<HttpUrl> parse_http_url(std::string_view text, const HttpUrlOptions& opti
     return bad("https is not supported; use http:// (usher speaks plain HTTP: put a TLS proxy or sidecar in front)");
   if (rest.starts_with(kHttp)) {
     rest.remove_prefix(kHttp.size());
-  } else if (!options.scheme_optional || rest.find("://") != std::string_view::npos) {
+  } else if (const size_t scheme_end = rest.find("://");
+             scheme_end != std::string_view::npos && is_scheme(rest.substr(0, scheme_end))) {
+    return bad("unsupported scheme \"" + std::string(rest.substr(0, scheme_end)) +
+               "\" (expected http://host[:port][/path])");
+  } else if (!options.scheme_optional || scheme_end != std::string_view::npos) {
     return bad("expected http://host[:port][/path]");
   }
   const size_t slash = rest.find_first_of("/?#");
