@@ -1,5 +1,6 @@
 #include "saga_source.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -14,7 +15,6 @@ namespace usher::cli {
 namespace {
 
 constexpr const char* kDefaultServer = "http://127.0.0.1:8080";
-constexpr const char* kStatuses[] = {"running", "compensating", "completed", "compensated", "stuck"};
 
 int exit_code_for(const Status& status) {
   switch (status.code()) {
@@ -51,6 +51,19 @@ class DbSource final : public SagaSource {
 
 // ---- --server -----------------------------------------------------------------
 
+// RFC 3339 to the microsecond when the time has any (format_time stops at the
+// millisecond), so a window sent to the server is the one asked for.
+std::string exact_time(int64_t us) {
+  std::string text = format_time(us);  // 2026-11-21T05:25:00.123Z
+  const int64_t micros = ((us % 1000) + 1000) % 1000;
+  if (micros != 0 && !text.empty() && text.back() == 'Z') {
+    char digits[4];
+    std::snprintf(digits, sizeof digits, "%03d", static_cast<int>(micros));
+    text.insert(text.size() - 1, digits);
+  }
+  return text;
+}
+
 class ServerSource final : public SagaSource {
  public:
   explicit ServerSource(ApiClient client) : client_(std::move(client)) {}
@@ -70,36 +83,15 @@ class ServerSource final : public SagaSource {
     if (filter.status) query += std::string("&status=") + saga_status_name(*filter.status);
     if (filter.workflow) query += "&workflow=" + url_encode(*filter.workflow);
     if (filter.after) query += "&after=" + url_encode(*filter.after);
+    if (filter.idempotency_key) query += "&idempotency_key=" + url_encode(*filter.idempotency_key);
+    if (filter.correlation_id) query += "&correlation_id=" + url_encode(*filter.correlation_id);
+    if (filter.created_after) query += "&created_after=" + url_encode(exact_time(*filter.created_after));
+    if (filter.created_before) query += "&created_before=" + url_encode(exact_time(*filter.created_before));
     return answer_from(client_.request("GET", "/v1/sagas?" + query));
   }
 
-  // The API has no counting route, so the counts come from listing each status
-  // page by page: exact, and the same numbers LogInspector::stats gives, at the
-  // cost of reading every saga once (fine for an operator's command; a
-  // dashboard should scrape /metrics instead).
-  Answer stats() override {
-    Json by_status = Json::object();
-    int64_t total = 0;
-    for (const char* name : kStatuses) {
-      int64_t count = 0;
-      SagaFilter filter;
-      filter.status = parse_saga_status(name);
-      filter.limit = 1000;
-      for (;;) {
-        Answer page = list(filter);
-        if (!page.ok()) return page;
-        const Json& sagas = page.json["sagas"];
-        if (!sagas.is_array()) return Answer::fail(kExitUnreachable, "the server's saga list has no \"sagas\" array");
-        count += static_cast<int64_t>(sagas.size());
-        const Json& next = page.json["next"];
-        if (!next.is_string() || sagas.empty()) break;
-        filter.after = next.get<std::string>();
-      }
-      by_status[name] = count;
-      total += count;
-    }
-    return Answer::success(Json{{"sagas", std::move(by_status)}, {"total", total}});
-  }
+  // Counted by the server from the log's indexes, as LogInspector::stats does.
+  Answer stats() override { return answer_from(client_.request("GET", "/v1/stats")); }
 
   Answer cluster() override { return answer_from(client_.request("GET", "/v1/cluster")); }
 

@@ -59,7 +59,8 @@ class SagaSource {
   virtual Answer events(const std::string& id) = 0;
   // One page, newest first: {"sagas":[…],"next":cursor|null}.
   virtual Answer list(const SagaFilter& filter) = 0;
-  // {"sagas":{"running":n,…},"total":n}
+  // {"sagas":{"running":n,…,"terminated":n},"total":n,"oldest_unfinished_created_at":time|null}
+  // (LogInspector::stats; GET /v1/stats).
   virtual Answer stats() = 0;
   // The nodes sharing the log, as GET /v1/cluster answers:
   // {"node": id|null, "nodes":[…]}; "node" is null from the log itself.
