@@ -86,7 +86,7 @@ Result<HttpResponse> ApiClient::request(const std::string& method, const std::st
   ex.req.target(url_.base_path + target);
   ex.req.version(11);
   ex.req.set(http::field::host, url_.authority());
-  ex.req.set(http::field::user_agent, "usher-cli/0.1");
+  ex.req.set(http::field::user_agent, "usher-cli/" USHER_CLI_VERSION);
   ex.req.set(http::field::accept, "application/json");
   ex.req.set(http::field::connection, "close");
   if (!token_.empty()) ex.req.set(http::field::authorization, "Bearer " + token_);

@@ -7,7 +7,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"usher: a durable saga orchestration engine for ticketing workflows"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "usher 0.1.0");
+  app.set_version_flag("--version", usher::cli::version_text(), "Print usher's version");
   int exit_code = 0;
   usher::cli::register_validate(app, exit_code);
   usher::cli::register_serve(app, exit_code);
@@ -17,9 +17,13 @@ int main(int argc, char** argv) {
   usher::cli::register_events(app, exit_code);
   usher::cli::register_cancel(app, exit_code);
   usher::cli::register_retry(app, exit_code);
+  usher::cli::register_resolve(app, exit_code);
+  usher::cli::register_terminate(app, exit_code);
   usher::cli::register_stats(app, exit_code);
   usher::cli::register_migrate(app, exit_code);
   usher::cli::register_nodes(app, exit_code);
+  usher::cli::register_version(app, exit_code);
+  usher::cli::register_help(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

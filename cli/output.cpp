@@ -39,7 +39,7 @@ std::string paint(const std::string& text, Color color) {
 Color status_color(const std::string& status) {
   if (status == "completed" || status == "succeeded") return Color::kGreen;
   if (status == "compensated" || status == "compensating") return Color::kYellow;
-  if (status == "stuck" || status == "failed" || status == "unknown") return Color::kRed;
+  if (status == "stuck" || status == "failed" || status == "unknown" || status == "terminated") return Color::kRed;
   if (status == "running") return Color::kCyan;
   if (status == "pending") return Color::kDim;
   return Color::kNone;

@@ -144,8 +144,31 @@ void add_common_options(CLI::App& cmd, CommonOptions& options) {
                  "read this saga log directly, a SQLite file or a postgresql:// URI (read-only; works while a server "
                  "runs or is down)");
   cmd.add_option("--server", options.server, "trigger API URL (default: $USHER_SERVER, else http://127.0.0.1:8080)");
-  cmd.add_option("--token-file", options.token_file, "file holding the API bearer token (default: $USHER_TOKEN)");
+  cmd.add_option("--token-file", options.token_file,
+                 "file holding the API bearer token; without it, $USHER_TOKEN holds the token itself");
   cmd.add_flag("--json", options.json, "print the JSON the API returns instead of a table");
+}
+
+namespace {
+
+// Leaves a word that a POSIX shell reads as itself alone; quotes any other.
+std::string shell_word(const std::string& text) {
+  const bool plain = !text.empty() && text.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                              "0123456789_-./:@%+=,") == std::string::npos;
+  if (plain) return text;
+  std::string quoted = "'";
+  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+}  // namespace
+
+std::string follow_up_command(const CommonOptions& options, const std::string& args) {
+  std::string command = "usher " + args;
+  if (!options.db.empty()) command += " --db " + shell_word(options.db);
+  if (!options.server.empty()) command += " --server " + shell_word(options.server);
+  if (!options.token_file.empty()) command += " --token-file " + shell_word(options.token_file);
+  return command;
 }
 
 std::unique_ptr<SagaSource> open_source(const CommonOptions& options, Answer& failure) {
@@ -200,7 +223,8 @@ Answer answer_from(const Result<HttpResponse>& response) {
   }
   if (why.empty()) why = res.body.empty() ? "no details" : res.body.substr(0, 200);
   std::string message = why + " (HTTP " + std::to_string(res.status) + ")";
-  if (res.status == 401) message += "; give the token with --token-file or USHER_TOKEN";
+  if (res.status == 401) message += "; give the token in a file with --token-file F, or itself in $USHER_TOKEN";
+  if (res.status == 403) message += "; this token may only read: act with the server's token_file token";
   return Answer::fail(res.status >= 500 ? kExitUnreachable : kExitProblem, message);
 }
 

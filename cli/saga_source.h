@@ -31,7 +31,7 @@ inline constexpr int kExitUnreachable = 3;
 struct CommonOptions {
   std::string db;          // --db FILE: read the log directly
   std::string server;      // --server URL; default $USHER_SERVER, else http://127.0.0.1:8080
-  std::string token_file;  // --token-file F; default $USHER_TOKEN holds the token itself
+  std::string token_file;  // --token-file F (a file); else $USHER_TOKEN holds the token itself
   bool json = false;       // --json: print the API's JSON instead of a table
 };
 
@@ -66,6 +66,11 @@ class SagaSource {
   // {"node": id|null, "nodes":[…]}; "node" is null from the log itself.
   virtual Answer cluster() = 0;
 };
+
+// A command to suggest after this one ("more: usher ls --after X"): `usher`,
+// `args`, then the --db, or --server and --token-file, the user gave, so that it
+// can be pasted as it is printed. Values are quoted for a POSIX shell when needed.
+std::string follow_up_command(const CommonOptions& options, const std::string& args);
 
 // Opens the source the options name; on failure returns null and sets `failure`.
 std::unique_ptr<SagaSource> open_source(const CommonOptions& options, Answer& failure);

@@ -1,5 +1,9 @@
 // `usher show ID [--at TIME]`: the timeline of one saga. With --at, the saga
 // folded from the events up to that moment, and only those events' lines.
+// TIME is any time usher prints: RFC 3339 with or without a fraction
+// ("2026-11-21T05:25:00.123Z", "…:00Z", "…:00+01:00", as `events`, `show` and
+// --json write them) or the tables' UTC form without a zone ("2026-11-21
+// 05:25:00", as `ls` writes it), read as UTC.
 #include <cctype>
 #include <cstdio>
 #include <iostream>
@@ -28,6 +32,17 @@ int64_t end_of_precision(const std::string& text, int64_t us) {
   return us + unit - 1;
 }
 
+// --at's text as µs since the epoch. A time without a zone is the tables'
+// "2026-11-21 05:25:00[.123]", which is UTC (their headers say so).
+std::optional<int64_t> parse_at(const std::string& text) {
+  if (auto us = parse_time(text)) return us;
+  size_t end = 19;
+  if (text.size() > end && text[end] == '.')
+    for (++end; end < text.size() && std::isdigit(static_cast<unsigned char>(text[end]));) ++end;
+  if (text.size() < 19 || end != text.size()) return std::nullopt;
+  return parse_time(text + "Z");
+}
+
 // RFC 3339 with microseconds, so the server cuts where the log does.
 std::string micros_time(int64_t us) {
   std::string t = format_time(us);  // …:27.713Z
@@ -47,9 +62,11 @@ int run_show(const ShowOptions& o) {
   std::optional<std::string> at_text;
   std::optional<int64_t> at_us;
   if (!o.at.empty()) {
-    at_us = parse_time(o.at);
+    at_us = parse_at(o.at);
     if (!at_us)
-      return report(Answer::fail(kExitUsage, "--at \"" + o.at + "\" is not an RFC 3339 time, e.g. 2026-11-21T05:25:00Z"));
+      return report(Answer::fail(kExitUsage, "--at \"" + o.at +
+                                                 "\" is not an RFC 3339 time, e.g. 2026-11-21T05:25:00Z or "
+                                                 "\"2026-11-21 05:25:00\" (UTC)"));
     at_us = end_of_precision(o.at, *at_us);
     at_text = micros_time(*at_us);
   }
@@ -85,7 +102,8 @@ void register_show(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand("show", "Show a saga's timeline: steps, attempts, compensations");
   add_common_options(*cmd, options->common);
   cmd->add_option("id", options->id, "saga id");
-  cmd->add_option("--at", options->at, "show the saga as it stood at this RFC 3339 time");
+  cmd->add_option("--at", options->at,
+                  "show the saga as it stood at this time: RFC 3339, or UTC as tables print it (\"2026-11-21 05:25:00\")");
   cmd->callback([options, &exit_code] { exit_code = guarded([&] { return run_show(*options); }); });
 }
 

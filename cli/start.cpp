@@ -1,14 +1,13 @@
-// `usher start WORKFLOW --input JSON|@FILE [--wait[=DURATION]] [--idempotency-key K]`:
+// `usher start WORKFLOW --input JSON|@FILE|@- [--wait [DURATION]] [--idempotency-key K]`:
 // starts a saga through the API (POST /v1/workflows/{name}/sagas). With --wait
 // the server holds the answer until the saga settles or the wait ends (default
-// 30s). Starting a saga is not a failure whatever its outcome, so the exit code
-// is 0 for a completed and a compensated saga alike; scripts read the status
-// from --json or `usher show`.
-#include <fstream>
+// 30s; `--wait 5s` and `--wait=5s` alike), and the exit code says how the saga
+// stood then: 0 completed, 4 compensated, 5 stuck, 6 terminated, 7 still
+// running (commands.h). Without --wait it is 0 once the saga is started.
 #include <iostream>
-#include <sstream>
 
 #include "commands.h"
+#include "json_arg.h"
 #include "output.h"
 #include "saga_source.h"
 #include "usher/duration.h"
@@ -16,6 +15,8 @@
 namespace usher::cli {
 
 namespace {
+
+constexpr const char* kDefaultWait = "30s";
 
 struct StartOptions {
   CommonOptions common;
@@ -26,25 +27,27 @@ struct StartOptions {
   bool quiet = false;
 };
 
-// The input JSON from --input: inline, or the file after '@'.
-Result<Json> read_input(const std::string& spec) {
-  std::string text = spec;
-  if (!spec.empty() && spec.front() == '@') {
-    std::ifstream in(spec.substr(1));
-    if (!in) return Status::invalid_argument("cannot read input file " + spec.substr(1));
-    std::ostringstream all;
-    all << in.rdbuf();
-    text = all.str();
-  }
-  Json input = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (input.is_discarded()) return Status::invalid_argument("--input is not valid JSON: " + text.substr(0, 120));
-  return input;
+// The exit code of a `start --wait` whose saga stands in `status`.
+int exit_code_for_wait(const std::string& status) {
+  if (status == "completed") return kExitOk;
+  if (status == "compensated") return kExitCompensated;
+  if (status == "stuck") return kExitStuck;
+  if (status == "terminated") return kExitTerminated;
+  return kExitStillRunning;  // running, compensating: the wait ended first
 }
 
-int run_start(const StartOptions& o) {
-  if (o.workflow.empty()) return report(Answer::fail(kExitUsage, "usage: usher start WORKFLOW --input JSON [--wait]"));
-  if (o.input.empty()) return report(Answer::fail(kExitUsage, "--input JSON (or --input @file.json) is required"));
-  auto input = read_input(o.input);
+int run_start(StartOptions o) {
+  // `usher start --wait booking …`: --wait takes an optional value, so it
+  // took the workflow name; give it back.
+  if (o.workflow.empty() && !o.wait.empty() && !parse_duration(o.wait)) {
+    o.workflow = o.wait;
+    o.wait = kDefaultWait;
+  }
+  if (o.workflow.empty())
+    return report(Answer::fail(kExitUsage, "usage: usher start WORKFLOW --input JSON [--wait [DURATION]]"));
+  if (o.input.empty())
+    return report(Answer::fail(kExitUsage, "--input JSON is required (or --input @file.json, or --input @- for stdin)"));
+  auto input = read_json_arg(o.input, "--input");
   if (!input.is_ok()) return report(Answer::fail(kExitUsage, input.status().message()));
   std::optional<Millis> wait;
   if (!o.wait.empty()) {
@@ -65,33 +68,38 @@ int run_start(const StartOptions& o) {
   Answer saga = answer_from(response);
   if (!saga.ok()) return report(saga);
   const std::string id = string_at(saga.json, "id").value_or("?");
+  const std::string status = string_at(saga.json, "status").value_or("?");
   if (o.common.json) {
     print_json(saga.json);
   } else if (o.quiet) {
     std::cout << id << "\n";
   } else {
-    const std::string status = string_at(saga.json, "status").value_or("?");
     std::cout << "saga " << id << (response->status == 200 ? " (already started with this idempotency key)" : "")
               << ": " << paint(status, status_color(status));
     auto created = time_at(saga.json, "created_at"), updated = time_at(saga.json, "updated_at");
-    if (created && updated && status != "running" && status != "compensating")
+    if (created && updated && status != "running" && status != "compensating" && status != "stuck")
       std::cout << " after " << format_elapsed(*updated - *created);
     if (auto error = string_at(saga.json, "error")) std::cout << ": " << *error;
-    std::cout << "\n" << paint("timeline: usher show " + id, Color::kDim) << "\n";
+    std::cout << "\n" << paint("timeline: " + follow_up_command(o.common, "show " + id), Color::kDim) << "\n";
   }
-  return kExitOk;
+  return wait ? exit_code_for_wait(status) : kExitOk;
 }
 
 }  // namespace
 
 void register_start(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<StartOptions>();
-  auto* cmd = app.add_subcommand("start", "Start a saga through the API; needs --server");
+  auto* cmd = app.add_subcommand("start",
+                                 "Start a saga through the API; with --wait, the exit code says how it ended; needs --server");
   add_common_options(*cmd, options->common);
   cmd->add_option("workflow", options->workflow, "workflow name");
-  cmd->add_option("--input", options->input, "the start payload: JSON, or @FILE to read it from a file");
-  // `--wait` alone waits 30s; `--wait=2m` chooses.
-  cmd->add_flag("--wait{30s}", options->wait, "wait until the saga settles, at most DURATION (default 30s)");
+  cmd->add_option("--input", options->input, "the start payload: JSON, @FILE to read it from a file, @- from stdin");
+  // `--wait` alone waits 30s; `--wait 2m` and `--wait=2m` choose.
+  cmd->add_option("--wait", options->wait,
+                  "wait until the saga settles, at most DURATION (default 30s); the exit code then says how it "
+                  "ended: 0 completed, 4 compensated, 5 stuck, 6 terminated, 7 still running")
+      ->expected(0, 1)
+      ->default_str(kDefaultWait);
   cmd->add_option("--idempotency-key", options->idempotency_key, "a repeated key returns the first saga");
   cmd->add_flag("-q,--quiet", options->quiet, "print only the saga id");
   cmd->callback([options, &exit_code] { exit_code = guarded([&] { return run_start(*options); }); });

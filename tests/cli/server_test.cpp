@@ -149,7 +149,7 @@ TEST_CASE("server mode starts sagas and shows what --db shows") {
   CommandResult declined_run =
       run_usher("start ticket-sale --wait " + server + " --input @" + shell_quote(f.dir.file("declined.json")));
   INFO(declined_run.err);
-  REQUIRE(declined_run.exit_code == 0);
+  REQUIRE(declined_run.exit_code == 4);  // start --wait: compensated
   CHECK(declined_run.out.find(": compensated after ") != std::string::npos);
   CHECK(declined_run.out.find("card declined") != std::string::npos);
   Json latest = parse_ok(run_usher("ls --json --limit 1 " + server));
