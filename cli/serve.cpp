@@ -46,7 +46,7 @@ namespace usher::cli {
 namespace {
 
 struct ServeFlags {
-  std::string config, db, workflows, listen, token_file, durability, log_level;
+  std::string config, db, workflows, listen, token_file, read_token_file, durability, log_level;
   unsigned io_threads = 0;
   bool no_migrate = false;
 };
@@ -76,6 +76,7 @@ int serve(const ServeFlags& flags) {
   if (!flags.workflows.empty()) config.workflows = flags.workflows;
   if (!flags.listen.empty()) config.listen = flags.listen;
   if (!flags.token_file.empty()) config.token_file = flags.token_file;
+  if (!flags.read_token_file.empty()) config.read_token_file = flags.read_token_file;
   if (!flags.log_level.empty()) config.log_level = flags.log_level;
   if (flags.io_threads) config.io_threads = flags.io_threads;
   if (!flags.durability.empty()) {
@@ -103,6 +104,24 @@ int serve(const ServeFlags& flags) {
       return 2;
     }
     token = std::move(t.value());
+  }
+  std::string read_token;
+  if (!config.read_token_file.empty()) {
+    if (token.empty()) {
+      std::cerr << "usher serve: a read-only token (read_token_file) needs the API token (token_file) too: "
+                   "without one every route is open anyway\n";
+      return 2;
+    }
+    auto t = read_token_file(config.read_token_file);
+    if (!t.is_ok()) {
+      std::cerr << "usher serve: " << t.status().message() << "\n";
+      return 2;
+    }
+    if (t.value() == token) {
+      std::cerr << "usher serve: the read-only token must differ from the API token\n";
+      return 2;
+    }
+    read_token = std::move(t.value());
   }
 
   // 2. Workflows: every file must load, or nothing starts.
@@ -192,6 +211,7 @@ int serve(const ServeFlags& flags) {
   // 5. The API.
   api::ApiHandlerOptions handler_options;
   handler_options.token = token;
+  handler_options.read_token = read_token;
   auto handler = std::make_unique<api::ApiHandler>(*engine, &metrics, handler_options);
   api::ApiServerOptions server_options;
   server_options.address = listen->host;
@@ -214,7 +234,7 @@ int serve(const ServeFlags& flags) {
   auto ep = server->local_endpoint();
   std::string shown = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
   spdlog::info("serving {} workflows from {}, log {}, {} auth", dir.definitions.size(), config.workflows, log_shown,
-               token.empty() ? "without" : "with bearer");
+               token.empty() ? "without" : read_token.empty() ? "with bearer" : "with bearer and read-only bearer");
   // Shown in GET /v1/cluster; a wildcard address names this machine instead.
   char host[256] = {};
   const bool wildcard = ep.address().is_unspecified() && ::gethostname(host, sizeof host - 1) == 0 && host[0];
@@ -250,6 +270,9 @@ void register_serve(CLI::App& app, int& exit_code) {
   cmd->add_option("--listen", flags->listen, "address to serve the API on [127.0.0.1:8080]; port 0 picks one")
       ->type_name("HOST:PORT");
   cmd->add_option("--token-file", flags->token_file, "file holding the bearer token the API requires (mode 600)")
+      ->type_name("FILE");
+  cmd->add_option("--read-token-file", flags->read_token_file,
+                  "file holding a read-only token: GET routes and /metrics, no action (mode 600)")
       ->type_name("FILE");
   cmd->add_option("--durability", flags->durability, "full (survives power loss) or normal [full]")
       ->type_name("full|normal");

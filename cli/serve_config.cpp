@@ -114,14 +114,15 @@ Result<ServeConfig> load_serve_config(const std::string& path, ServeConfig confi
   if (root.is_null()) return config;  // an empty file: all defaults
   if (!root.is_object()) return Status::invalid_argument(path + ": expected a mapping of settings");
   if (Status s = only_keys(path, root, "",
-                           {"db", "workflows", "listen", "token_file", "durability", "log_level", "io_threads",
-                            "limits", "http", "kafka"});
+                           {"db", "workflows", "listen", "token_file", "read_token_file", "durability", "log_level",
+                            "io_threads", "limits", "http", "kafka"});
       !s.is_ok())
     return s;
   for (auto [key, out] : {std::pair<const char*, std::string*>{"db", &config.db},
                           {"workflows", &config.workflows},
                           {"listen", &config.listen},
                           {"token_file", &config.token_file},
+                          {"read_token_file", &config.read_token_file},
                           {"log_level", &config.log_level}}) {
     if (Status s = read_string(path, root, key, "", *out); !s.is_ok()) return s;
   }

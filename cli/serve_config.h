@@ -7,6 +7,7 @@
 //   workflows: workflows
 //   listen: 127.0.0.1:8080
 //   token_file: /etc/usher/token
+//   read_token_file: /etc/usher/read-token   # GET routes and /metrics only
 //   durability: full            # full | normal
 //   log_level: info             # trace | debug | info | warn | error | critical | off
 //   io_threads: 1               # threads serving the trigger API
@@ -36,6 +37,9 @@ struct ServeConfig {
   std::string workflows = "workflows";
   std::string listen = "127.0.0.1:8080";
   std::string token_file;  // empty: no authentication
+  // A second token that opens the GET routes and /metrics but no action, for
+  // scrapers and dashboards; needs token_file.
+  std::string read_token_file;
   Durability durability = Durability::kFull;
   std::string log_level = "info";
   unsigned io_threads = 1;

@@ -229,7 +229,7 @@ TEST_CASE("an operator retry is refused unless the saga is stuck") {
   Decision d = sim.operator_retry();
   REQUIRE(d.refused);
   CHECK(d.refused->code() == StatusCode::kFailedPrecondition);
-  CHECK(d.refused->message() == "saga is running, only a stuck saga can be retried");
+  CHECK(d.refused->message() == "saga is running, only a stuck saga can be retried (cancel stops a running saga)");
 }
 
 TEST_CASE("cancel before the pivot compensates; after it, cancel is refused") {

@@ -1,5 +1,6 @@
 #include "http/api/api_handler.h"
 #include "http/api/list_query.h"
+#include "http/api/operator_action.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -237,6 +238,8 @@ struct ApiHandler::Impl {
   struct Ctx {
     Respond respond;
     std::string instance;  // the path, for problem details
+    std::string actor;     // who acts (operator_action.h), recorded by an action
+    bool read_only = false;  // authenticated with the read-only token
     void ok(unsigned status, const Json& body) const { respond(json_response(status, body)); }
     void fail(ProblemKind kind, std::string_view detail, const std::vector<ProblemError>& errors = {}) const {
       if (problem_status(kind) >= 500) spdlog::error("api: {}: {}", instance, detail);
@@ -258,6 +261,9 @@ struct ApiHandler::Impl {
     });
   }
 
+  // The request body as a JSON object ({} when empty); answers 400 and
+  // returns nullopt when it is not one. `what` names it in the message.
+  static std::optional<Json> json_object_body(const ApiRequest& req, const Ctx& ctx, const char* what);
 
   void route(const ApiRequest& req, Target& t, std::shared_ptr<Ctx> ctx);
   void start(const ApiRequest& req, const Target& t, const std::string& workflow, std::shared_ptr<Ctx> ctx);
@@ -292,12 +298,25 @@ void ApiHandler::handle(ApiRequest request, Respond respond) {
     }
     ctx->instance = target->path;
     bool health = target->segments.size() == 1 && target->segments[0] == "healthz";
-    if (!options_.token.empty() && !health) {
+    ctx->actor = kAnonymousActor;
+    if ((!options_.token.empty() || !options_.read_token.empty()) && !health) {
       std::string auth = header_value(request, http::field::authorization);
       std::string_view a = trim(auth);
       if (a.empty()) return ctx->fail(ProblemKind::kUnauthorized, "this server requires \"Authorization: Bearer <token>\"");
-      if (a.size() < 7 || !iequals(a.substr(0, 7), "bearer ") || !token_matches(trim(a.substr(7)), options_.token))
+      std::string_view presented = a.size() >= 7 && iequals(a.substr(0, 7), "bearer ") ? trim(a.substr(7)) : "";
+      // Both are compared, whichever matches, so the time taken does not say
+      // which of the two tokens a guess was closer to.
+      const bool full = !options_.token.empty() && token_matches(presented, options_.token);
+      const bool read = !options_.read_token.empty() && token_matches(presented, options_.read_token);
+      if (presented.empty() || (!full && !read))
         return ctx->fail(ProblemKind::kUnauthorized, "the bearer token is not valid");
+      ctx->actor = token_actor(full ? options_.token : options_.read_token);
+      ctx->read_only = !full;
+      const http::verb m = request.method();
+      if (ctx->read_only && m != http::verb::get && m != http::verb::head) {
+        return ctx->fail(ProblemKind::kForbidden,
+                         "the read-only token opens the GET routes and /metrics; actions need the API token");
+      }
     }
     impl_->route(request, *target, ctx);
   } catch (const std::exception& e) {
@@ -386,17 +405,52 @@ void ApiHandler::Impl::route(const ApiRequest& req, Target& t, std::shared_ptr<C
         c.ok(200, r.value());
       });
     }
-    if (seg.size() == 4 && !id.empty() && (seg[3] == "cancel" || seg[3] == "retry")) {
+    if (seg.size() == 4 && !id.empty() && is_operator_action(seg[3])) {
       if (!allow(http::verb::post)) return;
-      bool cancel = seg[3] == "cancel";
-      return on_worker(std::move(ctx), [this, id, cancel](const Ctx& c) {
-        auto r = cancel ? engine.cancel(id) : engine.retry(id);
+      auto body = json_object_body(req, *ctx, "the action's note and arguments");
+      if (!body) return;
+      auto action = parse_operator_action(seg[3], *body, ctx->actor);
+      if (!action.is_ok()) return ctx->fail(ProblemKind::kBadRequest, action.status().message());
+      return on_worker(std::move(ctx), [this, id, action = std::move(action.value())](const Ctx& c) mutable {
+        auto r = action.run(engine, id);
         if (!r.is_ok()) return c.fail(r.status(), ProblemKind::kSagaNotFound);
         c.ok(202, r.value());
       });
     }
   }
   ctx->fail(ProblemKind::kNotFound, "no route for " + t.path + " (see schemas/openapi.yaml)");
+}
+
+std::optional<Json> ApiHandler::Impl::json_object_body(const ApiRequest& req, const Ctx& ctx, const char* what) {
+  const std::string& body = req.body();
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return Json::object();
+  if (json_depth(body) > kMaxJsonDepth) {
+    ctx.fail(ProblemKind::kBadJson, "the request body nests arrays/objects deeper than " + std::to_string(kMaxJsonDepth));
+    return std::nullopt;
+  }
+  Json parsed;
+  try {
+    parsed = Json::parse(body);
+  } catch (const Json::parse_error& e) {
+    // e.what() reads "[json.exception.parse_error.101] parse error at line 1, column 9: ...".
+    std::string text = e.what();
+    if (size_t close = text.find("] "); close != std::string::npos) text = text.substr(close + 2);
+    ctx.fail(ProblemKind::kBadJson, "the request body is not valid JSON (at byte " + std::to_string(e.byte) + "): " + text);
+    return std::nullopt;
+  } catch (const Json::exception& e) {
+    // Valid syntax the parser still cannot hold, e.g. a number like 10e929
+    // that overflows a double: the client's mistake, not a server error.
+    std::string text = e.what();
+    if (size_t close = text.find("] "); close != std::string::npos) text = text.substr(close + 2);
+    ctx.fail(ProblemKind::kBadJson, "the request body cannot be read as JSON: " + text);
+    return std::nullopt;
+  }
+  if (!parsed.is_object()) {
+    ctx.fail(ProblemKind::kBadJson, std::string("the request body must be a JSON object (") + what + "), not " +
+                                        parsed.type_name());
+    return std::nullopt;
+  }
+  return parsed;
 }
 
 void ApiHandler::Impl::start(const ApiRequest& req, const Target& t, const std::string& workflow,
@@ -416,32 +470,8 @@ void ApiHandler::Impl::start(const ApiRequest& req, const Target& t, const std::
   }
 
   // An empty body starts the saga with {}: a workflow without input needs none.
-  Json input = Json::object();
-  const std::string& body = req.body();
-  if (body.find_first_not_of(" \t\r\n") != std::string::npos) {
-    if (json_depth(body) > kMaxJsonDepth)
-      return ctx->fail(ProblemKind::kBadJson,
-                       "the request body nests arrays/objects deeper than " + std::to_string(kMaxJsonDepth));
-    try {
-      input = Json::parse(body);
-    } catch (const Json::parse_error& e) {
-      // e.what() reads "[json.exception.parse_error.101] parse error at line 1, column 9: ...".
-      std::string what = e.what();
-      if (size_t close = what.find("] "); close != std::string::npos) what = what.substr(close + 2);
-      return ctx->fail(ProblemKind::kBadJson,
-                       "the request body is not valid JSON (at byte " + std::to_string(e.byte) + "): " + what);
-    } catch (const Json::exception& e) {
-      // Valid syntax the parser still cannot hold, e.g. a number like 10e929
-      // that overflows a double: the client's mistake, not a server error.
-      std::string what = e.what();
-      if (size_t close = what.find("] "); close != std::string::npos) what = what.substr(close + 2);
-      return ctx->fail(ProblemKind::kBadJson, "the request body cannot be read as JSON: " + what);
-    }
-    if (!input.is_object())
-      return ctx->fail(ProblemKind::kBadJson,
-                       std::string("the request body must be a JSON object (the saga's input), not ") +
-                           input.type_name());
-  }
+  auto input = Impl::json_object_body(req, *ctx, "the saga's input");
+  if (!input) return;
 
   // Carried to every step and stored: text a service and an operator can
   // read, so one line of valid UTF-8 (DESIGN.md section 3).
@@ -458,7 +488,7 @@ void ApiHandler::Impl::start(const ApiRequest& req, const Target& t, const std::
 
   StartRequest sr;
   sr.workflow = workflow;
-  sr.input = std::move(input);
+  sr.input = std::move(*input);
   sr.idempotency_key = header_value(req, "Idempotency-Key");
   sr.correlation_id = header_value(req, "X-Correlation-Id");
   // Forwarded to every step: only a well-formed W3C trace context, else dropped.

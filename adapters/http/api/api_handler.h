@@ -7,7 +7,8 @@
 //   GET  /v1/sagas[?status=&workflow=&limit=&after=]
 //   GET  /v1/sagas/{id}[?at=RFC3339]             ?at folds the log up to that moment
 //   GET  /v1/sagas/{id}/events
-//   POST /v1/sagas/{id}/cancel | /retry          202 with the saga
+//   POST /v1/sagas/{id}/cancel | /retry | /resolve | /terminate
+//                                                202 with the saga (operator_action.h)
 //   GET  /v1/workflows, /v1/workflows/{name}
 //   GET  /v1/cluster                             the nodes sharing the log (Engine::cluster())
 //   GET  /healthz (never needs the token), GET /metrics
@@ -16,7 +17,7 @@
 // engine. Cheap routes (health, workflows, every refusal) answer
 // inline, on the caller's thread. A start answers from the engine thread
 // (Engine::start_async, then Engine::on_settled for ?wait). Routes that call
-// blocking engine methods (get, list, events, cancel, retry, the ?at read,
+// blocking engine methods (get, list, events, the operator actions, the ?at read,
 // cluster, and metrics, which reads this node's id from cluster()) run
 // on the handler's own small worker pool, so an I/O thread never waits for a
 // commit. The pool's queue holds at most one job per server connection, as a
@@ -39,6 +40,9 @@ namespace usher::api {
 struct ApiHandlerOptions {
   // Bearer token every route but /healthz requires; empty: no authentication.
   std::string token;
+  // A second token that opens only the GET routes (and so /metrics): for
+  // scrapers and dashboards. An action presented with it is refused 403.
+  std::string read_token;
   // The longest ?wait= honoured; longer values are capped to it.
   Millis max_wait{60'000};
   // Threads for the routes that call blocking engine methods.

@@ -127,8 +127,9 @@ void ApiMetrics::observe(const TransitionInfo& t) {
       break;
     }
     case EventType::kSagaCompleted:
-    case EventType::kSagaCompensated: {
-      const char* status = t.event == EventType::kSagaCompleted ? "completed" : "compensated";
+    case EventType::kSagaCompensated:
+    case EventType::kSagaTerminated: {
+      const char* status = saga_status_name(t.status);
       std::string k = key({t.workflow, status});
       std::lock_guard lock(mu_);
       ++finished_[k];

@@ -20,6 +20,7 @@ KindInfo info(ProblemKind kind) {
     case ProblemKind::kBadRequest: return {400, "bad-request", "Bad request"};
     case ProblemKind::kBadJson: return {400, "invalid-json", "Request body is not valid JSON"};
     case ProblemKind::kUnauthorized: return {401, "unauthorized", "Missing or wrong bearer token"};
+    case ProblemKind::kForbidden: return {403, "forbidden", "The token does not allow this"};
     case ProblemKind::kNotFound: return {404, "not-found", "No such resource"};
     case ProblemKind::kWorkflowNotFound: return {404, "workflow-not-found", "Unknown workflow"};
     case ProblemKind::kSagaNotFound: return {404, "saga-not-found", "Unknown saga"};

@@ -35,6 +35,7 @@ enum class ProblemKind {
   kBadRequest,        // 400 malformed query parameter or request
   kBadJson,           // 400 body is not JSON / not an object
   kUnauthorized,      // 401
+  kForbidden,         // 403 the read-only token used for an action
   kNotFound,          // 404 unknown route
   kWorkflowNotFound,  // 404
   kSagaNotFound,      // 404

@@ -31,6 +31,7 @@
 
 #include "usher/adapter.h"
 #include "usher/definition.h"
+#include "usher/event_data.h"
 #include "usher/options.h"
 #include "usher/saga.h"
 #include "usher/status.h"
@@ -49,6 +50,22 @@ struct StartResponse {
   std::string id;
   bool created = false;  // false when the idempotency key was already used
   Json saga;             // the saga as the API shows it (DESIGN.md section 5)
+};
+
+// Engine::resolve(): what happened to the call a stuck saga is stuck on.
+//   - An action that succeeded: `output` is its output, which later steps
+//     read as `${steps.NAME.output…}`; the saga goes forward (or compensates,
+//     if a cancel or the deadline was waiting).
+//   - An action that failed: the saga compensates the steps before it; the
+//     step itself is not undone. Refused for a step the saga cannot go back
+//     from (retriable, or any once the pivot succeeded).
+//   - A compensation that succeeded (undone by hand): compensation goes on.
+//     "failed" is refused for a compensation: the saga would be stuck again.
+struct ResolveRequest {
+  std::string step;  // the stuck step's name, as a check that the operator means it
+  bool succeeded = true;
+  Json output = Json::object();
+  OperatorNote by;
 };
 
 // One saga transition, reported to EngineOptions::on_transition.
@@ -120,11 +137,21 @@ class Engine {
   // after `timeout` (whichever is first). Called on the engine thread.
   virtual void on_settled(const std::string& saga_id, Millis timeout, std::function<void(Json)> done) = 0;
 
-  // Operator actions; they return the saga once the request is durable.
-  // cancel: kFailedPrecondition after the pivot was sent or when the saga is not running.
-  virtual Result<Json> cancel(const std::string& saga_id) = 0;
-  // retry: resumes a stuck saga; kFailedPrecondition when it is not stuck.
-  virtual Result<Json> retry(const std::string& saga_id) = 0;
+  // Operator actions; each returns the saga once its event is durable, and
+  // records `by` (who acted, and why) in that event. kNotFound for no such
+  // saga; kFailedPrecondition when the saga is not in the state the action
+  // needs (the message says why).
+  // cancel: a running saga before its pivot compensates.
+  virtual Result<Json> cancel(const std::string& saga_id, OperatorNote by = {}) = 0;
+  // retry: a stuck saga resumes the call it gave up on, with a fresh retry
+  // budget and the same idempotency keys.
+  virtual Result<Json> retry(const std::string& saga_id, OperatorNote by = {}) = 0;
+  // resolve: the operator states the outcome of a stuck saga's stuck call
+  // (e.g. refunded by hand); the saga goes on as if the service had answered
+  // so. Refused where that outcome cannot move the saga (see ResolveRequest).
+  virtual Result<Json> resolve(const std::string& saga_id, ResolveRequest request) = 0;
+  // terminate: a stuck saga ends as `terminated`; nothing more is sent.
+  virtual Result<Json> terminate(const std::string& saga_id, std::string reason, std::string actor = {}) = 0;
 
   // Newest first. Reads a separate connection, so it never waits for the writer.
   virtual Result<Json> list(const SagaFilter& filter) = 0;  // {"sagas": [...], "next": cursor|null}

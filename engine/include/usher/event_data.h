@@ -70,11 +70,39 @@ struct SagaStuckData {
   std::string error;
 };
 
-struct OperatorRetriedData {
-  CallKind kind = CallKind::kAction;
+// Who performed an operator action and why (DESIGN.md section 5.3). `actor`
+// names the credential that acted: "token:" and the first 8 hex digits of
+// the SHA-256 of the API token, "anonymous" on a server without a token, or
+// what an embedding program passed.
+struct OperatorNote {
+  std::string actor;  // empty = not recorded
+  std::string note;   // empty = none
 };
 
-// SagaCompleted, SagaCompensated and CancelRequested carry `{}`.
+struct CancelRequestedData {
+  OperatorNote by;
+};
+
+struct OperatorRetriedData {
+  CallKind kind = CallKind::kAction;
+  OperatorNote by;
+};
+
+// The operator states the outcome of the stuck call; the saga goes on as if
+// the service had answered so.
+struct OperatorResolvedData {
+  CallKind kind = CallKind::kAction;
+  bool succeeded = true;         // "outcome": "succeeded" | "failed"
+  Json output = Json::object();  // the action's output, when it succeeded
+  OperatorNote by;
+};
+
+struct SagaTerminatedData {
+  std::string reason;
+  std::string actor;
+};
+
+// SagaCompleted and SagaCompensated carry `{}`.
 
 // The two that carry a saga's JSON (its input, a step's output) take it by
 // value: a caller that is done with it moves it in instead of copying it twice.
@@ -85,7 +113,10 @@ Json to_json(const StepFailedData& d);
 Json to_json(const RetryScheduledData& d);
 Json to_json(const CompensationStartedData& d);
 Json to_json(const SagaStuckData& d);
+Json to_json(const CancelRequestedData& d);
 Json to_json(const OperatorRetriedData& d);
+Json to_json(OperatorResolvedData d);
+Json to_json(const SagaTerminatedData& d);
 
 SagaStartedData read_saga_started(const Json& data);
 StepScheduledData read_step_scheduled(const Json& data);
@@ -94,10 +125,13 @@ StepFailedData read_step_failed(const Json& data);
 RetryScheduledData read_retry_scheduled(const Json& data);
 CompensationStartedData read_compensation_started(const Json& data);
 SagaStuckData read_saga_stuck(const Json& data);
+CancelRequestedData read_cancel_requested(const Json& data);
 OperatorRetriedData read_operator_retried(const Json& data);
+OperatorResolvedData read_operator_resolved(const Json& data);
+SagaTerminatedData read_saga_terminated(const Json& data);
 
 // The call an event is about (StepScheduled/Succeeded/Failed, RetryScheduled,
-// SagaStuck, OperatorRetried): its `kind`, action when absent.
+// SagaStuck, OperatorRetried, OperatorResolved): its `kind`, action when absent.
 CallKind event_call_kind(const Json& data);
 // Its `attempt`, 0 when absent.
 uint32_t event_attempt(const Json& data);

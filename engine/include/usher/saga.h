@@ -11,10 +11,14 @@
 
 namespace usher {
 
-enum class SagaStatus { kRunning, kCompensating, kCompleted, kCompensated, kStuck };
+// kTerminated: ended by an operator (DESIGN 5.3); terminal like completed and
+// compensated, but says that what the saga did was left as it stood.
+enum class SagaStatus { kRunning, kCompensating, kCompleted, kCompensated, kStuck, kTerminated };
 const char* saga_status_name(SagaStatus s);  // "running", ...
 std::optional<SagaStatus> parse_saga_status(std::string_view name);
-inline bool is_terminal(SagaStatus s) { return s == SagaStatus::kCompleted || s == SagaStatus::kCompensated; }
+inline bool is_terminal(SagaStatus s) {
+  return s == SagaStatus::kCompleted || s == SagaStatus::kCompensated || s == SagaStatus::kTerminated;
+}
 
 enum class StepStatus { kPending, kRunning, kSucceeded, kFailed, kUnknown, kCompensating, kCompensated };
 const char* step_status_name(StepStatus s);
@@ -32,6 +36,8 @@ enum class EventType {
   kSagaStuck,
   kCancelRequested,
   kOperatorRetried,
+  kOperatorResolved,
+  kSagaTerminated,
 };
 const char* event_type_name(EventType t);  // "SagaStarted", ...
 std::optional<EventType> parse_event_type(std::string_view name);

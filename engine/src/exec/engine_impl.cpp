@@ -130,8 +130,19 @@ class EngineImpl final : public Engine {
     });
   }
 
-  Result<Json> cancel(const std::string& saga_id) override { return operate(saga_id, CancelInput{}); }
-  Result<Json> retry(const std::string& saga_id) override { return operate(saga_id, OperatorRetryInput{}); }
+  Result<Json> cancel(const std::string& saga_id, OperatorNote by) override {
+    return operate(saga_id, CancelInput{std::move(by)});
+  }
+  Result<Json> retry(const std::string& saga_id, OperatorNote by) override {
+    return operate(saga_id, OperatorRetryInput{std::move(by)});
+  }
+  Result<Json> resolve(const std::string& saga_id, ResolveRequest r) override {
+    return operate(saga_id,
+                   OperatorResolveInput{std::move(r.step), r.succeeded, std::move(r.output), std::move(r.by)});
+  }
+  Result<Json> terminate(const std::string& saga_id, std::string reason, std::string actor) override {
+    return operate(saga_id, TerminateInput{std::move(reason), std::move(actor)});
+  }
 
   Result<Json> list(const SagaFilter& filter) override {
     return reads_.now([&](LogInspectorImpl& r) { return r.list(filter); });

@@ -1,11 +1,21 @@
-// Operator actions: cancel and retry, on a saga in memory or on a stuck one
-// read back from the log.
+// Operator actions: cancel, retry, resolve and terminate, on a saga in memory
+// or on a stuck one read back from the log.
 
 #include <type_traits>
 
 #include "exec/saga_runner.h"
 
 namespace usher {
+
+namespace {
+struct Verb {
+  const char* operator()(const CancelInput&) const { return "cancel"; }
+  const char* operator()(const OperatorRetryInput&) const { return "retry"; }
+  const char* operator()(const OperatorResolveInput&) const { return "resolve"; }
+  const char* operator()(const TerminateInput&) const { return "terminate"; }
+};
+const char* verb(const OperatorAction& action) { return std::visit(Verb{}, action); }
+}  // namespace
 
 void SagaRunner::operate(const std::string& id, OperatorAction action, std::function<void(Result<Json>)> reply) {
   if (stopping_) return reply(Status::unavailable("the engine is shutting down"));
@@ -22,14 +32,14 @@ void SagaRunner::operate(const std::string& id, OperatorAction action, std::func
     if (!view.is_ok()) return reply(view.status());
     const std::string status = view->value("status", std::string("finished"));
     if (status != saga_status_name(SagaStatus::kStuck)) {
-      const char* verb = std::holds_alternative<CancelInput>(action) ? "cancel" : "retry";
-      return reply(Status::failed_precondition("saga is " + status + "; nothing to " + verb));
+      return reply(Status::failed_precondition("saga is " + status + "; nothing to " + verb(action)));
     }
     if (Status taken = take_from_log(id); !taken.is_ok()) return reply(taken);
     it = sagas_.find(id);
   }
-  std::visit([&](auto what) { process(*it->second, input(what), reply); }, action);
-  // Refused (cancel of a stuck saga): it goes back to the log only.
+  std::visit([&](auto what) { process(*it->second, input(std::move(what)), reply); }, std::move(action));
+  // Refused (cancel of a stuck saga, resolve of another step): it goes back
+  // to the log only.
   it = sagas_.find(id);
   if (it != sagas_.end() && it->second->durable && !it->second->append_failed &&
       it->second->state.status == SagaStatus::kStuck && it->second->waiters.empty())

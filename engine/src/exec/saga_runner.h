@@ -40,7 +40,7 @@
 
 namespace usher {
 
-using OperatorAction = std::variant<CancelInput, OperatorRetryInput>;
+using OperatorAction = std::variant<CancelInput, OperatorRetryInput, OperatorResolveInput, TerminateInput>;
 
 class SagaRunner final : public DispatchSink {
  public:
@@ -63,7 +63,7 @@ class SagaRunner final : public DispatchSink {
   // Calls `done` once the saga is settled and that is durable, or as it stands
   // after `timeout`; a saga not in memory as the log has it (waiters.cpp).
   void on_settled(const std::string& saga_id, Millis timeout, std::function<void(Json)> done);
-  // Cancel or retry, answered once durable (operator_actions.cpp).
+  // Cancel, retry, resolve or terminate, answered once durable (operator_actions.cpp).
   void operate(const std::string& saga_id, OperatorAction action, std::function<void(Result<Json>)> reply);
   // The saga as the API shows it, if it is in memory.
   std::optional<Json> held_view(const std::string& saga_id) const;

@@ -113,7 +113,7 @@ class Decider {
     }
   }
 
-  void on(const CancelInput&) {
+  void on(const CancelInput& cancel) {
     if (!s_.started()) return refuse(Status::not_found("saga not found"));
     if (s_.status != SagaStatus::kRunning)
       return refuse(Status::failed_precondition(std::string("saga is ") + saga_status_name(s_.status) +
@@ -123,21 +123,71 @@ class Decider {
                                                 "\" was already sent; the saga can only go forward"));
     }
     if (s_.cancel_requested) return;  // asked twice: the first request stands
-    emit(EventType::kCancelRequested, "", Json::object());
+    emit(EventType::kCancelRequested, "", to_json(CancelRequestedData{cancel.by}));
     // A forward step in flight is waited for (see the notes); otherwise the
     // saga stops where it is and compensates now.
     if (!s_.steps[s_.current].action.in_flight) start_compensation("cancelled by request");
   }
 
-  void on(const OperatorRetryInput&) {
-    if (!s_.started()) return refuse(Status::not_found("saga not found"));
+  // Operator actions act on a stuck saga only; cancel is the one for a running saga.
+  std::optional<Status> not_stuck(const char* verb) const {
+    if (!s_.started()) return Status::not_found("saga not found");
     if (s_.status != SagaStatus::kStuck || !s_.stuck_step)
-      return refuse(Status::failed_precondition(std::string("saga is ") + saga_status_name(s_.status) +
-                                                ", only a stuck saga can be retried"));
+      return Status::failed_precondition(std::string("saga is ") + saga_status_name(s_.status) +
+                                         ", only a stuck saga can be " + verb +
+                                         (s_.status == SagaStatus::kRunning ? " (cancel stops a running saga)" : ""));
+    return std::nullopt;
+  }
+
+  void on(const OperatorRetryInput& retry) {
+    if (auto why = not_stuck("retried")) return refuse(std::move(*why));
     size_t step = *s_.stuck_step;
     CallKind kind = s_.stuck_kind;
-    emit(EventType::kOperatorRetried, def_.steps[step].name, to_json(OperatorRetriedData{kind}));
+    emit(EventType::kOperatorRetried, def_.steps[step].name, to_json(OperatorRetriedData{kind, retry.by}));
     schedule(step, kind);
+  }
+
+  void on(const OperatorResolveInput& r) {
+    if (auto why = not_stuck("resolved")) return refuse(std::move(*why));
+    const size_t step = *s_.stuck_step;
+    const CallKind kind = s_.stuck_kind;
+    const Step& st = def_.steps[step];
+    const std::string call = kind == CallKind::kAction ? "action" : "compensation";
+    if (r.step != st.name) {
+      return refuse(Status::failed_precondition("saga is stuck at the " + call + " of step \"" + st.name +
+                                                "\", not at step \"" + r.step + "\""));
+    }
+    if (!r.output.is_object()) return refuse(Status::invalid_argument("output must be a JSON object"));
+    if (kind == CallKind::kCompensate && (s_.compensation_cursor >= s_.compensation_plan.size() ||
+                                          s_.compensation_plan[s_.compensation_cursor] != step))
+      return refuse(Status::internal("the stuck compensation is not the next one of the plan"));
+    if (!r.succeeded && kind == CallKind::kCompensate) {
+      return refuse(Status::failed_precondition(
+          "a compensation resolved as failed would leave the saga stuck again; undo step \"" + st.name +
+          "\" by hand and resolve it as succeeded, retry it, or terminate the saga"));
+    }
+    if (!r.succeeded && (st.type == StepType::kRetriable || s_.pivot_succeeded)) {
+      return refuse(Status::failed_precondition(
+          "step \"" + st.name + "\" comes after the pivot, so the saga cannot compensate; resolve it as "
+          "succeeded, retry it, or terminate the saga"));
+    }
+    OperatorResolvedData data{kind, r.succeeded, r.succeeded ? r.output : Json::object(), r.by};
+    emit(EventType::kOperatorResolved, st.name, to_json(std::move(data)));
+    if (kind == CallKind::kCompensate) return next_compensation();
+    if (!r.succeeded) {
+      std::string why = "step \"" + st.name + "\" resolved as failed by an operator";
+      if (!r.by.note.empty()) why += ": " + r.by.note;
+      return start_compensation(valid_utf8(why, 1024));
+    }
+    if (s_.cancel_requested && !s_.pivot_succeeded) return start_compensation("cancelled by request");
+    if (deadline_passed()) return start_compensation("saga deadline exceeded");
+    run_forward(step + 1);
+  }
+
+  void on(const TerminateInput& t) {
+    if (auto why = not_stuck("terminated")) return refuse(std::move(*why));
+    emit(EventType::kSagaTerminated, "", to_json(SagaTerminatedData{valid_utf8(t.reason, 1024), t.actor}));
+    d_.commands.push_back(SettledCommand{SagaStatus::kTerminated});
   }
 
   void on(const LogRefusedInput& refused) {

@@ -87,7 +87,38 @@ Json to_json(const CompensationStartedData& d) { return {{"reason", d.reason}, {
 
 Json to_json(const SagaStuckData& d) { return {{"kind", call_kind_name(d.kind)}, {"error", d.error}}; }
 
-Json to_json(const OperatorRetriedData& d) { return {{"kind", call_kind_name(d.kind)}}; }
+namespace {
+void put_note(Json& j, const OperatorNote& by) {
+  if (!by.actor.empty()) j["actor"] = by.actor;
+  if (!by.note.empty()) j["note"] = by.note;
+}
+OperatorNote read_note(const Json& data) { return {string_field(data, "actor"), string_field(data, "note")}; }
+}  // namespace
+
+Json to_json(const CancelRequestedData& d) {
+  Json j = Json::object();
+  put_note(j, d.by);
+  return j;
+}
+
+Json to_json(const OperatorRetriedData& d) {
+  Json j = {{"kind", call_kind_name(d.kind)}};
+  put_note(j, d.by);
+  return j;
+}
+
+Json to_json(OperatorResolvedData d) {
+  Json j = {{"kind", call_kind_name(d.kind)}, {"outcome", d.succeeded ? "succeeded" : "failed"}};
+  if (d.succeeded) j["output"] = std::move(d.output);
+  put_note(j, d.by);
+  return j;
+}
+
+Json to_json(const SagaTerminatedData& d) {
+  Json j = {{"reason", d.reason}};
+  if (!d.actor.empty()) j["actor"] = d.actor;
+  return j;
+}
 
 // ---- reading ------------------------------------------------------------------
 
@@ -143,6 +174,17 @@ CompensationStartedData read_compensation_started(const Json& data) {
 
 SagaStuckData read_saga_stuck(const Json& data) { return {event_call_kind(data), string_field(data, "error")}; }
 
-OperatorRetriedData read_operator_retried(const Json& data) { return {event_call_kind(data)}; }
+CancelRequestedData read_cancel_requested(const Json& data) { return {read_note(data)}; }
+
+OperatorRetriedData read_operator_retried(const Json& data) { return {event_call_kind(data), read_note(data)}; }
+
+OperatorResolvedData read_operator_resolved(const Json& data) {
+  return {event_call_kind(data), string_field(data, "outcome") != "failed", object_field(data, "output"),
+          read_note(data)};
+}
+
+SagaTerminatedData read_saga_terminated(const Json& data) {
+  return {string_field(data, "reason"), string_field(data, "actor")};
+}
 
 }  // namespace usher

@@ -130,6 +130,45 @@ void apply(const Definition& def, SagaState& s, const Event& e) {
     case EventType::kCancelRequested:
       s.cancel_requested = true;
       break;
+    case EventType::kOperatorResolved: {
+      OperatorResolvedData d = read_operator_resolved(e.data);
+      s.stuck_step.reset();
+      if (!step) break;
+      CallState& c = s.call(*step, d.kind);
+      c.retry_at = 0;
+      c.finished_at = e.occurred_at;
+      c.error.clear();
+      if (d.kind == CallKind::kCompensate) {
+        // Only "succeeded" is accepted for a compensation (decide.cpp).
+        s.status = SagaStatus::kCompensating;
+        c.succeeded = true;
+        c.last_outcome = Outcome::kOk;
+        s.steps[*step].compensation_gave_up = false;
+        ++s.compensation_cursor;
+        break;
+      }
+      s.status = SagaStatus::kRunning;
+      c.reached = true;
+      if (d.succeeded) {
+        c.succeeded = true;
+        c.last_outcome = c.last_reached_outcome = Outcome::kOk;
+        s.steps[*step].output = std::move(d.output);
+        if (def.pivot == step) s.pivot_succeeded = true;
+      } else {
+        // A definite business failure by the operator's word: not undone.
+        c.last_outcome = c.last_reached_outcome = Outcome::kFailed;
+        c.may_have_happened = false;
+        c.error = "resolved as failed by an operator";
+      }
+      break;
+    }
+    case EventType::kSagaTerminated:
+      s.status = SagaStatus::kTerminated;
+      s.stuck_step.reset();
+      for (auto& st : s.steps) st.action.retry_at = st.compensation.retry_at = 0;
+      if (std::string reason = read_saga_terminated(e.data).reason; !reason.empty())
+        s.last_error = "terminated by an operator: " + reason;
+      break;
     case EventType::kOperatorRetried: {
       const CallKind kind = read_operator_retried(e.data).kind;
       s.status = kind == CallKind::kAction ? SagaStatus::kRunning : SagaStatus::kCompensating;

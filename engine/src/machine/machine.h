@@ -26,8 +26,14 @@
 //   +---------------|-- STUCK <-------------------------------+     |    |
 //                   |     |    a compensation fails for good        |    | operator retry
 //       every step  |     +---------------------------------------------+  of a compensation
-//       succeeded   v                                                |
-//              COMPLETED                                  COMPENSATED (every compensation done)
+//       succeeded   v     |                                          |
+//              COMPLETED  | operator terminate            COMPENSATED (every compensation done)
+//                         v
+//                    TERMINATED
+//
+// An operator may also resolve a stuck call: state its outcome, after which
+// the saga goes on as if the service had answered so (forward, or on with
+// compensation). Resolve and terminate act on a stuck saga only.
 //
 // Invariants (checked by check_invariants() in debug builds):
 //   1. At most one call of a saga is in flight, and none when it is settled:
@@ -43,7 +49,8 @@
 //   6. Once the pivot succeeded, the saga never compensates: the plan is empty
 //      of steps before it for good (cancel and the deadline are refused).
 //   7. COMPLETED: every step's action succeeded. COMPENSATED: every planned
-//      compensation succeeded.
+//      compensation succeeded. TERMINATED: nothing in flight or pending, for
+//      good (invariant 1 and no retry_at).
 //
 // Transitions (input -> events; function):
 //   Start                    -> SagaStarted, StepScheduled(first)         on_start
@@ -60,7 +67,10 @@
 //                               nothing while an attempt is in flight (its result decides)  on_deadline
 //   Log refused              -> SagaStuck                                   on(LogRefusedInput)
 //   Cancel                   -> CancelRequested [, CompensationStarted]    on_cancel
-//   Operator retry           -> OperatorRetried, StepScheduled             on_operator_retry
+//   Operator retry           -> OperatorRetried, StepScheduled             on(OperatorRetryInput)
+//   Operator resolve, ok     -> OperatorResolved, then as Result ok        on(OperatorResolveInput)
+//   Operator resolve, failed -> OperatorResolved, CompensationStarted (an action before the pivot only)
+//   Operator terminate       -> SagaTerminated                             on(TerminateInput)
 //
 // Uncertain outcomes (DESIGN.md section 3; also docs/semantics.md):
 //   - Each call keeps what its attempts said, not only the last: whether any
@@ -86,6 +96,12 @@
 //     512 bytes (valid_utf8), whatever the adapter passed in.
 //   - A compensation refused with a business failure makes the saga STUCK at
 //     once: retrying a refusal will not change it, an operator must look.
+//   - Resolve is refused where the stated outcome would not move the saga:
+//     "failed" for a compensation (it would be stuck again) and for an action
+//     the saga cannot go back from (a retriable step, or any step once the
+//     pivot succeeded). An action resolved "failed" is a definite business
+//     failure: it is not compensated, whatever its attempts said before (the
+//     operator's word is the one thing that clears may_have_happened).
 //   - Secrets (`redact:`) are logged as "[redacted]"; the real values live in
 //     SagaState::unredacted_input, in memory only. After a restart a call that
 //     reads one cannot be rendered, so it fails as above; an attempt of such a
@@ -103,6 +119,7 @@
 #include "machine/saga_state.h"
 #include "usher/adapter.h"
 #include "usher/definition.h"
+#include "usher/event_data.h"
 #include "usher/saga.h"
 
 namespace usher {
@@ -134,8 +151,24 @@ struct TimerInput {
   uint32_t attempt = 0;                // kRetry: the attempt due; kAttemptTimeout: the one timing out
 };
 
-struct CancelInput {};
-struct OperatorRetryInput {};
+// Operator actions (DESIGN.md section 5.3); `by` is recorded in their event.
+struct CancelInput {
+  OperatorNote by;
+};
+struct OperatorRetryInput {
+  OperatorNote by;
+};
+// States the outcome of the stuck call of step `step` (by name).
+struct OperatorResolveInput {
+  std::string step;
+  bool succeeded = true;
+  Json output = Json::object();  // the action's output when it succeeded
+  OperatorNote by;
+};
+struct TerminateInput {
+  std::string reason;
+  std::string actor;
+};
 
 // The saga's own events could not be written for a reason that is about
 // them, not the log (a bug): stop it as stuck with the reason, so it waits for
@@ -147,7 +180,9 @@ struct LogRefusedInput {
 struct Input {
   int64_t now = 0;      // µs since epoch
   double jitter = 0.5;  // uniform in [0, 1): the random part of a retry delay
-  std::variant<StartInput, ResultInput, TimerInput, CancelInput, OperatorRetryInput, LogRefusedInput> what;
+  std::variant<StartInput, ResultInput, TimerInput, CancelInput, OperatorRetryInput, OperatorResolveInput,
+               TerminateInput, LogRefusedInput>
+      what;
 };
 
 // ---- Commands: what the executor does once the events are durable ---------

@@ -62,12 +62,13 @@ const char* outcome_name(Outcome o) {
 }
 
 namespace {
-constexpr std::array<const char*, 5> kSagaStatusNames = {"running", "compensating", "completed",
-                                                         "compensated", "stuck"};
-constexpr std::array<const char*, 11> kEventTypeNames = {
+constexpr std::array<const char*, 6> kSagaStatusNames = {"running",     "compensating", "completed",
+                                                         "compensated", "stuck",        "terminated"};
+constexpr std::array<const char*, 13> kEventTypeNames = {
     "SagaStarted",     "StepScheduled",   "StepSucceeded",   "StepFailed",
     "RetryScheduled",  "CompensationStarted", "SagaCompleted", "SagaCompensated",
-    "SagaStuck",       "CancelRequested", "OperatorRetried"};
+    "SagaStuck",       "CancelRequested", "OperatorRetried", "OperatorResolved",
+    "SagaTerminated"};
 }  // namespace
 
 const char* saga_status_name(SagaStatus s) { return kSagaStatusNames[static_cast<size_t>(s)]; }

@@ -25,6 +25,15 @@ SagaRow saga_row(const Definition& def, const SagaState& s) {
   return row;
 }
 
+namespace {
+// "by token:1a2b3c4d: refunded by hand" for the log line of an operator action.
+std::string acted(const OperatorNote& by) {
+  std::string out = "by " + (by.actor.empty() ? std::string("an unnamed operator") : by.actor);
+  if (!by.note.empty()) out += ": " + by.note;
+  return out;
+}
+}  // namespace
+
 std::vector<TransitionInfo> transitions(const Definition& def, const SagaState& state,
                                         const std::vector<Event>& events) {
   std::vector<TransitionInfo> out;
@@ -37,9 +46,27 @@ std::vector<TransitionInfo> transitions(const Definition& def, const SagaState& 
     t.step = e.step;
     t.status = state.status;
     t.kind = event_call_kind(e.data);
-    if (e.type == EventType::kStepFailed) {
-      const StepFailedData failed = read_step_failed(e.data);
-      t.detail = std::string(outcome_name(failed.outcome)) + ": " + failed.error;
+    switch (e.type) {
+      case EventType::kStepFailed: {
+        const StepFailedData failed = read_step_failed(e.data);
+        t.detail = std::string(outcome_name(failed.outcome)) + ": " + failed.error;
+        break;
+      }
+      case EventType::kSagaStuck: t.detail = read_saga_stuck(e.data).error; break;
+      case EventType::kCompensationStarted: t.detail = read_compensation_started(e.data).reason; break;
+      case EventType::kCancelRequested: t.detail = acted(read_cancel_requested(e.data).by); break;
+      case EventType::kOperatorRetried: t.detail = acted(read_operator_retried(e.data).by); break;
+      case EventType::kOperatorResolved: {
+        const OperatorResolvedData r = read_operator_resolved(e.data);
+        t.detail = std::string("outcome ") + (r.succeeded ? "succeeded" : "failed") + ", " + acted(r.by);
+        break;
+      }
+      case EventType::kSagaTerminated: {
+        const SagaTerminatedData d = read_saga_terminated(e.data);
+        t.detail = acted({d.actor, d.reason});
+        break;
+      }
+      default: break;
     }
     if (e.type == EventType::kStepSucceeded || e.type == EventType::kStepFailed) {
       if (auto idx = def.step_index(e.step)) {

@@ -27,7 +27,7 @@ inline DefinitionPtr must_load(const std::string& yaml, const std::string& name)
 }
 
 struct ApiFixture {
-  explicit ApiFixture(std::string token = "") {
+  explicit ApiFixture(std::string token = "", std::string read_token = "") {
     EngineOptions options;
     options.db_path = dir.file("usher.db");
     options.on_transition = [this](const TransitionInfo& t) { metrics.observe(t); };
@@ -41,6 +41,7 @@ struct ApiFixture {
     REQUIRE(engine->resume().is_ok());
     api::ApiHandlerOptions ho;
     ho.token = std::move(token);
+    ho.read_token = std::move(read_token);
     handler = std::make_unique<api::ApiHandler>(*engine, &metrics, ho);
   }
   ~ApiFixture() {
