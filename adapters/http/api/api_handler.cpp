@@ -1,6 +1,7 @@
 #include "http/api/api_handler.h"
 #include "http/api/list_query.h"
 #include "http/api/operator_action.h"
+#include "http/api/request_observer.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -289,7 +290,7 @@ void ApiHandler::shutdown() {
 
 void ApiHandler::handle(ApiRequest request, Respond respond) {
   auto ctx = std::make_shared<Impl::Ctx>();
-  ctx->respond = std::move(respond);
+  ctx->respond = observe_request(impl_->metrics, request, std::move(respond));  // counted and, if refused, logged
   try {
     auto target = parse_target(request.target());
     if (!target) {
@@ -345,7 +346,7 @@ void ApiHandler::Impl::route(const ApiRequest& req, Target& t, std::shared_ptr<C
   if (seg.size() == 1 && seg[0] == "metrics") {
     if (!allow(http::verb::get)) return;
     return on_worker(std::move(ctx), [this](const Ctx& c) {
-      std::string text = metrics ? metrics->render(engine.stats()) : ApiMetrics{}.render(engine.stats());
+      std::string text = metrics ? metrics->render(engine) : ApiMetrics{}.render(engine);
       ApiResponse res{http::status::ok, 11};
       res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
       res.body() = std::move(text);

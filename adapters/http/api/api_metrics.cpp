@@ -6,6 +6,13 @@
 #include <charconv>
 #include <vector>
 
+#include "http/api/log_line.h"
+#include "usher/inspect.h"
+
+#ifndef USHER_VERSION
+#error "USHER_VERSION must be defined (adapters/CMakeLists.txt passes the project version)"
+#endif
+
 namespace usher::api {
 
 namespace {
@@ -117,45 +124,76 @@ std::string_view failed_outcome(const std::string& detail) {
   return "failed";
 }
 
+std::string_view kind_label(CallKind k) { return k == CallKind::kCompensate ? "compensation" : "action"; }
+
+// The statuses usher_sagas always lists, so a status with no saga reads 0
+// rather than vanishing (an alert on stuck > 0 needs the series).
+constexpr std::array<const char*, 6> kStatuses = {"running", "compensating", "completed",
+                                                  "compensated", "stuck", "terminated"};
+
+void histogram_lines(std::string& out, const char* name, std::initializer_list<std::string_view> names,
+                     const std::vector<std::string>& lv, const std::array<uint64_t, 14>& buckets, uint64_t count,
+                     double sum) {
+  const std::string n = name;
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < ApiMetrics::kDurationBuckets.size(); ++i) {
+    cumulative += buckets[i];
+    out += n + "_bucket" + labels(names, lv, "le=\"" + number(ApiMetrics::kDurationBuckets[i]) + "\"") + " " +
+           std::to_string(cumulative) + "\n";
+  }
+  out += n + "_bucket" + labels(names, lv, "le=\"+Inf\"") + " " + std::to_string(count) + "\n";
+  out += n + "_sum" + labels(names, lv) + " " + number(sum) + "\n";
+  out += n + "_count" + labels(names, lv) + " " + std::to_string(count) + "\n";
+}
+
 }  // namespace
 
+void ApiMetrics::Histogram::add(double seconds) {
+  size_t bucket =
+      std::lower_bound(kDurationBuckets.begin(), kDurationBuckets.end(), seconds) - kDurationBuckets.begin();
+  if (bucket < buckets.size()) ++buckets[bucket];
+  ++count;
+  sum += seconds;
+}
+
 void ApiMetrics::observe(const TransitionInfo& t) {
+  const char* status = saga_status_name(t.status);
   switch (t.event) {
     case EventType::kSagaStarted: {
+      std::string k = key({t.workflow, status});
       std::lock_guard lock(mu_);
       ++started_[t.workflow];
+      ++transitions_[k];
       break;
     }
     case EventType::kSagaCompleted:
     case EventType::kSagaCompensated:
     case EventType::kSagaTerminated: {
-      const char* status = saga_status_name(t.status);
       std::string k = key({t.workflow, status});
       std::lock_guard lock(mu_);
       ++finished_[k];
+      ++transitions_[k];
       break;
     }
-    case EventType::kSagaStuck: {
+    case EventType::kSagaStuck:
+    case EventType::kCompensationStarted:
+    case EventType::kOperatorRetried:
+    case EventType::kOperatorResolved: {
+      std::string k = key({t.workflow, status});
       std::lock_guard lock(mu_);
-      ++stuck_[t.workflow];
+      ++transitions_[k];
       break;
     }
     case EventType::kStepSucceeded:
     case EventType::kStepFailed: {
       std::string_view outcome = t.event == EventType::kStepSucceeded ? "ok" : failed_outcome(t.detail);
-      std::string k = key({t.workflow, t.step, outcome});
-      std::string hk = key({t.workflow, t.step});
+      std::string_view kind = kind_label(t.kind);
+      std::string k = key({t.workflow, t.step, t.service, t.operation, kind, outcome});
+      std::string hk = key({t.workflow, t.step, t.service, t.operation, kind});
       double seconds = static_cast<double>(std::max<int64_t>(0, t.latency_us)) / 1e6;
-      size_t bucket = std::lower_bound(kDurationBuckets.begin(), kDurationBuckets.end(), seconds) -
-                      kDurationBuckets.begin();
       std::lock_guard lock(mu_);
       ++attempts_[k];
-      if (t.latency_us > 0) {
-        Histogram& h = durations_[hk];
-        if (bucket < h.buckets.size()) ++h.buckets[bucket];
-        ++h.count;
-        h.sum += seconds;
-      }
+      if (t.latency_us > 0) durations_[hk].add(seconds);
       break;
     }
     default:
@@ -163,47 +201,82 @@ void ApiMetrics::observe(const TransitionInfo& t) {
   }
 }
 
-std::string ApiMetrics::render(const EngineStats& stats) const {
+void ApiMetrics::observe_request(std::string_view method, std::string_view route, unsigned code, double seconds) {
+  std::string k = key({method, route, std::to_string(code)});
+  std::string hk = key({method, route});
+  std::lock_guard lock(mu_);
+  ++requests_[k];
+  request_durations_[hk].add(std::max(0.0, seconds));
+}
+
+std::string ApiMetrics::render(Engine& engine) const {
+  const EngineStats stats = engine.stats();
+  auto counts = engine.saga_counts();
+  if (!counts.is_ok()) spdlog::warn("metrics: cannot count sagas in the log: {}", counts.status().message());
+  return render(stats, counts.is_ok() ? &counts.value() : nullptr, system_clock().now_us());
+}
+
+std::string ApiMetrics::render(const EngineStats& stats, const Json* counts, int64_t now_us) const {
   std::string out;
-  out.reserve(4096);
+  out.reserve(8192);
+
+  if (counts && counts->is_object()) {
+    const Json sagas = counts->value("sagas", Json::object());
+    header(out, "usher_sagas", "gauge", "Sagas in the log by status, read at scrape time (every node's on a shared log).");
+    for (const char* s : kStatuses) {
+      const Json n = sagas.is_object() ? sagas.value(s, Json(0)) : Json(0);
+      out += std::string("usher_sagas{status=\"") + s + "\"} " + std::to_string(n.is_number() ? n.get<int64_t>() : 0) +
+             "\n";
+    }
+    double age = 0;
+    const Json oldest = counts->value("oldest_unfinished_created_at", Json(nullptr));
+    if (oldest.is_string()) {
+      if (auto at = parse_time(oldest.get<std::string>()))
+        age = static_cast<double>(std::max<int64_t>(0, now_us - *at)) / 1e6;
+    }
+    header(out, "usher_oldest_unfinished_saga_age_seconds", "gauge",
+           "Age of the oldest running or compensating saga in the log; 0 when there is none.");
+    out += "usher_oldest_unfinished_saga_age_seconds " + number(age) + "\n";
+  }
+
   std::lock_guard lock(mu_);
 
-  header(out, "usher_sagas_started_total", "counter", "Sagas started, by workflow.");
+  header(out, "usher_sagas_started_total", "counter", "Sagas started by this process, by workflow.");
   for (const auto& [k, v] : sorted(started_))
     out += "usher_sagas_started_total" + labels({"workflow"}, {k}) + " " + std::to_string(v) + "\n";
 
-  header(out, "usher_sagas_finished_total", "counter", "Sagas that reached a terminal status.");
+  header(out, "usher_sagas_finished_total", "counter", "Sagas that reached a terminal status in this process.");
   for (const auto& [k, v] : sorted(finished_))
     out += "usher_sagas_finished_total" + labels({"workflow", "status"}, split(k)) + " " + std::to_string(v) + "\n";
 
-  header(out, "usher_sagas_stuck_total", "counter", "Times a saga became stuck and waited for an operator.");
-  for (const auto& [k, v] : sorted(stuck_))
-    out += "usher_sagas_stuck_total" + labels({"workflow"}, {k}) + " " + std::to_string(v) + "\n";
+  header(out, "usher_saga_transitions_total", "counter",
+         "Times a saga entered a status in this process (stuck counts every time; see usher_sagas for now).");
+  for (const auto& [k, v] : sorted(transitions_))
+    out += "usher_saga_transitions_total" + labels({"workflow", "status"}, split(k)) + " " + std::to_string(v) + "\n";
 
-  header(out, "usher_sagas_in_flight", "gauge", "Non-terminal sagas held by the engine.");
-  out += "usher_sagas_in_flight " + std::to_string(stats.sagas_in_flight) + "\n";
+  header(out, "usher_sagas_in_memory", "gauge",
+         "Unfinished sagas this engine holds in memory (not a count of the log: see usher_sagas).");
+  out += "usher_sagas_in_memory " + std::to_string(stats.sagas_in_flight) + "\n";
 
-  header(out, "usher_step_attempts_total", "counter", "Step attempts (actions and compensations) by outcome.");
+  header(out, "usher_step_attempts_total", "counter",
+         "Step attempts by service, operation, kind (action or compensation) and outcome.");
   for (const auto& [k, v] : sorted(attempts_))
-    out += "usher_step_attempts_total" + labels({"workflow", "step", "outcome"}, split(k)) + " " +
+    out += "usher_step_attempts_total" +
+           labels({"workflow", "step", "service", "operation", "kind", "outcome"}, split(k)) + " " +
            std::to_string(v) + "\n";
 
   header(out, "usher_step_duration_seconds", "histogram", "Time from sending a step attempt to its result.");
-  for (const auto& [k, h] : sorted(durations_)) {
-    std::vector<std::string> lv = split(k);
-    uint64_t cumulative = 0;
-    for (size_t i = 0; i < kDurationBuckets.size(); ++i) {
-      cumulative += h.buckets[i];
-      out += "usher_step_duration_seconds_bucket" +
-             labels({"workflow", "step"}, lv, "le=\"" + number(kDurationBuckets[i]) + "\"") + " " +
-             std::to_string(cumulative) + "\n";
-    }
-    out += "usher_step_duration_seconds_bucket" + labels({"workflow", "step"}, lv, "le=\"+Inf\"") + " " +
-           std::to_string(h.count) + "\n";
-    out += "usher_step_duration_seconds_sum" + labels({"workflow", "step"}, lv) + " " + number(h.sum) + "\n";
-    out += "usher_step_duration_seconds_count" + labels({"workflow", "step"}, lv) + " " + std::to_string(h.count) +
-           "\n";
-  }
+  for (const auto& [k, h] : sorted(durations_))
+    histogram_lines(out, "usher_step_duration_seconds", {"workflow", "step", "service", "operation", "kind"}, split(k), h.buckets, h.count, h.sum);
+
+  header(out, "usher_api_requests_total", "counter", "Trigger API requests answered, by route template and status code.");
+  for (const auto& [k, v] : sorted(requests_))
+    out += "usher_api_requests_total" + labels({"method", "route", "code"}, split(k)) + " " + std::to_string(v) + "\n";
+
+  header(out, "usher_api_request_duration_seconds", "histogram", "Time from a trigger API request to its response.");
+  for (const auto& [k, h] : sorted(request_durations_))
+    histogram_lines(out, "usher_api_request_duration_seconds", {"method", "route"}, split(k), h.buckets, h.count,
+                    h.sum);
 
   header(out, "usher_log_commits_total", "counter", "Durable transactions of the saga log (group commits).");
   out += "usher_log_commits_total " + std::to_string(stats.commits) + "\n";
@@ -216,22 +289,52 @@ std::string ApiMetrics::render(const EngineStats& stats) const {
   commit_seconds(out, stats);
   header(out, "usher_node_id", "gauge", "This node's id in the cluster on its PostgreSQL log; 0 when not a node.");
   out += "usher_node_id " + std::to_string(stats.node) + "\n";
+  header(out, "usher_build_info", "gauge", "Always 1; the version of usher serving these metrics.");
+  out += "usher_build_info{version=\"" + escape(USHER_VERSION) + "\"} 1\n";
   return out;
 }
 
 void log_transition(const TransitionInfo& t) {
-  const char* event = event_type_name(t.event);
-  const char* status = saga_status_name(t.status);
+  const LogFields fields = {{"saga_id", t.saga_id},
+                            {"workflow", t.workflow},
+                            {"correlation_id", t.correlation_id},
+                            {"event", event_type_name(t.event)},
+                            {"status", saga_status_name(t.status)},
+                            {"step", t.step},
+                            {"detail", t.detail}};
   switch (t.event) {
     case EventType::kSagaStuck:
-      spdlog::error("saga {} ({}): {} step={} status={} {}", t.saga_id, t.workflow, event, t.step, status, t.detail);
+      spdlog::error("{}", with_fields("saga stuck", fields));
       break;
-    case EventType::kStepFailed:
-      spdlog::warn("saga {} ({}): {} step={} status={} {}", t.saga_id, t.workflow, event, t.step, status, t.detail);
+    case EventType::kSagaCompleted:
+      spdlog::info("{}", with_fields("saga completed", fields));
+      break;
+    case EventType::kSagaCompensated:
+      spdlog::info("{}", with_fields("saga compensated", fields));
+      break;
+    case EventType::kSagaTerminated:
+      spdlog::info("{}", with_fields("saga terminated by an operator", fields));
+      break;
+    case EventType::kCancelRequested:
+      spdlog::info("{}", with_fields("operator cancelled the saga", fields));
+      break;
+    case EventType::kOperatorRetried:
+      spdlog::info("{}", with_fields("operator retried the saga", fields));
+      break;
+    case EventType::kOperatorResolved:
+      spdlog::info("{}", with_fields("operator resolved the step", fields));
       break;
     default:
-      spdlog::info("saga {} ({}): {} step={} status={}{}{}", t.saga_id, t.workflow, event,
-                   t.step.empty() ? "-" : t.step, status, t.detail.empty() ? "" : " ", t.detail);
+      if (spdlog::should_log(spdlog::level::debug)) {
+        LogFields f = fields;
+        if (!t.service.empty()) {
+          f["service"] = t.service;
+          f["operation"] = t.operation;
+          f["kind"] = kind_label(t.kind);
+        }
+        if (t.latency_us > 0) f["latency_ms"] = static_cast<double>(t.latency_us) / 1e3;
+        spdlog::debug("{}", with_fields(std::string("saga ") + event_type_name(t.event), f));
+      }
       break;
   }
 }

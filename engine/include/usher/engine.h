@@ -75,6 +75,9 @@ struct TransitionInfo {
   EventType event = EventType::kSagaStarted;
   std::string step;
   CallKind kind = CallKind::kAction;  // for step events: the action or its compensation
+  std::string service;    // for step events: the called service (the kind's CallSpec)
+  std::string operation;  // for step events: its operation
+  std::string correlation_id;  // the saga's X-Correlation-Id, may be empty
   SagaStatus status = SagaStatus::kRunning;
   std::string detail;   // outcome or error, may be empty
   int64_t latency_us = 0;  // for step results: time since the attempt was sent

@@ -46,6 +46,15 @@ std::vector<TransitionInfo> transitions(const Definition& def, const SagaState& 
     t.step = e.step;
     t.status = state.status;
     t.kind = event_call_kind(e.data);
+    t.correlation_id = state.correlation_id;
+    if (!e.step.empty()) {
+      if (auto idx = def.step_index(e.step)) {
+        const Step& step = def.steps[*idx];
+        const CallSpec* call = t.kind == CallKind::kCompensate && step.compensate ? &*step.compensate : &step.action;
+        t.service = call->service;
+        t.operation = call->operation;
+      }
+    }
     switch (e.type) {
       case EventType::kStepFailed: {
         const StepFailedData failed = read_step_failed(e.data);
@@ -53,6 +62,7 @@ std::vector<TransitionInfo> transitions(const Definition& def, const SagaState& 
         break;
       }
       case EventType::kSagaStuck: t.detail = read_saga_stuck(e.data).error; break;
+      case EventType::kSagaCompensated: t.detail = state.last_error; break;  // why it compensated
       case EventType::kCompensationStarted: t.detail = read_compensation_started(e.data).reason; break;
       case EventType::kCancelRequested: t.detail = acted(read_cancel_requested(e.data).by); break;
       case EventType::kOperatorRetried: t.detail = acted(read_operator_retried(e.data).by); break;

@@ -361,11 +361,15 @@ TEST_CASE("metrics count sagas, steps and log commits") {
   has("usher_sagas_started_total{workflow=\"booking\"} 3");
   has("usher_sagas_finished_total{workflow=\"booking\",status=\"completed\"} 2");
   has("usher_sagas_finished_total{workflow=\"booking\",status=\"compensated\"} 1");
-  has("usher_step_attempts_total{workflow=\"booking\",step=\"pay\",outcome=\"failed\"} 1");
-  has("usher_step_attempts_total{workflow=\"booking\",step=\"confirm\",outcome=\"ok\"} 2");
-  has("usher_step_duration_seconds_count{workflow=\"booking\",step=\"confirm\"} 2");
-  has("usher_step_duration_seconds_bucket{workflow=\"booking\",step=\"confirm\",le=\"+Inf\"} 2");
-  has("usher_sagas_in_flight 0");
+  has("usher_step_attempts_total{workflow=\"booking\",step=\"pay\",service=\"payments\",operation=\"charge\","
+      "kind=\"action\",outcome=\"failed\"} 1");
+  has("usher_step_attempts_total{workflow=\"booking\",step=\"confirm\",service=\"tickets\",operation=\"issue\","
+      "kind=\"action\",outcome=\"ok\"} 2");
+  has("usher_step_duration_seconds_count{workflow=\"booking\",step=\"confirm\",service=\"tickets\","
+      "operation=\"issue\",kind=\"action\"} 2");
+  has("usher_step_duration_seconds_bucket{workflow=\"booking\",step=\"confirm\",service=\"tickets\","
+      "operation=\"issue\",kind=\"action\",le=\"+Inf\"} 2");
+  has("usher_sagas_in_memory 0");
   has("usher_node_id 0");  // a SQLite log: this engine is not a node
   CHECK(m.find("# TYPE usher_node_id gauge") != std::string::npos);
   CHECK(m.find("# TYPE usher_step_duration_seconds histogram") != std::string::npos);
@@ -379,7 +383,7 @@ TEST_CASE("usher_node_id shows the engine's node") {
   usher::api::ApiMetrics metrics;
   usher::EngineStats stats;
   stats.node = 3;
-  CHECK(metrics.render(stats).find("\nusher_node_id 3\n") != std::string::npos);
+  CHECK(metrics.render(stats, nullptr, 0).find("\nusher_node_id 3\n") != std::string::npos);
 }
 
 TEST_CASE("parse_wait and token_matches") {
