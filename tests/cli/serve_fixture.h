@@ -50,8 +50,12 @@ steps:
 class ServeFixture {
  public:
   static constexpr const char* kToken = "s3cret-token";
+  static constexpr const char* kReadToken = "r3ad-only-token";
 
-  ServeFixture() : db_(saga_log_at(dir_.file("usher.db"))) {
+  // with_read_token: the server also takes kReadToken, for reading only
+  // (--read-token-file); read_token_file() names its file.
+  explicit ServeFixture(bool with_read_token = false)
+      : db_(saga_log_at(dir_.file("usher.db"))), with_read_token_(with_read_token) {
     services_ = std::make_unique<Child>(std::vector<std::string>{
         USHER_BINARY_DIR "/examples/services/usher-example-services", "--seats-port", "0", "--payments-port", "0",
         "--tickets-port", "0", "--notifier-port", "0"});
@@ -68,6 +72,8 @@ class ServeFixture {
         << kTicketSaleSteps;
     std::ofstream(token_file_) << kToken << "\n";
     ::chmod(token_file_.c_str(), 0600);
+    std::ofstream(read_token_file_) << kReadToken << "\n";
+    ::chmod(read_token_file_.c_str(), 0600);
     start_server();
   }
 
@@ -101,6 +107,7 @@ class ServeFixture {
   std::string db_flags() const { return "--db " + shell_quote(db_); }
   const std::string& url() const { return url_; }
   const std::string& token_file() const { return token_file_; }
+  const std::string& read_token_file() const { return read_token_file_; }
   const TempDir& dir() const { return dir_; }
 
  private:
@@ -108,9 +115,11 @@ class ServeFixture {
   uint16_t port_of(const std::string& service) const { return static_cast<uint16_t>(ports_[service].get<int>()); }
 
   void start_server() {
-    server_ = std::make_unique<Child>(std::vector<std::string>{
-        USHER_BINARY_DIR "/cli/usher", "serve", "--db", db_, "--workflows", dir_.file("workflows"), "--listen",
-        "127.0.0.1:0", "--token-file", token_file_, "--log-level", "warn"});
+    std::vector<std::string> argv{USHER_BINARY_DIR "/cli/usher", "serve", "--db", db_, "--workflows",
+                                  dir_.file("workflows"), "--listen", "127.0.0.1:0", "--token-file", token_file_,
+                                  "--log-level", "warn"};
+    if (with_read_token_) argv.insert(argv.end(), {"--read-token-file", read_token_file_});
+    server_ = std::make_unique<Child>(argv);
     const std::string prefix = "usher: listening on ";
     for (;;) {
       auto line = server_->read_line();
@@ -125,6 +134,8 @@ class ServeFixture {
   TempDir dir_;
   std::string db_;
   std::string token_file_ = dir_.file("token");
+  std::string read_token_file_ = dir_.file("read-token");
+  bool with_read_token_ = false;
   Json ports_;
   std::unique_ptr<Child> services_, server_;
   std::string url_;
