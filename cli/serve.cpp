@@ -14,7 +14,11 @@
 // through spdlog's async logger (one thread, a bounded queue that drops the
 // oldest lines rather than block the engine thread).
 //
-// Shutdown order matters: the server stops first (no new requests; those in
+// Shutdown order matters. First the engine drains: no saga starts and no
+// attempt is sent any more (one decided now stays scheduled in the log and is
+// sent on the next start), a ?wait is answered 202 with its saga as it
+// stands, and the calls already out have shutdown_grace to answer, so their
+// results are logged. Then the server stops (no new requests; those in
 // progress get up to 2 s), then the handler's pool, then the engine (adapters
 // stop, pending commits are flushed). Answers the engine still owes a
 // connection after that are dropped by the stopped server (api_server.cpp).
@@ -35,6 +39,7 @@
 #include "http/api/api_handler.h"
 #include "http/api/api_metrics.h"
 #include "http/api/api_server.h"
+#include "http/api/log_line.h"
 #include "http/step/http_step_adapter.h"
 #include "kafka/kafka_step_adapter.h"
 #include "serve_config.h"
@@ -46,18 +51,23 @@ namespace usher::cli {
 namespace {
 
 struct ServeFlags {
-  std::string config, db, workflows, listen, token_file, read_token_file, durability, log_level;
+  std::string config, db, workflows, listen, token_file, read_token_file, durability, log_level,
+      log_format;
   unsigned io_threads = 0;
+  std::string shutdown_grace;
   bool no_migrate = false;
 };
 
-void setup_logging(const std::string& level) {
+void setup_logging(const std::string& level, api::LogFormat format) {
   spdlog::init_thread_pool(8192, 1);
   auto sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  // JSON lines are for a collector: no color codes inside them.
+  if (format == api::LogFormat::kJson) sink->set_color_mode(spdlog::color_mode::never);
   auto logger = std::make_shared<spdlog::async_logger>("usher", sink, spdlog::thread_pool(),
                                                        spdlog::async_overflow_policy::overrun_oldest);
   logger->set_level(spdlog::level::from_str(level));
   logger->flush_on(spdlog::level::err);
+  logger->set_formatter(api::make_log_formatter(format));  // log_line.h: text or JSON lines
   spdlog::set_default_logger(logger);
 }
 
@@ -78,7 +88,21 @@ int serve(const ServeFlags& flags) {
   if (!flags.token_file.empty()) config.token_file = flags.token_file;
   if (!flags.read_token_file.empty()) config.read_token_file = flags.read_token_file;
   if (!flags.log_level.empty()) config.log_level = flags.log_level;
+  if (!flags.log_format.empty()) config.log_format = flags.log_format;
+  auto log_format = api::parse_log_format(config.log_format);
+  if (!log_format.is_ok()) {
+    std::cerr << "usher serve: --log-format: " << log_format.status().message() << "\n";
+    return 2;
+  }
   if (flags.io_threads) config.io_threads = flags.io_threads;
+  if (!flags.shutdown_grace.empty()) {
+    auto grace = parse_shutdown_grace(flags.shutdown_grace);
+    if (!grace.is_ok()) {
+      std::cerr << "usher serve: --shutdown-grace: " << grace.status().message() << "\n";
+      return 2;
+    }
+    config.shutdown_grace = grace.value();
+  }
   if (!flags.durability.empty()) {
     auto d = parse_durability(flags.durability);
     if (!d.is_ok()) {
@@ -149,7 +173,7 @@ int serve(const ServeFlags& flags) {
     }
   }
 
-  setup_logging(config.log_level);
+  setup_logging(config.log_level, log_format.value());
   if (dir.definitions.empty()) spdlog::warn("no workflow files in {}: nothing can be started", config.workflows);
 
   // 3. Signals are blocked from here on in every thread; main waits for them.
@@ -244,7 +268,13 @@ int serve(const ServeFlags& flags) {
   // 6. Wait for a signal, then stop in order.
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  spdlog::info("received {}: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  spdlog::info("received {}: stopping; calls in flight have {} ms to answer", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+               config.shutdown_grace.count());
+  // No new saga or attempt from here; a ?wait is answered 202 with its saga.
+  handler->drain();
+  if (!engine->drain(config.shutdown_grace))
+    spdlog::warn("calls still in flight after the shutdown grace: they are sent again, with the same idempotency "
+                 "keys, when usher next starts");
   server->stop(Millis{2'000});
   handler->shutdown();
   engine->shutdown();  // pending commits are flushed and the log is closed here
@@ -278,7 +308,12 @@ void register_serve(CLI::App& app, int& exit_code) {
       ->type_name("full|normal");
   cmd->add_option("--log-level", flags->log_level, "trace|debug|info|warn|error|critical|off [info]")
       ->type_name("LEVEL");
+  cmd->add_option("--log-format", flags->log_format, "text, or json: one JSON object per line [text]")
+      ->type_name("text|json");
   cmd->add_option("--io-threads", flags->io_threads, "threads serving the API [1]")->type_name("N");
+  cmd->add_option("--shutdown-grace", flags->shutdown_grace,
+                  "on SIGTERM, how long calls in flight may take to answer before usher exits [5s]")
+      ->type_name("DURATION");
   cmd->callback([flags, &exit_code] { exit_code = serve(*flags); });
 }
 

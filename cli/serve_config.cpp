@@ -6,6 +6,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "http/api/log_line.h"
 #include "usher/duration.h"
 #include "usher/url.h"
 #include "usher/yaml_json.h"
@@ -103,6 +104,14 @@ Result<std::string> read_token_file(const std::string& path) {
   return token;
 }
 
+Result<Millis> parse_shutdown_grace(const std::string& text) {
+  if (text == "0" || text == "0s" || text == "0ms") return Millis{0};
+  std::optional<Millis> d = parse_duration(text);
+  if (!d || d->count() <= 0)
+    return Status::invalid_argument("shutdown grace \"" + text + "\" is not a duration; use e.g. 5s, 500ms or 0s");
+  return *d;
+}
+
 Result<ServeConfig> load_serve_config(const std::string& path, ServeConfig config) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::invalid_argument(path + ": cannot open the config file");
@@ -115,7 +124,8 @@ Result<ServeConfig> load_serve_config(const std::string& path, ServeConfig confi
   if (!root.is_object()) return Status::invalid_argument(path + ": expected a mapping of settings");
   if (Status s = only_keys(path, root, "",
                            {"db", "workflows", "listen", "token_file", "read_token_file", "durability", "log_level",
-                            "io_threads", "limits", "http", "kafka"});
+                            "log_format",
+                            "io_threads", "shutdown_grace", "limits", "http", "kafka"});
       !s.is_ok())
     return s;
   for (auto [key, out] : {std::pair<const char*, std::string*>{"db", &config.db},
@@ -123,13 +133,16 @@ Result<ServeConfig> load_serve_config(const std::string& path, ServeConfig confi
                           {"listen", &config.listen},
                           {"token_file", &config.token_file},
                           {"read_token_file", &config.read_token_file},
-                          {"log_level", &config.log_level}}) {
+                          {"log_level", &config.log_level},
+                          {"log_format", &config.log_format}}) {
     if (Status s = read_string(path, root, key, "", *out); !s.is_ok()) return s;
   }
   if (root.contains("listen")) {
     if (auto l = parse_listen(config.listen); !l.is_ok()) return bad(path, "listen", l.status().message());
   }
   if (Status s = check_log_level(config.log_level); !s.is_ok()) return bad(path, "log_level", s.message());
+  if (auto f = api::parse_log_format(config.log_format); !f.is_ok())
+    return bad(path, "log_format", f.status().message());
   if (root.contains("durability")) {
     std::string d;
     if (Status s = read_string(path, root, "durability", "", d); !s.is_ok()) return s;
@@ -138,6 +151,12 @@ Result<ServeConfig> load_serve_config(const std::string& path, ServeConfig confi
     config.durability = parsed_d.value();
   }
   if (Status s = read_count(path, root, "io_threads", "", config.io_threads); !s.is_ok()) return s;
+  if (root.contains("shutdown_grace")) {
+    const Json& v = root["shutdown_grace"];
+    auto grace = v.is_string() ? parse_shutdown_grace(v.get<std::string>()) : Result<Millis>(Status::invalid_argument(""));
+    if (!grace.is_ok()) return bad(path, "shutdown_grace", "expected a duration such as 5s (0s: no grace)");
+    config.shutdown_grace = grace.value();
+  }
   if (root.contains("limits")) {
     const Json& limits = root["limits"];
     if (!limits.is_object()) return bad(path, "limits", "expected a mapping");

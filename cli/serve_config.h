@@ -10,7 +10,9 @@
 //   read_token_file: /etc/usher/read-token   # GET routes and /metrics only
 //   durability: full            # full | normal
 //   log_level: info             # trace | debug | info | warn | error | critical | off
+//   log_format: text            # text | json (one JSON object per line, http/api/log_line.h)
 //   io_threads: 1               # threads serving the trigger API
+//   shutdown_grace: 5s          # on SIGTERM: how long calls in flight may take to answer
 //   limits:
 //     max_body_bytes: 1048576
 //     max_header_bytes: 16384
@@ -42,7 +44,11 @@ struct ServeConfig {
   std::string read_token_file;
   Durability durability = Durability::kFull;
   std::string log_level = "info";
+  std::string log_format = "text";  // text | json
   unsigned io_threads = 1;
+  // On SIGTERM no new attempt is sent; the calls already out have this long
+  // to answer, so that their results are logged before the process exits.
+  Millis shutdown_grace{5'000};
   size_t max_body_bytes = 1 << 20;
   size_t max_header_bytes = 16 << 10;
   size_t max_connections = 1024;
@@ -58,6 +64,9 @@ struct ServeConfig {
 // Reads `path` over `config`. kInvalidArgument names the file and key:
 // "usher.yaml: limits.max_body_bytes: expected a positive integer".
 Result<ServeConfig> load_serve_config(const std::string& path, ServeConfig config);
+
+// A duration ("5s", "500ms"), or 0 for no grace.
+Result<Millis> parse_shutdown_grace(const std::string& text);
 
 // "full" | "normal".
 Result<Durability> parse_durability(const std::string& text);

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "machine/sim.h"
+#include "usher/event_data.h"
 #include "usher/service_text.h"
 
 using namespace usher;
@@ -556,4 +557,17 @@ TEST_CASE("recovery reissues the attempt in flight and re-arms pending timers") 
 
   sim.result("pay", StepResult::transient("x"));  // ignored: nothing in flight
   CHECK(resume_folded(sim, sim.now).size() == 2);
+}
+
+TEST_CASE("a compensation's reason names the failed step once, also when the adapter's error names it") {
+  Sim sim = booking();
+  run_until(sim, "pay");
+  Decision d = sim.result("pay", StepResult::failed("step \"pay\" (payments.charge): card declined"));
+  REQUIRE(types(d).at(1) == "CompensationStarted");
+  CHECK(read_compensation_started(d.events[1].data).reason == "step \"pay\" (payments.charge): card declined");
+
+  Sim plain = booking();
+  run_until(plain, "pay");
+  d = plain.result("pay", StepResult::failed("card declined"));
+  CHECK(read_compensation_started(d.events[1].data).reason == "step \"pay\" failed: card declined");
 }

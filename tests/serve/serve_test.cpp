@@ -197,15 +197,17 @@ TEST_CASE("usher serve requires the token from the token file") {
 TEST_CASE("usher serve exits 0 within 5 s of SIGTERM, also with a request waiting") {
   TempDir dir;
   Services services;
-  Server server(dir);
+  // The hold hangs: usher waits the grace for it, then leaves it to the next start.
+  Server server(dir, {"--shutdown-grace", "1s"});
   // A ?wait on a saga that cannot finish: the seats service hangs.
   auto ctl = usher::test::request(
       static_cast<uint16_t>(std::stoi(std::string(std::getenv("SEATS_URL")).substr(17))), http::verb::post,
       "/_control", R"({"operation":"hold","mode":"hang"})");
   CHECK(ctl.status == 200);
+  usher::test::HttpReply waited;
   std::thread waiting([&] {
-    usher::test::request(server.port, http::verb::post, "/v1/workflows/concert-booking/sagas?wait=60s", kBooking, {},
-                         std::chrono::seconds(10));
+    waited = usher::test::request(server.port, http::verb::post, "/v1/workflows/concert-booking/sagas?wait=60s",
+                                  kBooking, {}, std::chrono::seconds(10));
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   auto before = std::chrono::steady_clock::now();
@@ -214,6 +216,10 @@ TEST_CASE("usher serve exits 0 within 5 s of SIGTERM, also with a request waitin
   REQUIRE(status.has_value());
   CHECK(*status == 0);
   CHECK(std::chrono::steady_clock::now() - before < std::chrono::seconds(5));
+  // The saga is durable: the cut-short wait answers with it, never a bare 503.
+  CHECK(waited.status == 202);
+  CHECK(waited.json()["status"] == "running");
+  CHECK(waited.header("Location") == "/v1/sagas/" + waited.json()["id"].get<std::string>());
 }
 
 TEST_CASE("usher serve refuses to start on an invalid workflow, naming file, line and column") {

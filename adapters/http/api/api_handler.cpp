@@ -11,6 +11,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/http/field.hpp>
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <map>
 #include <mutex>
@@ -230,6 +231,9 @@ struct ApiHandler::Impl {
   ApiMetrics* metrics;
   const ApiHandlerOptions& options;
 
+  // Set by drain(); shared with start callbacks, which may outlive the handler.
+  std::shared_ptr<std::atomic<bool>> draining = std::make_shared<std::atomic<bool>>(false);
+
   // Guards `stopped` so that no job is posted once shutdown() joins the pool.
   std::mutex pool_mu;
   bool stopped = false;
@@ -278,6 +282,8 @@ ApiHandler::ApiHandler(Engine& engine, ApiMetrics* metrics, ApiHandlerOptions op
 }
 
 ApiHandler::~ApiHandler() { shutdown(); }
+
+void ApiHandler::drain() { impl_->draining->store(true); }
 
 void ApiHandler::shutdown() {
   {
@@ -497,7 +503,7 @@ void ApiHandler::Impl::start(const ApiRequest& req, const Target& t, const std::
   // Runs on the engine thread. It captures the engine, not the handler: the
   // engine outlives its own callbacks, the handler may not.
   Engine& e = engine;
-  engine.start_async(std::move(sr), [&e, ctx, wait, workflow](Result<StartResponse> r) {
+  engine.start_async(std::move(sr), [&e, ctx, wait, workflow, draining = draining](Result<StartResponse> r) {
     if (!r.is_ok()) {
       const Status& st = r.status();
       if (st.code() == StatusCode::kInvalidArgument) {
@@ -511,8 +517,12 @@ void ApiHandler::Impl::start(const ApiRequest& req, const Target& t, const std::
     }
     unsigned status = r->created ? 201 : 200;
     std::string location = "/v1/sagas/" + r->id;
-    auto reply = [ctx, status, location](const Json& saga) {
-      ApiResponse res = json_response(status, saga);
+    auto reply = [ctx, status, location, draining](const Json& saga) {
+      // A wait cut short by a shutdown: the saga is durable and goes on
+      // when the server is back; the client gets its id either way.
+      const std::string st = saga.is_object() ? saga.value("status", "") : "";
+      const bool settled = st == "completed" || st == "compensated" || st == "stuck" || st == "terminated";
+      ApiResponse res = json_response(draining->load() && !settled ? 202 : status, saga);
       res.set(http::field::location, location);
       ctx->respond(std::move(res));
     };

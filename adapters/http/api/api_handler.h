@@ -3,7 +3,8 @@
 // network and api_server.cpp is the only network code.
 //
 // Routes:
-//   POST /v1/workflows/{name}/sagas[?wait=10s]   start (201 new, 200 same Idempotency-Key)
+//   POST /v1/workflows/{name}/sagas[?wait=10s]   start (201 new, 200 same Idempotency-Key,
+//                                                202 when a shutdown cut the wait short)
 //   GET  /v1/sagas[?status=&workflow=&limit=&after=]
 //   GET  /v1/sagas/{id}[?at=RFC3339]             ?at folds the log up to that moment
 //   GET  /v1/sagas/{id}/events
@@ -64,6 +65,12 @@ class ApiHandler {
   // thread, the engine thread or a worker thread. A ?wait pending when the
   // engine shuts down is answered with the saga as it stands.
   void handle(ApiRequest request, Respond respond);
+
+  // The server is shutting down (before Engine::drain()): a ?wait start cut
+  // short from now on is answered 202 Accepted with the saga as it stands
+  // and its Location, so the client has its id and can follow it, rather
+  // than 201/200 that would read as "the wait ran its course".
+  void drain();
 
   // Finishes the worker pool's queued jobs and joins it. Requests handled
   // afterwards that need the pool are answered 503. Idempotent.

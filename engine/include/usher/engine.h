@@ -180,6 +180,16 @@ class Engine {
   // in cluster(); set once the server listens.
   virtual void advertise(const std::string& address) = 0;
 
+  // The first half of a graceful stop (usher serve on SIGTERM): from now on no
+  // saga starts, no operator action is taken (both kUnavailable: nothing is
+  // written) and no attempt is sent; an attempt decided from now on stays
+  // scheduled in the log and is sent when the log is next opened. Waiters
+  // get the saga as it stands, at once. Then waits up to `grace` for the
+  // calls already out to answer, so that their results are logged and no
+  // service did work that the log does not know of. True when every call
+  // answered in time. shutdown() must still be called.
+  virtual bool drain(Millis grace) = 0;
+
   // Stops taking new work, stops adapters, flushes pending commits. Calls in
   // flight are left as they are in the log: they are sent again (same
   // idempotency key) when the log is next opened. Waiters of on_settled()/wait()

@@ -37,7 +37,7 @@ StepAdapterPtr Dispatcher::adapter_for(const Service& service) const {
 }
 
 void Dispatcher::dispatch(Saga& saga, DispatchCommand cmd) {
-  if (stopping_) return;  // logged as scheduled: sent on the next start
+  if (stopping_ || holding_) return;  // logged as scheduled: sent on the next start
   const Step& step = saga.def->steps[cmd.step];
   const CallSpec& spec = cmd.kind == CallKind::kAction ? step.action : *step.compensate;
   ServiceLane& lane = lanes_[spec.service];
@@ -54,7 +54,7 @@ void Dispatcher::release_slot(const std::string& service) {
   if (lane_it == lanes_.end()) return;
   ServiceLane& lane = lane_it->second;
   if (lane.in_flight > 0) --lane.in_flight;
-  while (!stopping_ && lane.in_flight < max_in_flight_ && !lane.waiting.empty()) {
+  while (!stopping_ && !holding_ && lane.in_flight < max_in_flight_ && !lane.waiting.empty()) {
     WaitingCall next = std::move(lane.waiting.front());
     lane.waiting.pop_front();
     Saga* saga = sink_.still_wanted(next.saga_id, next.generation, next.cmd);
@@ -103,6 +103,10 @@ void Dispatcher::send(Saga& saga, DispatchCommand cmd) {
     timeout.at = clock_.now_us() + timeout_us;
     sink_.on_sending(saga.state.id, saga.generation, timeout);
   }
+  {
+    std::lock_guard lock(out_mu_);
+    ++out_;
+  }
   auto reply = [this, id = saga.state.id, generation = saga.generation, step = cmd.step, kind = cmd.kind,
                 attempt = cmd.attempt, service = spec.service](StepResult r) {
     asio::post(io_, [this, id, generation, step, kind, attempt, service, r = std::move(r)]() mutable {
@@ -110,8 +114,9 @@ void Dispatcher::send(Saga& saga, DispatchCommand cmd) {
       // While stopping, adapters answer their calls in flight with "shut
       // down"; that is not the service's answer. The call stays in flight in
       // the log and is sent again on the next start.
-      if (stopping_) return;
-      sink_.on_result(id, generation, ResultInput{step, kind, attempt, std::move(r)});
+      if (!stopping_) sink_.on_result(id, generation, ResultInput{step, kind, attempt, std::move(r)});
+      std::lock_guard lock(out_mu_);
+      if (--out_ == 0) out_cv_.notify_all();
     });
   };
   if (!adapter) {
@@ -128,6 +133,13 @@ void Dispatcher::send(Saga& saga, DispatchCommand cmd) {
     return;
   }
   adapter->dispatch(std::move(call), std::move(reply));
+}
+
+void Dispatcher::hold() { holding_ = true; }
+
+bool Dispatcher::wait_until_idle(Millis timeout) {
+  std::unique_lock lock(out_mu_);
+  return out_cv_.wait_for(lock, timeout, [this] { return out_ == 0; });
 }
 
 void Dispatcher::stop() {

@@ -16,9 +16,11 @@
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -60,6 +62,15 @@ class Dispatcher {
   // Sends the attempt, or queues it behind the service's calls in flight.
   void dispatch(Saga& saga, DispatchCommand cmd);
 
+  // The first half of a shutdown: no more sends. A call decided from now on
+  // (or waiting for its turn) stays scheduled in the log and is sent on the
+  // next start; answers of the calls already out still reach the sink.
+  void hold();
+  // Waits until every call handed to an adapter has been answered and its
+  // answer handed to the sink, or `timeout` passed; true when none is out.
+  // Any thread but the engine thread, which delivers the answers.
+  bool wait_until_idle(Millis timeout);
+
   // No more sends; answers that still come are dropped. Then shuts every bound
   // adapter down, which answers its calls in flight (with "shut down").
   void stop();
@@ -87,6 +98,12 @@ class Dispatcher {
   DispatchSink& sink_;
   const std::shared_ptr<LocalAdapter> local_ = std::make_shared<LocalAdapter>();
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> holding_{false};
+
+  // Calls sent and not yet answered to the sink, for wait_until_idle().
+  std::mutex out_mu_;
+  std::condition_variable out_cv_;
+  size_t out_ = 0;
 
   mutable std::shared_mutex routes_mu_;
   std::unordered_map<std::string, StepAdapterPtr> by_service_;

@@ -177,6 +177,16 @@ class EngineImpl final : public Engine {
     return s;
   }
 
+  bool drain(Millis grace) override {
+    if (shut_down_) return true;
+    runner_.begin_drain();
+    runner_.dispatcher().hold();
+    on_engine([this] { runner_.answer_waiters(); });
+    const bool idle = runner_.dispatcher().wait_until_idle(grace);
+    store_->flush();  // the answers that came in are logged now
+    return idle;
+  }
+
   void shutdown() override {
     if (shut_down_.exchange(true)) return;
     runner_.begin_stop();

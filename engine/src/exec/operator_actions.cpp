@@ -18,7 +18,7 @@ const char* verb(const OperatorAction& action) { return std::visit(Verb{}, actio
 }  // namespace
 
 void SagaRunner::operate(const std::string& id, OperatorAction action, std::function<void(Result<Json>)> reply) {
-  if (stopping_) return reply(Status::unavailable("the engine is shutting down"));
+  if (stopping_ || draining_) return reply(Status::unavailable("the engine is shutting down"));
   auto it = sagas_.find(id);
   if (it == sagas_.end() && cluster_) {
     // Perhaps another node's: moved here to act on it (cluster.cpp).

@@ -81,6 +81,13 @@ class SagaRunner final : public DispatchSink {
   int64_t node() const override { return node_.load(); }  // any thread
 
   // ---- stopping ----
+  // Any thread: the engine is draining before it stops. From now on no saga
+  // starts and no operator action is taken (both answered "shutting down":
+  // nothing was written), and a waiter is answered at once with the saga as
+  // it stands. Results of calls in flight are still decided and logged.
+  void begin_drain() { draining_ = true; }
+  // Engine thread: answers every waiter with the saga as it stands.
+  void answer_waiters();
   // Any thread: from now on nothing new is started, sent or decided.
   void begin_stop();
   // Engine thread: timers cancelled, waiters answered with the saga as it stands.
@@ -146,6 +153,7 @@ class SagaRunner final : public DispatchSink {
   std::unique_ptr<NodeRegistry> claims_;
   std::atomic<int64_t> node_{0};  // 0: not a node, or between a lapse and joining again
 
+  std::atomic<bool> draining_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> in_memory_{0};
 };

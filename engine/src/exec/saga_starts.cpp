@@ -28,7 +28,7 @@ auto saga_by_key(std::string key) {
 
 void SagaRunner::start(DefinitionPtr def, StartRequest req, std::function<void(Result<StartResponse>)> done,
                        bool looked_up) {
-  if (stopping_) return done(Status::unavailable("the engine is shutting down"));
+  if (stopping_ || draining_) return done(Status::unavailable("the engine is shutting down"));
   if (!recovered_) return done(Status::failed_precondition("call resume() before starting sagas"));
   // Owns copies of what it needs: it may run after start() has returned,
   // when the first start with this key becomes durable.
@@ -60,7 +60,7 @@ void SagaRunner::start(DefinitionPtr def, StartRequest req, std::function<void(R
       // decide again here (a start with the same key may have come meanwhile).
       reads_.read_then(saga_by_key(req.idempotency_key), [this, def = std::move(def), req = std::move(req),
                                                           done = std::move(done), reply_existing](Found found) mutable {
-        if (stopping_) return done(Status::unavailable("the engine is shutting down"));
+        if (stopping_ || draining_) return done(Status::unavailable("the engine is shutting down"));
         if (!found.is_ok()) return done(found.status());
         if (found.value()) return reply_existing(found.value()->first, found.value()->second, done);
         start(std::move(def), std::move(req), std::move(done), true);

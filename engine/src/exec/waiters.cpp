@@ -11,7 +11,8 @@ void SagaRunner::on_settled(const std::string& id, Millis timeout, std::function
   auto it = sagas_.find(id);
   const auto deadline = timeout == Millis::max() ? std::chrono::steady_clock::time_point::max()
                                                  : std::chrono::steady_clock::now() + timeout;
-  if (it == sagas_.end() && cluster_) {
+  if (draining_ && it != sagas_.end()) return done(saga_to_json(*it->second->def, it->second->state));
+  if (it == sagas_.end() && cluster_ && !draining_) {
     // Perhaps running on another node: followed in the log (cluster.cpp).
     return watch_log(id, Saga::Waiter{++waiter_token_, std::move(done), nullptr, deadline});
   }
@@ -42,6 +43,14 @@ void SagaRunner::on_settled(const std::string& id, Millis timeout, std::function
     });
   }
   saga.waiters.push_back(std::move(w));
+}
+
+void SagaRunner::answer_waiters() {
+  for (auto& [id, saga] : sagas_) {
+    auto waiters = std::move(saga->waiters);
+    saga->waiters.clear();
+    for (auto& w : waiters) w.done(saga_to_json(*saga->def, saga->state));
+  }
 }
 
 }  // namespace usher

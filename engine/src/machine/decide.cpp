@@ -318,7 +318,11 @@ class Decider {
                    "the pivot \"" + st.name + "\" may have happened (an attempt got no answer), so the saga "
                    "cannot compensate: the ticket may exist. Last error: " + c.error);
     }
-    start_compensation(!why.empty() ? why : "step \"" + st.name + "\" failed: " + c.error);
+    if (!why.empty()) return start_compensation(why);
+    // Adapters may already name the step in their errors ("step \"pay\"
+    // (payments.charge): no answer…"): say it once.
+    const std::string named = "step \"" + st.name + "\"";
+    start_compensation(c.error.rfind(named, 0) == 0 ? c.error : named + " failed: " + c.error);
   }
 
   void on_deadline() {
