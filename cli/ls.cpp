@@ -42,7 +42,8 @@ std::string shell_word(const std::string& text) {
   return quoted + "'";
 }
 
-// The flags that chose this page, so that the next page's command keeps them.
+// The flags that chose this page, so that the next page's command keeps them
+// (follow_up_command adds --db or --server).
 std::string filter_flags(const LsOptions& o) {
   std::string flags;
   auto add = [&](const char* flag, const std::string& value) {
@@ -123,7 +124,8 @@ int run_ls(const LsOptions& o) {
   }
   table.print(std::cout);
   if (auto next = string_at(page.json, "next"))
-    std::cout << paint("more: usher ls --after " + *next + filter_flags(o), Color::kDim) << "\n";
+    std::cout << paint("more: " + follow_up_command(o.common, "ls --after " + *next + filter_flags(o)), Color::kDim)
+              << "\n";
   return kExitOk;
 }
 

@@ -135,7 +135,9 @@ TEST_CASE("usher ls finds a saga by its idempotency key and by time, the same wi
           std::vector<std::string>{id2});
     // The next page's command keeps the filters.
     CommandResult paged = run_usher("ls --limit 1 --since " + since + " " + mode);
-    CHECK(paged.out.find("more: usher ls --after " + id3 + " --since " + since + " --limit 1") != std::string::npos);
+    const std::string source = mode == f.server_flags() ? "--server " + f.server->url : "--db " + f.db;
+    CHECK(paged.out.find("more: usher ls --after " + id3 + " --since " + since + " --limit 1 " + source + "\n") !=
+          std::string::npos);
     // A time as `ls` prints it (UTC, no zone).
     CHECK(ids_of(parse_ok(run_usher("ls --json --since '2000-01-01 00:00:00' " + mode))).size() == 3);
     CHECK(run_usher("ls --since '2999-01-01 00:00:00' " + mode).out == "no sagas\n");
