@@ -55,7 +55,9 @@ class ApiHandler {
   using Respond = std::function<void(ApiResponse)>;
 
   // `engine` and `metrics` (may be null: /metrics then shows only the engine's
-  // stats) must outlive the handler.
+  // stats and the counts from the log, and requests are not counted) must
+  // outlive the handler. Every answer is counted in `metrics` by route and
+  // code, and a refused one logged (request_observer.h).
   ApiHandler(Engine& engine, ApiMetrics* metrics, ApiHandlerOptions options);
   ~ApiHandler();  // calls shutdown()
   ApiHandler(const ApiHandler&) = delete;

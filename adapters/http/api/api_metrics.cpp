@@ -295,48 +295,43 @@ std::string ApiMetrics::render(const EngineStats& stats, const Json* counts, int
 }
 
 void log_transition(const TransitionInfo& t) {
-  const LogFields fields = {{"saga_id", t.saga_id},
-                            {"workflow", t.workflow},
-                            {"correlation_id", t.correlation_id},
-                            {"event", event_type_name(t.event)},
-                            {"status", saga_status_name(t.status)},
-                            {"step", t.step},
-                            {"detail", t.detail}};
+  // The level and message first: a line below the logger's level costs no
+  // JSON on the engine thread (most transitions are debug).
+  spdlog::level::level_enum level = spdlog::level::info;
+  std::string message;
   switch (t.event) {
     case EventType::kSagaStuck:
-      spdlog::error("{}", with_fields("saga stuck", fields));
+      level = spdlog::level::err;
+      message = "saga stuck";
       break;
-    case EventType::kSagaCompleted:
-      spdlog::info("{}", with_fields("saga completed", fields));
-      break;
-    case EventType::kSagaCompensated:
-      spdlog::info("{}", with_fields("saga compensated", fields));
-      break;
-    case EventType::kSagaTerminated:
-      spdlog::info("{}", with_fields("saga terminated by an operator", fields));
-      break;
-    case EventType::kCancelRequested:
-      spdlog::info("{}", with_fields("operator cancelled the saga", fields));
-      break;
-    case EventType::kOperatorRetried:
-      spdlog::info("{}", with_fields("operator retried the saga", fields));
-      break;
-    case EventType::kOperatorResolved:
-      spdlog::info("{}", with_fields("operator resolved the step", fields));
-      break;
+    case EventType::kSagaCompleted: message = "saga completed"; break;
+    case EventType::kSagaCompensated: message = "saga compensated"; break;
+    case EventType::kSagaTerminated: message = "saga terminated by an operator"; break;
+    case EventType::kCancelRequested: message = "operator cancelled the saga"; break;
+    case EventType::kOperatorRetried: message = "operator retried the saga"; break;
+    case EventType::kOperatorResolved: message = "operator resolved the step"; break;
     default:
-      if (spdlog::should_log(spdlog::level::debug)) {
-        LogFields f = fields;
-        if (!t.service.empty()) {
-          f["service"] = t.service;
-          f["operation"] = t.operation;
-          f["kind"] = kind_label(t.kind);
-        }
-        if (t.latency_us > 0) f["latency_ms"] = static_cast<double>(t.latency_us) / 1e3;
-        spdlog::debug("{}", with_fields(std::string("saga ") + event_type_name(t.event), f));
-      }
+      level = spdlog::level::debug;
+      message = std::string("saga ") + event_type_name(t.event);
       break;
   }
+  if (!spdlog::should_log(level)) return;
+  LogFields fields = {{"saga_id", t.saga_id},
+                      {"workflow", t.workflow},
+                      {"correlation_id", t.correlation_id},
+                      {"event", event_type_name(t.event)},
+                      {"status", saga_status_name(t.status)},
+                      {"step", t.step},
+                      {"detail", t.detail}};
+  if (level == spdlog::level::debug) {
+    if (!t.service.empty()) {
+      fields["service"] = t.service;
+      fields["operation"] = t.operation;
+      fields["kind"] = kind_label(t.kind);
+    }
+    if (t.latency_us > 0) fields["latency_ms"] = static_cast<double>(t.latency_us) / 1e3;
+  }
+  spdlog::log(level, "{}", with_fields(message, fields));
 }
 
 }  // namespace usher::api
