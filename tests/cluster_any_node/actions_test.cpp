@@ -133,3 +133,59 @@ TEST_CASE("a retry sent to B for a saga stuck after its pivot on A moves it to B
   CHECK_MESSAGE((from_b.size() == 1 && from_b[0].operation == "send" && from_b[0].status == 200),
                 "wanted one notification from node " << b << ":" << describe(from_b));
 }
+
+TEST_CASE("a resolve sent to B for a saga stuck on A moves it to B, which goes on as the operator said") {
+  TempDir dir;
+  SwitchService service;
+  write_switch_workflow(dir, service);
+  TwoNodes nodes(dir);
+  const int64_t a = nodes.a().first_id(), b = nodes.b().first_id();
+  const std::string id = stuck_on_a(nodes, service, 3);
+
+  // The operator released the seat by hand: the saga has nothing left to undo.
+  const double resolve_sent = wall_now_ms();
+  auto resolved = act_on(nodes.b().port(), id, "resolve",
+                         {{"step", "reserve"}, {"outcome", "succeeded"}, {"output", json::object()},
+                          {"note", "released by hand"}});
+  REQUIRE_MESSAGE((resolved.status == 200 || resolved.status == 202),
+                resolved.status << " " << resolved.error << resolved.body);
+  CHECK_MESSAGE(reaches(nodes.database, id, "compensated", 10s),
+                "saga " << id << " is " << status_of(nodes.database, id) << "\n" << nodes.lines());
+
+  const LoggedSaga saga = read_log(nodes.database).at(id);
+  check_moved(saga, a, b);
+  bool logged = false;
+  for (const LoggedEvent& e : saga.events) logged |= e.type == "OperatorResolved" && e.node == b;
+  CHECK_MESSAGE(logged, "no OperatorResolved by node " << b << "\n" << describe(saga));
+  CHECK(calls_after(service, id, a, resolve_sent).empty());
+  const auto from_b = calls_after(service, id, b, resolve_sent);
+  CHECK_MESSAGE(from_b.empty(), "the resolved release was sent again:" << describe(from_b));
+}
+
+TEST_CASE("a terminate sent to B for a saga stuck on A moves it to B and ends it terminated; nothing more is sent") {
+  TempDir dir;
+  SwitchService service;
+  write_switch_workflow(dir, service);
+  TwoNodes nodes(dir);
+  const int64_t a = nodes.a().first_id(), b = nodes.b().first_id();
+  const std::string id = stuck_on_a(nodes, service, 4);
+
+  service.set("release", SwitchService::ok());
+  const double terminate_sent = wall_now_ms();
+  auto terminated = act_on(nodes.b().port(), id, "terminate", {{"reason", "refunded out of band"}});
+  REQUIRE_MESSAGE((terminated.status == 200 || terminated.status == 202),
+                terminated.status << " " << terminated.error << terminated.body);
+  CHECK_MESSAGE(reaches(nodes.database, id, "terminated", 10s),
+                "saga " << id << " is " << status_of(nodes.database, id) << "\n" << nodes.lines());
+
+  std::this_thread::sleep_for(500ms);
+  const LoggedSaga saga = read_log(nodes.database).at(id);
+  check_moved(saga, a, b);
+  bool logged = false;
+  for (const LoggedEvent& e : saga.events) logged |= e.type == "SagaTerminated" && e.node == b;
+  CHECK_MESSAGE(logged, "no SagaTerminated by node " << b << "\n" << describe(saga));
+  const auto after = calls_after(service, id, a, terminate_sent);
+  CHECK_MESSAGE(after.empty(), "node " << a << " sent after the terminate:" << describe(after));
+  const auto from_b = calls_after(service, id, b, terminate_sent);
+  CHECK_MESSAGE(from_b.empty(), "node " << b << " sent after the terminate:" << describe(from_b));
+}

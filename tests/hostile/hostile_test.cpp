@@ -497,7 +497,7 @@ TEST_CASE("security: the bearer token never appears in the server's output, even
     const std::string out = server.output();
     // usher logs nothing at debug on this path today, but the saga's transitions (info) must be there:
     // proof the output was captured and covered the authenticated requests.
-    CHECK_MESSAGE(out.find("saga " + id) != std::string::npos, "the saga's transitions are not in the output:\n" << out);
+    CHECK_MESSAGE(out.find("saga_id=" + id) != std::string::npos, "the saga's transitions are not in the output:\n" << out);
     CHECK_MESSAGE(out.find(token) == std::string::npos, "the token appears in the server's output");
     CHECK_MESSAGE(out.find(wrong) == std::string::npos, "a presented (wrong) token appears in the server's output");
   }
