@@ -57,10 +57,10 @@ demo-postgres: deps
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target $(DEMO_TARGETS)
 	bash scripts/demo-postgres.sh $(BUILD_DIR)
 
-# The ticketing saga benchmark (BENCHMARK.md, docs/performance.md): every mode,
+# The ticketing saga benchmark (docs/performance.md, docs/performance.md): every mode,
 # durable (synchronous=FULL), one table, targets checked, JSON in
 # $(BUILD_DIR)/bench/bench-data/results.json. `bench` is the quick version
-# (under 2 minutes); `bench-full` runs BENCHMARK.md's sizes, 100,000-saga
+# (under 2 minutes); `bench-full` runs docs/performance.md's sizes, 100,000-saga
 # recovery and a BENCH_SOAK_SECONDS soak (10 minutes by default).
 BENCH_SOAK_SECONDS ?= 600
 .PHONY: bench-full
@@ -88,7 +88,7 @@ bench-cluster: deps
 	$(MAKE) build
 	bash scripts/bench-cluster.sh $(BUILD_DIR)
 
-# DESIGN.md section 7's comparison on its own terms: the step service in Node
+# docs/performance.md's comparison on its own terms: the step service in Node
 # (bench/node/step_service.js, Debian's nodejs), baseline, embedded and
 # server at C=1 and C=64.
 .PHONY: bench-node

@@ -1,7 +1,7 @@
-// usher-bench: the ticketing saga benchmark (BENCHMARK.md) driver.
+// usher-bench: the ticketing saga benchmark (docs/performance.md) driver.
 //
 //   usher-bench --suite quick|full|node [--json FILE] every mode, one table
-//   usher-bench --suite node                          DESIGN.md section 7 with a Node step service
+//   usher-bench --suite node                          docs/performance.md with a Node step service
 //   usher-bench --mode embedded -c 256 -n 20000       one run
 //   usher-bench --suite cluster --db URI --rounds 3   1, 2 and 4 nodes on one PostgreSQL
 //
@@ -17,7 +17,7 @@
 //
 // A suite starts one step service and runs each mode in a fresh child process
 // of its own (so peak RSS, CPU and fsync counts belong to that run alone),
-// then prints the table, checks DESIGN.md's targets and writes the JSON.
+// then prints the table, checks the targets of docs/performance.md and writes the JSON.
 // The exit code is 0 when every run worked and every call count matched.
 #include <unistd.h>
 
@@ -85,7 +85,7 @@ std::vector<Planned> suite(const std::string& name, unsigned rounds) {
     return both;
   }
   if (name == "node") {
-    // DESIGN.md section 7's table, on its own terms: the step service in Node.
+    // docs/performance.md's table, on its own terms: the step service in Node.
     return {{"baseline", 1, 300}, {"baseline", 64, 20000}, {"embedded", 1, 300}, {"embedded", 64, 20000},
             {"server", 1, 300},   {"server", 64, 20000}};
   }
@@ -101,7 +101,7 @@ std::vector<Planned> suite(const std::string& name, unsigned rounds) {
           {"kafka", 1, 300},        {"kafka", 64, 20000},     {"recovery", 1024, 100000}, {"soak", 256, 0}};
 }
 
-// DESIGN.md section 7 and the benchmark issue's targets, checked against a suite's runs.
+// docs/performance.md and the benchmark issue's targets, checked against a suite's runs.
 std::string check_targets(const std::vector<Json>& runs) {
   auto find = [&](const std::string& mode, unsigned c) -> const Json* {
     for (const Json& j : runs)
@@ -179,7 +179,7 @@ std::string check_targets(const std::vector<Json>& runs) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"The ticketing saga benchmark (BENCHMARK.md)."};
+  CLI::App app{"The ticketing saga benchmark (docs/performance.md)."};
   std::string suite_name, json_path;
   RunSpec spec;
   spec.mode = "embedded";
@@ -193,7 +193,7 @@ int main(int argc, char** argv) {
   spec.sandbox_binary = (bin / ".." / "examples" / "kafka-sandbox" / "usher-kafka-sandbox").lexically_normal().string();
   double soak_seconds = 600;
   app.add_option("--suite", suite_name,
-                 "quick (every mode, under 2 minutes), full (BENCHMARK.md's sizes and a soak), node (DESIGN.md's "
+                 "quick (every mode, under 2 minutes), full (docs/performance.md's sizes and a soak), node (docs/performance.md's "
                  "comparison: baseline, embedded and server at C=1 and C=64; implies --service node) or postgres "
                  "(embedded C=1, server C=1 and C=64, local C=256, on SQLite and then on --db) or cluster (1, 2 "
                  "and 4 nodes on --db, 64 sagas in flight and 6000 sagas per node, each node at --node-cpu)")
@@ -316,7 +316,7 @@ int main(int argc, char** argv) {
     std::printf("%s", usher::bench::format_cluster_table(results, kClusterGoal).c_str());
   } else {
     std::printf("%s", usher::bench::format_table(results).c_str());
-    std::printf("\ntargets (DESIGN.md section 7):\n%s", check_targets(results).c_str());
+    std::printf("\ntargets (docs/performance.md):\n%s", check_targets(results).c_str());
   }
   Json all = {{"synchronous", spec.synchronous_full ? "FULL" : "NORMAL"}, {"cpus", sysconf(_SC_NPROCESSORS_ONLN)},
               {"step_service", service_name}, {"runs", results}};

@@ -1,4 +1,4 @@
-// usher-bench-service: the ticketing benchmark's step service (BENCHMARK.md)
+// usher-bench-service: the ticketing benchmark's step service (docs/performance.md)
 // in C++, so the engine, not the service, is what a run measures.
 //
 //   usher-bench-service [--port 0] [--threads 2]
@@ -106,7 +106,7 @@ asio::awaitable<void> listen(tcp::acceptor& acceptor) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"The ticketing benchmark's step service (BENCHMARK.md)."};
+  CLI::App app{"The ticketing benchmark's step service (docs/performance.md)."};
   unsigned short port = 0;
   unsigned threads = 2;
   app.add_option("--port", port, "port on 127.0.0.1; 0 picks one [0]");

@@ -1,4 +1,4 @@
-// The ticketing benchmark's step semantics (docs/../BENCHMARK.md), shared by
+// The ticketing benchmark's step semantics (docs/../docs/performance.md), shared by
 // the HTTP step service, the in-process handlers of `local` mode, the Kafka
 // payments service and the driver's own no-engine `baseline`, so every mode
 // answers exactly the same and is checked against the same expected counts.
@@ -69,7 +69,7 @@ struct Counts {
   }
 };
 
-// What N sagas with seats 1..N must have called (BENCHMARK.md): reserve N,
+// What N sagas with seats 1..N must have called (docs/performance.md): reserve N,
 // pay N, reserve/cancel N/10, confirm and notify 9N/10, pay/refund 0.
 inline std::array<uint64_t, kPathCount> expected_counts(uint64_t n) {
   uint64_t declined_sagas = n / 10;

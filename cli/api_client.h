@@ -1,4 +1,4 @@
-// A small synchronous HTTP/1.1 client for the trigger API (DESIGN.md section 5),
+// A small synchronous HTTP/1.1 client for the trigger API (docs/api.md),
 // used by the CLI's --server mode. One request per connection: the CLI makes
 // a handful of calls and exits, so keep-alive would buy nothing.
 //

@@ -1,7 +1,7 @@
 // `usher resolve ID --step S --outcome succeeded|failed [--output JSON] --note T`:
 // the operator states what happened to a stuck saga's stuck step (a refund made
 // by hand, a ticket found issued), and the saga goes on as if the service had
-// answered so (DESIGN.md 5.3). --output (a JSON object, inline, @FILE or @-)
+// answered so (docs/semantics.md (operator actions)). --output (a JSON object, inline, @FILE or @-)
 // goes only with succeeded: it is the step's output that later steps read.
 // Refused (exit 1) when the saga is not stuck, S is not the stuck step, or the
 // outcome is not allowed there. With --status (and --workflow, --dry-run)

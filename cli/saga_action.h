@@ -1,5 +1,5 @@
 // What the operator actions share (`usher cancel`, `retry`, `resolve`,
-// `terminate`; DESIGN.md section 5.3): a POST /v1/sagas/{id}/{action} with a
+// `terminate`; docs/semantics.md (operator actions)): a POST /v1/sagas/{id}/{action} with a
 // JSON body, through the API only (the server alone writes the log), on one
 // saga or on every saga a filter lists.
 //

@@ -1,6 +1,6 @@
 // Where the inspection commands read sagas from: the log file itself (--db,
 // read-only through LogInspector) or a running server (--server, through the
-// trigger API). Both answer with the same JSON documents (DESIGN.md section 5),
+// trigger API). Both answer with the same JSON documents (docs/api.md),
 // so `ls`, `show`, `events`, `stats` and `nodes` render one format whichever
 // is used.
 //

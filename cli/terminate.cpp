@@ -1,5 +1,5 @@
 // `usher terminate ID --reason T`: ends a stuck saga as `terminated`; nothing
-// more is sent for it, and what it did stays as it stands (DESIGN.md 5.3).
+// more is sent for it, and what it did stays as it stands (docs/semantics.md (operator actions)).
 // Refused (exit 1) when the saga is not stuck. With --status (and --workflow,
 // --dry-run) instead of an ID, every saga listed (saga_action.h).
 #include "commands.h"

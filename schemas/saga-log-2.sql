@@ -1,5 +1,5 @@
--- The usher saga log, the migration from schema version 1 to 2 (DESIGN.md
--- sections 4 and 5): the status `terminated`, and sagas found by correlation id.
+-- The usher saga log, the migration from schema version 1 to 2 (docs/architecture.md
+-- and docs/api.md): the status `terminated`, and sagas found by correlation id.
 --
 -- The build embeds this file in usher_store, which applies it after
 -- saga-log.sql, in the same IMMEDIATE transaction as the PRAGMA user_version

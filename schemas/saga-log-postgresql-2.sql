@@ -1,5 +1,5 @@
 -- The usher saga log on PostgreSQL: the migration from schema version 1 to 2,
--- several nodes on one database (DESIGN.md section 4.2; docs/cluster.md).
+-- several nodes on one database (docs/cluster.md; docs/cluster.md).
 --
 -- Each `usher serve` on the database is a node with a lease it renews; each
 -- running saga is owned by one node under a fence, a number that grows each

@@ -1,5 +1,5 @@
 -- The usher saga log on PostgreSQL: the migration from schema version 2 to 3
--- (DESIGN.md sections 4 and 5), as schemas/saga-log-2.sql is for SQLite: the
+-- (docs/architecture.md and docs/api.md), as schemas/saga-log-2.sql is for SQLite: the
 -- status `terminated`, and sagas found by correlation id. Like the earlier
 -- versions, this file is never edited once released.
 

@@ -1,4 +1,4 @@
--- The usher saga log on PostgreSQL, schema version 1 (DESIGN.md sections 4 and 4.1).
+-- The usher saga log on PostgreSQL, schema version 1 (docs/architecture.md and docs/postgresql.md).
 --
 -- The same tables, events and JSON as schemas/saga-log.sql (SQLite), in
 -- PostgreSQL's types: saga ids are `uuid`, event data `jsonb`, times

@@ -1,4 +1,4 @@
--- The usher saga log, schema version 1 (DESIGN.md section 4).
+-- The usher saga log, schema version 1 (docs/architecture.md).
 --
 -- This file is the single source of truth: the build embeds it in usher_store,
 -- which applies it to an empty database as the migration from version 0 to 1

@@ -1,4 +1,4 @@
-// The Kafka wire contract of DESIGN.md section 3 in one place: header names,
+// The Kafka wire contract of docs/semantics.md in one place: header names,
 // the correlation id, and what a reply value means. No librdkafka here, so
 // the classification of every reply is tested without a broker; the adapter
 // and the step-service helper only move bytes and call these.
@@ -16,7 +16,7 @@
 // — is *malformed*: kTimeout, the outcome unknown, with an error naming the
 // step and quoting the value. Why unknown, and not a retry or a drop: the
 // reply carries the attempt's correlation id, so the service received the
-// request and may have acted on it (DESIGN.md section 3, "What may have
+// request and may have acted on it (docs/semantics.md, "What may have
 // happened stays so"); kTransient would claim it did not, and kFailed that it
 // definitely failed. Dropping it as "a reply that matches no waiting attempt"
 // would not fit either — it does match one — and would only end the attempt

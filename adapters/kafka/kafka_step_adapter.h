@@ -1,6 +1,6 @@
 // The Kafka step adapter: sends each step attempt as one message to its
 // service's request topic and waits for the reply on a reply topic, as
-// DESIGN.md section 3 says (wire details and reply classification in
+// docs/semantics.md says (wire details and reply classification in
 // kafka_reply.h, the whole contract in docs/kafka.md).
 //
 // Per cluster (distinct `brokers` value of the services it is given) the
@@ -35,7 +35,7 @@
 //  - librdkafka's own threads run no usher code: all callbacks are served by
 //    polling from the poll thread.
 //
-// How an attempt ends (DESIGN.md section 3):
+// How an attempt ends (docs/semantics.md):
 //  - a reply with its usher-correlation-id: kOk / kFailed / kTransient as
 //    kafka_reply.h classifies it; a malformed reply (not UTF-8 JSON, too
 //    deep, no known status) is kTimeout, the outcome unknown, naming the step

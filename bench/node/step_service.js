@@ -1,5 +1,5 @@
-// The ticketing benchmark's step service (BENCHMARK.md) in Node, with Node's
-// own http module and nothing else: the kind of service DESIGN.md's
+// The ticketing benchmark's step service (docs/performance.md) in Node, with Node's
+// own http module and nothing else: the kind of service docs/performance.md's
 // comparison with Restate and DBOS was measured against, so usher's figures
 // can be set beside theirs on the same work.
 //

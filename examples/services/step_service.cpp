@@ -11,7 +11,7 @@ ServiceReply error_reply(unsigned status, std::string message) {
 }
 
 // Whether a status is a final answer worth replaying for the same key
-// (DESIGN.md section 3: these are the ones usher will not retry).
+// (docs/semantics.md: these are the ones usher will not retry).
 bool is_final(unsigned status) {
   if (status >= 200 && status < 300) return true;
   return status >= 400 && status < 500 && status != 408 && status != 425 && status != 429;

@@ -1,6 +1,6 @@
 // Chaos: a ticketing workflow under load over HTTP while `usher serve` is
 // SIGKILLed at random moments and restarted on the same saga log; then every
-// guarantee of DESIGN.md section 8 is checked from two independent records:
+// guarantee of docs/reliability.md is checked from two independent records:
 // the step services' own request logs and the saga log.
 //
 // Size (environment; the defaults are the short CI run):

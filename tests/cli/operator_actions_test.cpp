@@ -1,4 +1,4 @@
-// `usher retry|resolve|terminate|cancel` (DESIGN.md 5.3), on one saga and in
+// `usher retry|resolve|terminate|cancel` (docs/semantics.md (operator actions)), on one saga and in
 // batches: the real binary against a real `usher serve` whose notifier is made
 // to decline, so that sagas get stuck after their pivot.
 #include <doctest/doctest.h>

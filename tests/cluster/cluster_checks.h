@@ -1,5 +1,5 @@
 // What must hold of a saga log that several nodes wrote through kills,
-// pauses, partitions and stalled commits (DESIGN.md sections 4.2 and 8),
+// pauses, partitions and stalled commits (docs/cluster.md and docs/reliability.md),
 // checked against the log's tables and the step service's record of calls:
 //   1. every acknowledged start reached completed or compensated, as its
 //      input says, and no saga is left running;

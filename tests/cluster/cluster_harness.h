@@ -1,5 +1,5 @@
 // Several `usher serve` nodes on one PostgreSQL database, under load, for the
-// cluster fault tests (DESIGN.md section 4.2): the real binary, the real
+// cluster fault tests (docs/cluster.md): the real binary, the real
 // database (the test process's throwaway cluster, support/pg_cluster.h, a
 // database per test), the booking's step services in process
 // (support/recording_service.h), everything on 127.0.0.1 port 0.

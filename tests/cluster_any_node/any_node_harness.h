@@ -1,5 +1,5 @@
 // Two `usher serve` nodes, A and B, on one PostgreSQL database, for the tests
-// of "any node answers" (docs/cluster.md, DESIGN.md section 4.2): a request
+// of "any node answers" (docs/cluster.md, docs/cluster.md): a request
 // for a saga A runs is sent to B. Built on the cluster fault tests' harness
 // (tests/cluster/): its Node and Cluster run the real binary, its read_log()
 // reads who wrote each event under which fence.

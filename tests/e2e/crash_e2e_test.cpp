@@ -127,7 +127,7 @@ TEST_CASE("SIGKILL with sagas in flight: after a restart every acknowledged saga
     // Compensations in exact reverse order, each starting after the previous
     // one succeeded. The declined charge is not refunded, unless it was in
     // flight at the kill: then it may have happened before the crash, and its
-    // re-sent attempt's refusal cannot take that back (DESIGN.md section 3).
+    // re-sent attempt's refusal cannot take that back (docs/semantics.md).
     bool charge_in_flight_at_kill = false;
     for (const json& e : pre) {
       if (e["step"] != "pay" || !e["data"].is_object() || e["data"].value("kind", "") != "action") continue;

@@ -1,4 +1,4 @@
-// The edges of DESIGN.md section 3, end to end: the real `usher serve` calls a
+// The edges of docs/semantics.md, end to end: the real `usher serve` calls a
 // scripted step service (scripted_service.h) that times out, refuses, answers
 // in bytes that are not JSON or not UTF-8, cuts its replies short, or is slow
 // while usher is killed. The service's own record of what reached it, and
@@ -561,7 +561,7 @@ int recovery_sagas() {
 
 }  // namespace
 
-// DESIGN.md section 8 ("kill -9 … every saga whose start was acknowledged
+// docs/reliability.md ("kill -9 … every saga whose start was acknowledged
 // reaches completed or compensated") against a slow service, with section 3's
 // budget: "retry.attempts counts every try". A service that answers every
 // request with 200 after 200 ms, 64 at a time, gives no saga a reason to fail:

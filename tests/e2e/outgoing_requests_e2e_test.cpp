@@ -1,5 +1,5 @@
 // What a saga's input or a step's output can do to the requests usher sends
-// (DESIGN.md section 3: "a value interpolated into `path` is percent-encoded
+// (docs/semantics.md: "a value interpolated into `path` is percent-encoded
 // as path-segment text … so no input or output can change the request line"),
 // through the real `usher serve` and a real HTTP service.
 #include <doctest/doctest.h>

@@ -1,5 +1,5 @@
 // A step service that misbehaves on cue, for the end-to-end tests of what
-// usher does with the answers a real service can give (DESIGN.md section 3).
+// usher does with the answers a real service can give (docs/semantics.md).
 //
 // In process, on 127.0.0.1 port 0, with its own I/O thread. Each test scripts,
 // per operation (the request path, "/hold"), a list of behaviours consumed one

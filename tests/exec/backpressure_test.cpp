@@ -1,4 +1,4 @@
-// Back-pressure and pacing (DESIGN.md section 3, docs/semantics.md): new starts
+// Back-pressure and pacing (docs/semantics.md, docs/semantics.md): new starts
 // are refused while too many sagas are in memory or the log's writer is
 // behind; calls to one service go out a bounded number at a time, and a call
 // that waits its turn spends no attempt; a late answer never stops the timer

@@ -1,4 +1,4 @@
-// Operator actions on a stuck saga (DESIGN.md section 5.3): resolve states the
+// Operator actions on a stuck saga (docs/semantics.md (operator actions)): resolve states the
 // stuck call's outcome, terminate ends the saga, and every action records
 // who acted and why.
 #include <doctest/doctest.h>

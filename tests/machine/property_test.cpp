@@ -2,7 +2,7 @@
 // reproducible, each checked against the saga invariants. A failure prints the
 // seed: rerun with USHER_PROPERTY_SEED=<seed> to replay just that schedule.
 //
-// The oracle for what gets compensated is written from DESIGN.md section 3's
+// The oracle for what gets compensated is written from docs/semantics.md's
 // words, over what the schedule itself did to each attempt, not from the
 // state machine's bookkeeping: "every step whose action was sent and did not
 // end in a definite business failure", where an attempt that timed out or was
@@ -26,7 +26,7 @@ namespace {
 // operator stated that the action failed.
 enum class Told { kOk, kRefused, kTransient, kNeverLeft, kNoAnswer, kResolvedFailed };
 
-// DESIGN.md section 3, applied to the attempts of one action in order.
+// docs/semantics.md, applied to the attempts of one action in order.
 bool design_says_compensate(const std::vector<Told>& attempts, bool in_flight_at_a_restart) {
   bool sent = false, may_have_happened = in_flight_at_a_restart, succeeded = false;
   std::optional<Told> last_sent;
@@ -189,7 +189,7 @@ ScheduleResult run_schedule(const DefinitionPtr& def, uint64_t seed) {
     for (int n : compensated)
       if (n) return {"a completed saga compensated a step", s.status};
   } else if (s.status == SagaStatus::kCompensated) {
-    // Compensated: exactly the steps DESIGN.md says may have happened and
+    // Compensated: exactly the steps docs/semantics.md says may have happened and
     // that can be undone.
     for (size_t i = 0; i < def->steps.size(); ++i) {
       bool should = def->steps[i].compensate && design_says_compensate(told[i], resumed_once[i]);

@@ -36,7 +36,7 @@ inline DefinitionPtr must_load(const std::string& yaml) {
   return r.definition;
 }
 
-// reserve -> pay -> confirm (pivot) -> notify (retriable), as in DESIGN.md.
+// reserve -> pay -> confirm (pivot) -> notify (retriable), as in docs/workflow-format.md.
 inline const char* kBookingYaml = R"(
 saga: booking
 version: 1

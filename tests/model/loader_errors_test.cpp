@@ -1,5 +1,5 @@
 // The loader's diagnostics: every problem, at its line and column, saying what
-// was expected (DESIGN.md section 2).
+// was expected (docs/workflow-format.md).
 #include <doctest/doctest.h>
 
 #include "test_util.h"

@@ -1,4 +1,4 @@
-// The workflows shipped in workflows/: they load, have the shape DESIGN.md
+// The workflows shipped in workflows/: they load, have the shape docs/workflow-format.md
 // describes, and validate against schemas/workflow.schema.json.
 #include <doctest/doctest.h>
 

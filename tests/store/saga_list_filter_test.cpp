@@ -1,4 +1,4 @@
-// Finding sagas (DESIGN.md section 5): the list filters by idempotency key,
+// Finding sagas (docs/api.md): the list filters by idempotency key,
 // correlation id and start time, and the counts by status. Every store runs
 // these (store_test_util.h); the SQLite query plans are checked at the end.
 #include <doctest/doctest.h>

@@ -481,7 +481,7 @@ void ApiHandler::Impl::start(const ApiRequest& req, const Target& t, const std::
   if (!input) return;
 
   // Carried to every step and stored: text a service and an operator can
-  // read, so one line of valid UTF-8 (DESIGN.md section 3).
+  // read, so one line of valid UTF-8 (docs/semantics.md).
   for (const char* name : {"Idempotency-Key", "X-Correlation-Id"}) {
     std::string value = header_value(req, name);
     bool control = std::any_of(value.begin(), value.end(), [](char c) {

@@ -1,4 +1,4 @@
-// The trigger API (DESIGN.md section 5) as a function from request to
+// The trigger API (docs/api.md) as a function from request to
 // response: it never touches a socket, so every route is tested without a
 // network and api_server.cpp is the only network code.
 //

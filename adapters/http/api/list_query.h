@@ -1,4 +1,4 @@
-// The query of GET /v1/sagas (DESIGN.md section 5) as a SagaFilter.
+// The query of GET /v1/sagas (docs/api.md) as a SagaFilter.
 //
 //   status           running|compensating|completed|compensated|stuck|terminated
 //   workflow         a workflow name

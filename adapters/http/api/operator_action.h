@@ -1,4 +1,4 @@
-// The operator actions of the trigger API (DESIGN.md section 5.3):
+// The operator actions of the trigger API (docs/semantics.md (operator actions)):
 //
 //   POST /v1/sagas/{id}/cancel     {"note"?}
 //   POST /v1/sagas/{id}/retry      {"note"?}

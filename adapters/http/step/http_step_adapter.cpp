@@ -13,8 +13,8 @@
 //                           waiter) when the reply allowed keep-alive, else close
 //                        └─ classify_reply (step_reply.h) → done(result)
 //
-// Waiting for a pooled connection is not part of the attempt (DESIGN.md
-// section 3: waiting is not an attempt). A waiter has no deadline of its own:
+// Waiting for a pooled connection is not part of the attempt (docs/semantics.md:
+// waiting is not an attempt). A waiter has no deadline of its own:
 // every connection it waits for belongs to an attempt that has one, so the
 // pool frees connections as those attempts end, and shutdown wakes it. Only
 // once it holds a connection does the attempt's one deadline, now +
@@ -47,7 +47,7 @@
 // server that closes a connection it has read a request from without answering
 // has crashed or is shutting down, and even then the repeat carries the same
 // Idempotency-Key, which every usher step service must honour (delivery is at
-// least once anyway, DESIGN.md section 3). Since the first copy may have
+// least once anyway, docs/semantics.md). Since the first copy may have
 // arrived, a re-send that cannot even connect is kTimeout, not "never sent".
 // Only reused connections qualify: a fresh connection that dies before the
 // reply is the service failing, and is kTimeout (unknown) for the retry policy

@@ -1,6 +1,6 @@
 // The HTTP step adapter: sends each step attempt to its service as one HTTP/1.1
 // request over a keep-alive connection pool (Boost.Beast) and classifies the
-// reply as DESIGN.md section 3 says (see step_reply.h for the table).
+// reply as docs/semantics.md says (see step_reply.h for the table).
 //
 // An attempt starts when it has a connection, not at dispatch(): waiting for
 // a pooled connection is not part of it. From then, one deadline (now +

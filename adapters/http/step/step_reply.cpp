@@ -111,7 +111,7 @@ StepResult classify_reply(const StepCall& call, unsigned status, std::string_vie
                           std::string_view body, std::string_view retry_after,
                           std::chrono::system_clock::time_point now) {
   if (!is_success(status)) return by_status(status, answer_text(call, status, reason, body), retry_after, now);
-  // A 2xx is a success whatever its body (DESIGN.md section 3): the service
+  // A 2xx is a success whatever its body (docs/semantics.md): the service
   // says it acted, so a garbled body must not turn the step into a retry or
   // a failure. Only the output is lost, and the note says why.
   if (trim(body).empty()) return StepResult::ok(Json::object());

@@ -1,5 +1,5 @@
 // The pure parts of the HTTP step adapter's replies: Retry-After parsing and
-// the classification of a reply into an Outcome (DESIGN.md section 3). No
+// the classification of a reply into an Outcome (docs/semantics.md). No
 // sockets here, so every row of the table is tested without a network;
 // http_step_adapter.cpp only moves bytes and calls these.
 #pragma once
@@ -30,7 +30,7 @@ std::string call_label(const StepCall& call);
 inline constexpr size_t kMaxReplyDepth = kMaxJsonDepth;
 using usher::json_deeper_than;
 
-// What a complete HTTP reply means (DESIGN.md section 3). `body` is the whole
+// What a complete HTTP reply means (docs/semantics.md). `body` is the whole
 // body (already capped by the parser), `retry_after` the Retry-After header
 // ("" when absent).
 //   - 2xx is kOk whatever the body: empty is {}; JSON nested deeper than
@@ -46,7 +46,7 @@ StepResult classify_reply(const StepCall& call, unsigned status, std::string_vie
 // entirely: cut off (the connection closed, the deadline passed) or larger
 // than the limit. `problem` says which ("the reply was cut off: …").
 //   - 2xx: the service said it succeeded, so kOk with output {} and `problem`
-//     as the note (DESIGN.md: "still a success, of unknown output").
+//     as the note (docs/semantics.md: "still a success, of unknown output").
 //   - otherwise classified by status as classify_reply does, the error
 //     quoting what arrived and then `problem` in parentheses.
 StepResult classify_partial_reply(const StepCall& call, unsigned status, std::string_view reason,

@@ -36,11 +36,11 @@ struct StepCall {
   // Called once, from any thread, when an adapter that reports_sending() is
   // about to send the request, after any wait for a connection or a slot in
   // its queue: the attempt's timeout runs from here, for the adapter and the
-  // engine alike. Waiting is not an attempt (DESIGN.md section 3). May be empty.
+  // engine alike. Waiting is not an attempt (docs/semantics.md). May be empty.
   std::function<void()> on_sending;
 };
 
-// How one attempt ended, classified as DESIGN.md section 3's table says.
+// How one attempt ended, classified as docs/semantics.md's table says.
 enum class Outcome {
   kOk,         // success; `output` holds the reply
   kFailed,     // definite business failure: do not retry, compensate
@@ -58,7 +58,7 @@ struct StepResult {
   // False when the attempt provably never reached the service: connection
   // refused, name not resolved, TLS handshake failed, the adapter's queue was
   // full, the request could not be built. Such an attempt did not happen
-  // (DESIGN.md section 3, "What never left did not happen"). Only with
+  // (docs/semantics.md, "What never left did not happen"). Only with
   // kTransient or kFailed.
   bool sent = true;
   // kOk only: why `output` is {} although the service answered, e.g. "the

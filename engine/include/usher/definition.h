@@ -1,5 +1,5 @@
 // A saga definition: the parsed, validated, immutable form of one workflow
-// YAML file (DESIGN.md section 2). Definitions are shared between sagas with
+// YAML file (docs/workflow-format.md). Definitions are shared between sagas with
 // std::shared_ptr<const Definition>; a running saga keeps the definition it
 // started with even after a newer one is loaded, found by its content hash.
 #pragma once

@@ -1,6 +1,6 @@
-// Durations as usher reads and writes them, in workflow files (DESIGN.md
-// section 2), in `?wait=` and in every message that names one ("no answer
-// within 5s"): a number and a unit, "250ms", "1.5s", "10m", "2h", "1d".
+// Durations as usher reads and writes them, in workflow files (docs/workflow-format.md),
+// in `?wait=` and in every message that names one ("no answer within 5s"): a
+// number and a unit, "250ms", "1.5s", "10m", "2h", "1d".
 #pragma once
 
 #include <optional>

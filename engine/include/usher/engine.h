@@ -49,7 +49,7 @@ struct StartRequest {
 struct StartResponse {
   std::string id;
   bool created = false;  // false when the idempotency key was already used
-  Json saga;             // the saga as the API shows it (DESIGN.md section 5)
+  Json saga;             // the saga as the API shows it (docs/api.md)
 };
 
 // Engine::resolve(): what happened to the call a stuck saga is stuck on.
@@ -127,7 +127,7 @@ class Engine {
   // Same, but calls `done` on the engine thread instead of blocking.
   virtual void start_async(StartRequest request, std::function<void(Result<StartResponse>)> done) = 0;
 
-  // The saga as JSON (DESIGN.md section 5), or kNotFound.
+  // The saga as JSON (docs/api.md), or kNotFound.
   virtual Result<Json> get(const std::string& saga_id) = 0;
   // The saga as it stood at `at_us` (µs since epoch): folded from the events
   // that occurred at or before that moment (the API's ?at=, `usher show --at`).

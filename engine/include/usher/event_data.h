@@ -1,11 +1,11 @@
-// The `data` of each saga event, typed (DESIGN.md section 4). Every field of
+// The `data` of each saga event, typed (docs/architecture.md). Every field of
 // every event is written and read here only: the state machine writes them,
 // and the fold, the views, the CLI's timeline and a read model of the event
 // feed read them back through the same functions.
 //
 // Writing is exact: a field that says nothing (a note that is empty, an
 // attempt that was sent) is left out, so the logged JSON stays as small as
-// DESIGN's examples. Reading is forgiving: a missing or mistyped field reads as
+// the documented examples. Reading is forgiving: a missing or mistyped field reads as
 // its default, because the log outlives the code that wrote it.
 #pragma once
 
@@ -70,7 +70,7 @@ struct SagaStuckData {
   std::string error;
 };
 
-// Who performed an operator action and why (DESIGN.md section 5.3). `actor`
+// Who performed an operator action and why (docs/semantics.md (operator actions)). `actor`
 // names the credential that acted: "token:" and the first 8 hex digits of
 // the SHA-256 of the API token, "anonymous" on a server without a token, or
 // what an embedding program passed.

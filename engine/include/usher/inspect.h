@@ -3,7 +3,7 @@
 // to answer get/list/events. Works while a server writes the same file (WAL)
 // and while none runs.
 //
-// Saga JSON (DESIGN.md section 5; fields may be added, these keep their names):
+// Saga JSON (docs/api.md; fields may be added, these keep their names):
 //   {"id","workflow","version","status","input","created_at","updated_at",
 //    "correlation_id","idempotency_key","deadline","error","current_step",
 //    "steps":[{"name","type","call","transport","status","attempts","output","error",

@@ -11,7 +11,7 @@
 
 namespace usher {
 
-// kTerminated: ended by an operator (DESIGN 5.3); terminal like completed and
+// kTerminated: ended by an operator (docs/semantics.md (operator actions)); terminal like completed and
 // compensated, but says that what the saga did was left as it stood.
 enum class SagaStatus { kRunning, kCompensating, kCompleted, kCompensated, kStuck, kTerminated };
 const char* saga_status_name(SagaStatus s);  // "running", ...
@@ -23,7 +23,7 @@ inline bool is_terminal(SagaStatus s) {
 enum class StepStatus { kPending, kRunning, kSucceeded, kFailed, kUnknown, kCompensating, kCompensated };
 const char* step_status_name(StepStatus s);
 
-// The event types of the saga log (DESIGN.md section 4).
+// The event types of the saga log (docs/architecture.md).
 enum class EventType {
   kSagaStarted,
   kStepScheduled,

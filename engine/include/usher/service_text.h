@@ -1,5 +1,5 @@
 // What usher keeps of what a service sends, for anyone writing a step
-// adapter: text made valid UTF-8 and bounded (DESIGN.md section 3: "Text from
+// adapter: text made valid UTF-8 and bounded (docs/semantics.md: "Text from
 // services is stored as valid UTF-8"), and a bound on how deep a JSON reply
 // may nest before it is not parsed at all.
 #pragma once

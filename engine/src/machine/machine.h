@@ -72,7 +72,7 @@
 //   Operator resolve, failed -> OperatorResolved, CompensationStarted (an action before the pivot only)
 //   Operator terminate       -> SagaTerminated                             on(TerminateInput)
 //
-// Uncertain outcomes (DESIGN.md section 3; also docs/semantics.md):
+// Uncertain outcomes (docs/semantics.md; also docs/semantics.md):
 //   - Each call keeps what its attempts said, not only the last: whether any
 //     reached the service (`reached`), the outcome of the latest that did, and
 //     whether any may have happened (`may_have_happened`: it timed out, broke
@@ -88,7 +88,7 @@
 //     only then does compensation start, so a compensation never overtakes its
 //     own action at the service and is rendered with the action's real output.
 //
-// Choices where DESIGN.md is silent (also in docs/semantics.md):
+// Choices the semantics leave open (also in docs/semantics.md):
 //   - A step whose request cannot be rendered (an expression points at a value
 //     that is not there) fails as a business failure without being sent
 //     (StepFailed with "sent": false); what earlier attempts said still counts.
@@ -151,7 +151,7 @@ struct TimerInput {
   uint32_t attempt = 0;                // kRetry: the attempt due; kAttemptTimeout: the one timing out
 };
 
-// Operator actions (DESIGN.md section 5.3); `by` is recorded in their event.
+// Operator actions (docs/semantics.md (operator actions)); `by` is recorded in their event.
 struct CancelInput {
   OperatorNote by;
 };

@@ -27,7 +27,7 @@ struct CallState {
   int64_t started_at = 0;     // µs, first attempt
   int64_t finished_at = 0;    // µs, latest result
   std::optional<Outcome> last_outcome;  // of the latest attempt, sent or not
-  // Some attempt reached the service, or may have (DESIGN.md section 3: an
+  // Some attempt reached the service, or may have (docs/semantics.md: an
   // attempt that never left did not happen).
   bool reached = false;
   std::optional<Outcome> last_reached_outcome;  // of the latest attempt that reached it
@@ -96,10 +96,10 @@ struct SagaState {
 
 // True when the action of a step has to be undone if the saga compensates:
 // it succeeded, may have happened, or reached the service and did not end in
-// a definite business failure (DESIGN.md section 3).
+// a definite business failure (docs/semantics.md).
 bool needs_undo(const CallState& action);
 
-// The status a step shows in the API (DESIGN.md section 5).
+// The status a step shows in the API (docs/api.md).
 StepStatus step_status(const SagaState& state, size_t step);
 
 }  // namespace usher

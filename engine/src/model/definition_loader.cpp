@@ -1,5 +1,5 @@
 // The workflow loader: YAML text -> an immutable, validated Definition
-// (DESIGN.md section 2). It never stops at the first problem: each part of
+// (docs/workflow-format.md). It never stops at the first problem: each part of
 // the file is read on its own and every problem becomes a Diagnostic, so one
 // run of `usher validate` shows everything that needs fixing.
 #include <algorithm>

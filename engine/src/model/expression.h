@@ -1,4 +1,4 @@
-// Parsing and rendering of `${…}` expressions (DESIGN.md section 2).
+// Parsing and rendering of `${…}` expressions (docs/workflow-format.md).
 // Parsing happens once, at load time; rendering is a pure function of the saga
 // context and is what the state machine calls to build a step's request.
 #pragma once

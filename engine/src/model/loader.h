@@ -12,7 +12,7 @@
 namespace usher::loader {
 
 // A `retry:` block as written: each field is optional and is merged over a
-// base policy field by field (DESIGN.md section 3).
+// base policy field by field (docs/semantics.md).
 struct RetrySpec {
   std::optional<uint32_t> attempts;
   std::optional<Millis> backoff;

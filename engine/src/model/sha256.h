@@ -1,6 +1,6 @@
 // Content hashes of workflow sources: a definition is identified by the hex
 // SHA-256 of its YAML text, which is how a running saga finds the exact
-// definition it started with (DESIGN.md section 1).
+// definition it started with (docs/architecture.md).
 #pragma once
 
 #include <string>

@@ -389,7 +389,7 @@ void load_steps(Reader& reader, const Field& steps_field, Definition& def, EnvLo
         if (raw) {
           CallSpec spec = std::move(raw->spec);
           // A compensation inherits the step's timeout, never its retry policy:
-          // undoing has its own, more patient, policy (DESIGN.md section 3).
+          // undoing has its own, more patient, policy (docs/semantics.md).
           spec.timeout = raw->timeout ? *raw->timeout : step.action.timeout;
           spec.retry = raw->retry.over(def.compensation_retry);
           step.compensate = std::move(spec);

@@ -1,5 +1,5 @@
 // The saga store: everything the executor and the readers need from the log
-// (DESIGN.md section 4), as an interface. SQLite (sqlite_saga_store.h) is its
+// (docs/architecture.md), as an interface. SQLite (sqlite_saga_store.h) is its
 // first implementation; a second one (PostgreSQL) fills the same interface and
 // needs no change above it. tests/store runs against the interface.
 //

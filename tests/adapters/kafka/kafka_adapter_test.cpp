@@ -13,7 +13,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-TEST_CASE("a request carries the saga id as key and every header of DESIGN section 3; its reply ends the attempt") {
+TEST_CASE("a request carries the saga id as key and every header of docs/semantics.md; its reply ends the attempt") {
   SharedKafka& shared = SharedKafka::get();
   const MockCluster& mock = shared.mock();
   std::mutex mu;
@@ -71,7 +71,7 @@ TEST_CASE("a request sent by a cluster node carries usher-node with its id") {
   CHECK(seen->headers["usher-node"] == "7");
 }
 
-TEST_CASE("each reply status ends the attempt as DESIGN section 3's table says") {
+TEST_CASE("each reply status ends the attempt as docs/semantics.md's table says") {
   SharedKafka& shared = SharedKafka::get();
   const MockCluster& mock = shared.mock();
   shared.set_handler([](const KafkaStepRequest& req) -> std::optional<KafkaStepReply> {

@@ -1,4 +1,4 @@
-// The classification of Kafka reply values (DESIGN.md section 3), without a
+// The classification of Kafka reply values (docs/semantics.md), without a
 // broker.
 #include <doctest/doctest.h>
 

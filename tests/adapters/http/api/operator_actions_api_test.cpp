@@ -1,5 +1,5 @@
 // POST /v1/sagas/{id}/resolve and /terminate, the notes and actors of every
-// operator action, and the read-only token (DESIGN.md sections 5 and 5.3).
+// operator action, and the read-only token (docs/api.md and docs/semantics.md).
 #include <doctest/doctest.h>
 
 #include "api_fixture.h"

@@ -1,4 +1,4 @@
-// What each way an HTTP attempt can go wrong means (DESIGN.md section 3):
+// What each way an HTTP attempt can go wrong means (docs/semantics.md):
 // never sent, unknown, or decided by the status that was read — and that every
 // text a service can put in an error is stored as valid, bounded UTF-8.
 #include <doctest/doctest.h>

@@ -73,7 +73,7 @@ TEST_CASE("sends POST {url}/{operation} with the JSON body and the usher headers
   }
 }
 
-TEST_CASE("replies are classified as DESIGN.md section 3 says") {
+TEST_CASE("replies are classified as docs/semantics.md says") {
   std::atomic<int> next_status{200};
   std::string next_body;
   std::mutex mu;
