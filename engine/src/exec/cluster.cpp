@@ -99,7 +99,7 @@ void SagaRunner::watch_log(const std::string& id, Saga::Waiter waiter) {
                      const std::string status = found ? view->value("status", std::string()) : std::string();
                      const bool running = status == saga_status_name(SagaStatus::kRunning) ||
                                           status == saga_status_name(SagaStatus::kCompensating);
-                     if (!found || !running || now >= shared->deadline || stopping_) {
+                     if (!found || !running || now >= shared->deadline || stopping_ || draining_) {
                        return shared->done(found ? std::move(view.value()) : Json(nullptr));
                      }
                      if (auto it = sagas_.find(id); it != sagas_.end()) {
