@@ -3,6 +3,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -32,6 +33,7 @@ struct Request {
   std::string value;  // the rendered `with`
   std::vector<std::pair<const char*, std::string>> headers;
   std::string correlation_id;
+  std::function<bool()> may_send;  // StepCall::may_send, asked when produced later
 };
 
 // Hands `r` to `done` with its texts as they may be stored: valid UTF-8 of
@@ -229,6 +231,7 @@ void KafkaStepAdapter::dispatch(StepCall call, StepCallback done) {
                  {wire::kReplyTo, reply_topic},
                  {wire::kIdempotencyKey, call.idempotency_key}};
   if (call.node != 0) req.headers.emplace_back(wire::kNode, std::to_string(call.node));
+  req.may_send = std::move(call.may_send);
 
   std::optional<StepResult> now;  // an answer known at once, given after unlocking
   {
@@ -339,11 +342,15 @@ void KafkaStepAdapter::Impl::setup_topics(Cluster& c) {
       if (s) c.ready[topic] = true;
       for (const Request& req : reqs) {
         if (!pending_.contains(req.correlation_id)) continue;  // expired meanwhile
+        // Held while the reply topic was set up: the node may have lost its
+        // lease meanwhile (adapter.h, StepCall::may_send).
+        const bool allowed = !req.may_send || req.may_send();
         rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
-        if (s && (err = produce_locked(c, req)) == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+        if (s && allowed && (err = produce_locked(c, req)) == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
         auto p = take_locked(req.correlation_id);
-        std::string why = s ? "cannot produce to \"" + req.topic + "\": " + rd_kafka_err2str(err)
-                            : s.message();
+        std::string why = !s        ? s.message()
+                          : !allowed ? std::string("this node is not sure it still holds its lease")
+                                     : "cannot produce to \"" + req.topic + "\": " + rd_kafka_err2str(err);
         // Either way the request was never handed to the producer.
         answers.emplace_back(std::move(p->done), StepResult::not_sent(p->label + ": " + why));
       }

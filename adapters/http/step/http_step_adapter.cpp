@@ -8,6 +8,7 @@
 //                        ══ the attempt starts: deadline = now + StepCall::timeout,
 //                           StepCall::on_sending() is called
 //                        └─ connect if new (resolving the host once per pool)
+//                        └─ StepCall::may_send() asked: no longer allowed → not sent
 //                        └─ write, read the reply (body and header limits)
 //                        └─ release: back to the pool (or straight to the first
 //                           waiter) when the reply allowed keep-alive, else close
@@ -311,6 +312,12 @@ class HttpStepAdapter::Impl {
       }
       const bool stale_retry_allowed = c.used && lost.empty();
       c.used = true;
+
+      // Last moment to hold the request back: the call may have waited here
+      // (for a connection, through a pause of the process) while this
+      // cluster node's lease ran out.
+      if (call.may_send && !call.may_send())
+        co_return unsent("node " + std::to_string(call.node) + " is not sure it still holds its lease");
 
       // From the first byte written on, the service may act on the request.
       c.stream.expires_at(deadline);

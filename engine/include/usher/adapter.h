@@ -38,6 +38,12 @@ struct StepCall {
   // its queue: the attempt's timeout runs from here, for the adapter and the
   // engine alike. Waiting is not an attempt (docs/semantics.md). May be empty.
   std::function<void()> on_sending;
+  // Asked, from any thread, by an adapter that holds a call after
+  // dispatch() returned (a connection pool, a queue) right before the request
+  // leaves: false when the engine may no longer send it (a cluster node no
+  // longer sure of its lease, docs/cluster.md). The adapter then answers
+  // StepResult::not_sent without sending. May be empty: always true.
+  std::function<bool()> may_send;
 };
 
 // How one attempt ended, classified as docs/semantics.md's table says.

@@ -85,6 +85,9 @@ void Dispatcher::send(Saga& saga, DispatchCommand cmd) {
   call.traceparent = saga.state.traceparent;
   call.timeout = spec.timeout;
   call.node = sink_.node();
+  // A call held by the adapter may leave long after this dispatch, after a
+  // pause of the whole process even: the lease is asked again then.
+  call.may_send = [this] { return sink_.may_send(); };
 
   StepAdapterPtr adapter = adapter_for(call.service);
   // The attempt's timeout runs from when the request leaves: now, or when an

@@ -61,6 +61,21 @@ TEST_CASE("sends POST {url}/{operation} with the JSON body and the usher headers
     REQUIRE(seen.size() == 1);
     CHECK_FALSE(seen[0].headers.contains("x-usher-node"));
   }
+  SUBCASE("a call the engine may no longer send when it would leave is answered not sent, and nothing reaches the service") {
+    StepCall c = make_call(server.url());
+    c.node = 3;
+    int asked = 0;
+    c.may_send = [&asked] {
+      ++asked;
+      return false;
+    };
+    StepResult r = call_sync(adapter, std::move(c));
+    CHECK(asked == 1);
+    CHECK(r.outcome == Outcome::kTransient);
+    CHECK_FALSE(r.sent);
+    CHECK(r.error.find("node 3 is not sure it still holds its lease") != std::string::npos);
+    CHECK(server.seen().empty());
+  }
   SUBCASE("the step's http override sets the method and the path under the base path") {
     StepCall c = make_call(server.url() + "/api/");
     c.http_method = "DELETE";
