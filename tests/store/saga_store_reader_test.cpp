@@ -161,6 +161,7 @@ TEST_CASE("events_after reads every saga's events in commit order, in pages") {
   CHECK(order == std::vector<std::pair<std::string, int64_t>>{{b, 1}, {a, 1}, {a, 2}, {b, 2}});
   for (size_t i = 1; i < all->size(); ++i) CHECK((*all)[i - 1].position < (*all)[i].position);
   CHECK((*all)[2].event.step == "pay");
+  for (const CommittedEvent& c : *all) CHECK(c.workflow == "book-ticket");  // the saga's, for the feed
 
   // A consumer resumes after the last position it saw.
   auto page = reader->events_after((*all)[1].position, 2);

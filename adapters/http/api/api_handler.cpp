@@ -1,4 +1,5 @@
 #include "http/api/api_handler.h"
+#include "http/api/feed_query.h"
 #include "http/api/list_query.h"
 #include "http/api/operator_action.h"
 #include "http/api/request_observer.h"
@@ -13,10 +14,12 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "usher/duration.h"
@@ -223,13 +226,13 @@ std::pair<std::string, std::vector<ProblemError>> schema_problem(const std::stri
 
 // ---- the handler ------------------------------------------------------------
 
-struct ApiHandler::Impl {
+struct ApiHandler::Impl : std::enable_shared_from_this<ApiHandler::Impl> {
   Impl(Engine& e, ApiMetrics* m, const ApiHandlerOptions& o)
       : engine(e), metrics(m), options(o), pool(std::max(1u, o.worker_threads)) {}
 
   Engine& engine;
   ApiMetrics* metrics;
-  const ApiHandlerOptions& options;
+  const ApiHandlerOptions options;
 
   // Set by drain(); shared with start callbacks, which may outlive the handler.
   std::shared_ptr<std::atomic<bool>> draining = std::make_shared<std::atomic<bool>>(false);
@@ -242,6 +245,7 @@ struct ApiHandler::Impl {
   // One request in progress.
   struct Ctx {
     Respond respond;
+    OpenStream open_stream;  // empty: the caller cannot stream
     std::string instance;  // the path, for problem details
     std::string actor;     // who acts (operator_action.h), recorded by an action
     bool read_only = false;  // authenticated with the read-only token
@@ -266,6 +270,14 @@ struct ApiHandler::Impl {
     });
   }
 
+  // Runs `job` on the worker pool; false once the handler is shut down.
+  bool post_job(std::function<void()> job) {
+    std::lock_guard lock(pool_mu);
+    if (stopped) return false;
+    asio::post(pool, std::move(job));
+    return true;
+  }
+
   // The request body as a JSON object ({} when empty); answers 400 and
   // returns nullopt when it is not one. `what` names it in the message.
   static std::optional<Json> json_object_body(const ApiRequest& req, const Ctx& ctx, const char* what);
@@ -274,11 +286,26 @@ struct ApiHandler::Impl {
   void start(const ApiRequest& req, const Target& t, const std::string& workflow, std::shared_ptr<Ctx> ctx);
   void list(const Target& t, std::shared_ptr<Ctx> ctx);
   void get(const Target& t, const std::string& id, std::shared_ptr<Ctx> ctx);
+
+  // ---- the event feed ----
+  using Deadline = std::chrono::steady_clock::time_point;
+  void feed(const Target& t, std::shared_ptr<Ctx> ctx);
+  // Reads a page after q.after; answers it when it holds events, the
+  // deadline passed or the server drains, else waits for the feed to move.
+  void read_feed(std::shared_ptr<Ctx> ctx, FeedQuery q, Deadline deadline);
+  void feed_stream(const ApiRequest& req, const Target& t, std::shared_ptr<Ctx> ctx);
+  struct StreamState;
+  // The next piece of a stream: its next events, or a comment when none
+  // came for a while (so a dead client is found out), or the end.
+  void next_piece(std::shared_ptr<StreamState> state, Deliver deliver, Deadline deadline);
+  // Engine::on_feed_moved, holding this handler weakly: `again` runs on a
+  // worker if the handler is still there, `gone` otherwise.
+  void when_feed_moves(uint64_t mark, Deadline deadline, std::function<void()> again, std::function<void()> gone);
 };
 
 ApiHandler::ApiHandler(Engine& engine, ApiMetrics* metrics, ApiHandlerOptions options)
     : options_(std::move(options)) {
-  impl_ = std::make_unique<Impl>(engine, metrics, options_);
+  impl_ = std::make_shared<Impl>(engine, metrics, options_);
 }
 
 ApiHandler::~ApiHandler() { shutdown(); }
@@ -294,8 +321,16 @@ void ApiHandler::shutdown() {
   impl_->pool.join();
 }
 
-void ApiHandler::handle(ApiRequest request, Respond respond) {
+void ApiHandler::handle(ApiRequest request, Respond respond, OpenStream open_stream) {
   auto ctx = std::make_shared<Impl::Ctx>();
+  if (open_stream) {
+    // A stream is counted when it opens, with its head's status.
+    auto count = observe_request(impl_->metrics, request, [](ApiResponse) {});
+    ctx->open_stream = [count = std::move(count), open = std::move(open_stream)](Stream s) {
+      count(s.head);
+      open(std::move(s));
+    };
+  }
   ctx->respond = observe_request(impl_->metrics, request, std::move(respond));  // counted and, if refused, logged
   try {
     auto target = parse_target(request.target());
@@ -375,6 +410,14 @@ void ApiHandler::Impl::route(const ApiRequest& req, Target& t, std::shared_ptr<C
       if (!r.is_ok()) return c.fail(r.status(), ProblemKind::kNotFound);
       c.ok(200, r.value());
     });
+  }
+  if (seg.size() == 2 && seg[0] == "v1" && seg[1] == "events") {
+    if (!allow(http::verb::get)) return;
+    return feed(t, std::move(ctx));
+  }
+  if (seg.size() == 3 && seg[0] == "v1" && seg[1] == "events" && seg[2] == "stream") {
+    if (!allow(http::verb::get)) return;
+    return feed_stream(req, t, std::move(ctx));
   }
   if (seg.size() >= 2 && seg[0] == "v1" && seg[1] == "workflows") {
     if (seg.size() == 2) {
@@ -572,6 +615,129 @@ void ApiHandler::Impl::get(const Target& t, const std::string& id, std::shared_p
     if (!r.is_ok()) return c.fail(r.status(), ProblemKind::kSagaNotFound);
     c.ok(200, r.value());
   });
+}
+
+// ---- the event feed ----------------------------------------------------------
+
+void ApiHandler::Impl::when_feed_moves(uint64_t mark, Deadline deadline, std::function<void()> again,
+                                       std::function<void()> gone) {
+  const auto left = std::chrono::ceil<Millis>(deadline - std::chrono::steady_clock::now());
+  engine.on_feed_moved(mark, std::max(left, Millis{0}),
+                       [weak = weak_from_this(), again = std::move(again), gone = std::move(gone)]() mutable {
+                         auto self = weak.lock();
+                         if (!self || !self->post_job(std::move(again))) gone();
+                       });
+}
+
+void ApiHandler::Impl::feed(const Target& t, std::shared_ptr<Ctx> ctx) {
+  auto q = parse_feed_query(t.query, options.max_wait, /*stream=*/false);
+  if (!q.is_ok()) return ctx->fail(ProblemKind::kBadRequest, q.status().message());
+  const Deadline deadline = std::chrono::steady_clock::now() + q->wait;
+  read_feed(std::move(ctx), std::move(q.value()), deadline);
+}
+
+void ApiHandler::Impl::read_feed(std::shared_ptr<Ctx> ctx, FeedQuery q, Deadline deadline) {
+  auto job = [this, ctx, q = std::move(q), deadline]() mutable {
+    try {
+      const uint64_t mark = engine.feed_mark();  // before the read: nothing committed after it is missed
+      auto page = engine.feed(q.after, q.limit);
+      if (!page.is_ok()) return ctx->fail(page.status(), ProblemKind::kNotFound);
+      if (!page.value()["events"].empty() || std::chrono::steady_clock::now() >= deadline || draining->load())
+        return ctx->ok(200, page.value());
+      when_feed_moves(
+          mark, deadline, [this, ctx, q, deadline]() mutable { read_feed(ctx, std::move(q), deadline); },
+          [ctx] { ctx->fail(ProblemKind::kUnavailable, "the server is shutting down"); });
+    } catch (const std::exception& e) {
+      ctx->fail(ProblemKind::kInternal, e.what());
+    }
+  };
+  if (!post_job(std::move(job))) ctx->fail(ProblemKind::kUnavailable, "the server is shutting down");
+}
+
+namespace {
+
+// How long a stream stays silent at most: then a comment line goes out, so a
+// client (or a proxy) sees the stream alive and a client gone is found out.
+constexpr Millis kStreamHeartbeat{15'000};
+constexpr size_t kStreamPage = 100;
+
+// One event as Server-Sent Events frame it: `id:` is its cursor, which a
+// reconnecting EventSource sends back as Last-Event-ID. Event JSON is one
+// line (strings escape their line breaks), so one `data:` line holds it.
+void append_sse_event(std::string& out, const Json& event) {
+  out += "id: ";
+  out += event.value("cursor", "");
+  out += "\ndata: ";
+  out += dump_json(event);
+  out += "\n\n";
+}
+
+}  // namespace
+
+struct ApiHandler::Impl::StreamState {
+  std::string after;  // the cursor of the last event sent
+  std::string first;  // the first piece, read before the stream opened
+};
+
+void ApiHandler::Impl::feed_stream(const ApiRequest& req, const Target& t, std::shared_ptr<Ctx> ctx) {
+  auto q = parse_feed_query(t.query, options.max_wait, /*stream=*/true);
+  if (!q.is_ok()) return ctx->fail(ProblemKind::kBadRequest, q.status().message());
+  if (std::string last = header_value(req, "Last-Event-ID"); !trim(last).empty()) q->after = std::string(trim(last));
+  if (!ctx->open_stream)
+    return ctx->fail(ProblemKind::kUnavailable, "this server cannot stream; read GET /v1/events instead");
+  // The first page is read before the stream opens, so a bad cursor is a
+  // 400 rather than a stream that ends at once.
+  on_worker(ctx, [this, ctx, after = q->after](const Ctx&) {
+    auto page = engine.feed(after, kStreamPage);
+    if (!page.is_ok()) return ctx->fail(page.status(), ProblemKind::kNotFound);
+    auto state = std::make_shared<StreamState>();
+    state->after = page.value()["next"].get<std::string>();
+    // A reconnecting client waits a second before it tries again.
+    state->first = "retry: 1000\n\n";
+    for (const Json& e : page.value()["events"]) append_sse_event(state->first, e);
+
+    Stream stream{ApiResponse{http::status::ok, 11}, {}};
+    stream.head.set(http::field::content_type, "text/event-stream; charset=utf-8");
+    stream.head.set(http::field::cache_control, "no-cache");
+    stream.head.set("X-Accel-Buffering", "no");  // nginx and the like: pass each event on at once
+    std::weak_ptr<Impl> weak = weak_from_this();
+    stream.next = [weak, state](Deliver deliver) {
+      if (!state->first.empty()) return deliver(std::exchange(state->first, std::string()));
+      auto self = weak.lock();
+      if (!self) return deliver(std::nullopt);
+      self->next_piece(state, std::move(deliver), std::chrono::steady_clock::now() + kStreamHeartbeat);
+    };
+    ctx->open_stream(std::move(stream));
+  });
+}
+
+void ApiHandler::Impl::next_piece(std::shared_ptr<StreamState> state, Deliver deliver, Deadline deadline) {
+  auto job = [this, state, deliver, deadline]() mutable {
+    if (draining->load()) return deliver(std::nullopt);
+    try {
+      const uint64_t mark = engine.feed_mark();
+      auto page = engine.feed(state->after, kStreamPage);
+      if (!page.is_ok()) {
+        spdlog::warn("api: event stream after {} ended: {}", state->after, page.status().message());
+        return deliver(std::nullopt);
+      }
+      const Json& events = page.value()["events"];
+      if (!events.empty()) {
+        std::string text;
+        for (const Json& e : events) append_sse_event(text, e);
+        state->after = page.value()["next"].get<std::string>();
+        return deliver(std::move(text));
+      }
+      if (std::chrono::steady_clock::now() >= deadline) return deliver(": keep-alive\n\n");
+      when_feed_moves(
+          mark, deadline, [this, state, deliver, deadline]() mutable { next_piece(state, std::move(deliver), deadline); },
+          [deliver] { deliver(std::nullopt); });
+    } catch (const std::exception& e) {
+      spdlog::error("api: event stream: {}", e.what());
+      deliver(std::nullopt);
+    }
+  };
+  if (!post_job(std::move(job))) deliver(std::nullopt);
 }
 
 }  // namespace usher::api

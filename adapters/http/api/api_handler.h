@@ -12,17 +12,21 @@
 //                                                202 with the saga (operator_action.h)
 //   GET  /v1/workflows, /v1/workflows/{name}
 //   GET  /v1/cluster                             the nodes sharing the log (Engine::cluster())
+//   GET  /v1/events[?after=&limit=&wait=]        the event feed, a long poll (feed_query.h)
+//   GET  /v1/events/stream[?after=]              the same as Server-Sent Events (Last-Event-ID)
 //   GET  /healthz (never needs the token), GET /metrics
 //
 // Threading: handle() may be called from any thread and never blocks on the
 // engine. Cheap routes (health, workflows, every refusal) answer
 // inline, on the caller's thread. A start answers from the engine thread
 // (Engine::start_async, then Engine::on_settled for ?wait). Routes that call
-// blocking engine methods (get, list, events, the operator actions, the ?at read,
+// blocking engine methods (get, list, events, the feed, the operator actions, the ?at read,
 // cluster, and metrics, which reads this node's id from cluster()) run
 // on the handler's own small worker pool, so an I/O thread never waits for a
 // commit. The pool's queue holds at most one job per server connection, as a
-// connection sends its next request only after its response.
+// connection sends its next request only after its response. A reader of
+// the feed waiting for events holds no thread: Engine::on_feed_moved wakes
+// it to read again.
 #pragma once
 
 #include <chrono>
@@ -53,6 +57,18 @@ struct ApiHandlerOptions {
 class ApiHandler {
  public:
   using Respond = std::function<void(ApiResponse)>;
+  // A response whose body goes on for as long as the client listens (the
+  // Server-Sent Events of GET /v1/events/stream): `head` is its status and
+  // header; the server then calls `next` for each further piece of the body,
+  // one at a time, and `next` answers through its argument, once, from any
+  // thread: the text to send, or nullopt when the stream has ended (the
+  // server then ends the response and closes the connection).
+  using Deliver = std::function<void(std::optional<std::string>)>;
+  struct Stream {
+    ApiResponse head;
+    std::function<void(Deliver)> next;
+  };
+  using OpenStream = std::function<void(Stream)>;
 
   // `engine` and `metrics` (may be null: /metrics then shows only the engine's
   // stats and the counts from the log, and requests are not counted) must
@@ -65,8 +81,10 @@ class ApiHandler {
 
   // Answers one request by calling `respond` exactly once, on the calling
   // thread, the engine thread or a worker thread. A ?wait pending when the
-  // engine shuts down is answered with the saga as it stands.
-  void handle(ApiRequest request, Respond respond);
+  // engine shuts down is answered with the saga as it stands. A streaming
+  // route calls `open_stream` instead when it is given (and answers 503
+  // without it).
+  void handle(ApiRequest request, Respond respond, OpenStream open_stream = {});
 
   // The server is shutting down (before Engine::drain()): a ?wait start cut
   // short from now on is answered 202 Accepted with the saga as it stands
@@ -84,8 +102,10 @@ class ApiHandler {
 
  private:
   struct Impl;
-  ApiHandlerOptions options_;  // before impl_, which refers to it
-  std::unique_ptr<Impl> impl_;
+  ApiHandlerOptions options_;
+  // Shared with the callbacks of readers waiting on the feed, which the
+  // engine may run after the handler is gone: they hold it weakly.
+  std::shared_ptr<Impl> impl_;
 };
 
 // Parses a ?wait= duration as workflow files write them ("250ms", "5s", "1m",

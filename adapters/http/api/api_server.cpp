@@ -10,17 +10,21 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -39,6 +43,7 @@ using tcp = asio::ip::tcp;
 namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::chrono::seconds kStreamPieceDeadline{60};
 
 // One connection. Everything in it is touched only on its strand (the
 // stream's executor), except that stop() posts closures onto that strand.
@@ -50,6 +55,12 @@ struct Conn {
   std::optional<ApiResponse> response;
   uint64_t request_seq = 0;  // answers for an older request (after its deadline) are dropped
   bool busy = false;         // a request is being handled; stop() lets it finish
+  // A streaming response (ApiHandler::Stream): where its body comes from,
+  // and the piece asked for last (nullopt inside: the stream ended).
+  std::function<void(ApiHandler::Deliver)> stream_next;
+  std::optional<std::optional<std::string>> piece;
+  uint64_t piece_seq = 0;  // a piece that comes after the stream ended is dropped
+  bool streaming = false;  // stop() ends a stream at once rather than waiting for it
 };
 
 // Whether the server's io_context still exists, for the handler's answers,
@@ -136,9 +147,11 @@ class ApiServer::Impl {
       boost::system::error_code ec;
       acceptor_.close(ec);
     });
-    // Idle connections close now; busy ones after their response (they see stopping_).
+    // Idle connections close now; busy ones after their response (they see
+    // stopping_); streams end at once, as they never would by themselves.
     for_each_conn([](const std::shared_ptr<Conn>& c) {
       if (!c->busy) c->stream.socket().close();
+      if (c->streaming) c->response_ready.cancel();
     });
     wait_drained(grace);
     // A request still waiting for the engine (a ?wait) is answered 503 "the
@@ -259,6 +272,63 @@ class ApiServer::Impl {
     }
   }
 
+  // Runs `f` on the connection's strand, if the connection and the server's
+  // io_context still exist: what the handler's answers do, from any thread.
+  template <typename F>
+  static void post_to(const std::shared_ptr<Lifeline>& lifeline, const std::weak_ptr<Conn>& weak, F f) {
+    std::lock_guard lock(lifeline->mu);
+    if (!lifeline->open) return;
+    auto conn = weak.lock();
+    if (!conn) return;
+    asio::post(conn->stream.get_executor(), [weak, f = std::move(f)]() mutable {
+      if (auto c = weak.lock()) f(*c);
+    });
+  }
+
+  // Writes a streaming response: its head (chunked), then each piece the
+  // handler gives as a chunk, until the stream ends, the client goes away,
+  // a write does not drain in write_timeout or the server stops. The
+  // connection is not kept after it.
+  asio::awaitable<void> stream_response(std::shared_ptr<Conn> c, ApiResponse head, unsigned version, bool head_only) {
+    head.version(version);
+    head.keep_alive(false);
+    head.chunked(true);
+    head.body().clear();
+    c->streaming = true;
+    http::response_serializer<http::string_body> header{head};
+    c->stream.expires_after(options_.write_timeout);
+    auto [hec, hn] = co_await http::async_write_header(c->stream, header, kTuple);
+    (void)hn;
+    if (hec || head_only) co_return;
+    while (!stopping_) {
+      const uint64_t seq = ++c->piece_seq;
+      c->piece.reset();
+      // A handler answers every piece well within this (a heartbeat at the
+      // latest); past it the stream is taken as wedged and ended.
+      c->response_ready.expires_after(kStreamPieceDeadline);
+      c->stream_next([lifeline = lifeline_, weak = std::weak_ptr<Conn>(c), seq](std::optional<std::string> p) {
+        post_to(lifeline, weak, [seq, p = std::move(p)](Conn& c) mutable {
+          if (c.piece_seq != seq) return;
+          c.piece = std::move(p);
+          c.response_ready.cancel();
+        });
+      });
+      while (!c->piece && !stopping_) {
+        auto [ec] = co_await c->response_ready.async_wait(kTuple);
+        if (!ec) break;  // no piece in time
+      }
+      if (!c->piece || !*c->piece) break;
+      std::string text = std::move(**c->piece);
+      c->stream.expires_after(options_.write_timeout);
+      auto [wec, wn] = co_await asio::async_write(c->stream, http::make_chunk(asio::buffer(text)), kTuple);
+      (void)wn;
+      if (wec) co_return;  // the client went away
+    }
+    ++c->piece_seq;  // a piece still coming is dropped
+    c->stream.expires_after(options_.write_timeout);
+    co_await asio::async_write(c->stream, http::make_chunk_last(), kTuple);
+  }
+
   asio::awaitable<ApiResponse> call_handler(std::shared_ptr<Conn> c, ApiRequest req) {
     uint64_t seq = ++c->request_seq;
     c->response.reset();
@@ -268,18 +338,22 @@ class ApiServer::Impl {
     // stop(). So it keeps no asio object alive (the connection only weakly,
     // no executor) and posts only while the lifeline says the io_context
     // exists. Always posted, so it runs after this coroutine is suspended.
-    handler_.handle(std::move(req), [lifeline = lifeline_, weak = std::weak_ptr<Conn>(c), seq](ApiResponse r) {
-      std::lock_guard lock(lifeline->mu);
-      if (!lifeline->open) return;
-      auto conn = weak.lock();
-      if (!conn) return;
-      asio::post(conn->stream.get_executor(), [weak, seq, r = std::move(r)]() mutable {
-        auto c = weak.lock();
-        if (!c || c->request_seq != seq) return;
-        c->response = std::move(r);
-        c->response_ready.cancel();
+    auto respond = [lifeline = lifeline_, weak = std::weak_ptr<Conn>(c), seq](ApiResponse r) {
+      post_to(lifeline, weak, [seq, r = std::move(r)](Conn& c) mutable {
+        if (c.request_seq != seq) return;
+        c.response = std::move(r);
+        c.response_ready.cancel();
       });
-    });
+    };
+    auto open_stream = [lifeline = lifeline_, weak = std::weak_ptr<Conn>(c), seq](ApiHandler::Stream s) {
+      post_to(lifeline, weak, [seq, s = std::move(s)](Conn& c) mutable {
+        if (c.request_seq != seq) return;
+        c.stream_next = std::move(s.next);
+        c.response = std::move(s.head);
+        c.response_ready.cancel();
+      });
+    };
+    handler_.handle(std::move(req), std::move(respond), std::move(open_stream));
     while (!c->response) {
       auto [ec] = co_await c->response_ready.async_wait(kTuple);
       if (c->response) break;
@@ -413,6 +487,10 @@ class ApiServer::Impl {
       bool keep_alive = req.keep_alive();
       c->busy = true;
       ApiResponse res = co_await call_handler(c, std::move(req));
+      if (c->stream_next) {
+        co_await stream_response(c, std::move(res), version, head);
+        break;
+      }
       c->busy = false;
       if (stopping_) keep_alive = false;
       res.version(version);

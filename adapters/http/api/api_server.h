@@ -16,6 +16,11 @@
 //   write_timeout    30 s     time to send one response
 //   response deadline          ApiHandler::response_deadline() (?wait cap + 30 s): 503
 //
+// A streaming response (ApiHandler::Stream, the Server-Sent Events of the
+// event feed) is written with chunked transfer coding, a piece per chunk,
+// each within write_timeout; it holds its connection until the stream ends,
+// the client goes away or the server stops (which ends streams at once).
+//
 // Threading: `io_threads` threads run one io_context. The acceptor and each
 // session run on their own strand, so a session's state needs no lock. The
 // handler answers from other threads (engine, worker pool); the answer is

@@ -45,8 +45,10 @@ std::string route_template(std::string_view target) {
   const size_t n = seg.size();
   if (n == 1 && (seg[0] == "healthz" || seg[0] == "metrics")) return "/" + std::string(seg[0]);
   if (n < 2 || seg[0] != "v1") return "other";
-  if (n == 2 && (seg[1] == "stats" || seg[1] == "cluster" || seg[1] == "workflows" || seg[1] == "sagas"))
+  if (n == 2 && (seg[1] == "stats" || seg[1] == "cluster" || seg[1] == "workflows" || seg[1] == "sagas" ||
+                 seg[1] == "events"))
     return "/v1/" + std::string(seg[1]);
+  if (n == 3 && seg[1] == "events" && seg[2] == "stream") return "/v1/events/stream";
   if (seg[1] == "workflows" && n >= 3 && !seg[2].empty()) {
     if (n == 3) return "/v1/workflows/{name}";
     if (n == 4 && seg[3] == "sagas") return "/v1/workflows/{name}/sagas";

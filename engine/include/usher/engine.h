@@ -159,6 +159,17 @@ class Engine {
   // Newest first. Reads a separate connection, so it never waits for the writer.
   virtual Result<Json> list(const SagaFilter& filter) = 0;  // {"sagas": [...], "next": cursor|null}
   virtual Result<Json> events(const std::string& saga_id) = 0;  // {"events": [...]}
+  // The event feed (GET /v1/events; LogInspector::feed says what it holds):
+  // every saga's events in commit order, after the cursor `after`.
+  virtual Result<Json> feed(const std::string& after, size_t limit) = 0;
+  // For a reader waiting for the feed to move: take feed_mark() before a
+  // read; when the read found nothing new, on_feed_moved(mark, …) calls
+  // `ready` once, on the engine thread (it must not block), as soon as
+  // events may have been committed since the mark (by this engine, or in a
+  // cluster by any node: read again every 100 ms), after `timeout`, or once
+  // the engine drains or stops. Then read again.
+  virtual uint64_t feed_mark() const = 0;
+  virtual void on_feed_moved(uint64_t mark, Millis timeout, std::function<void()> ready) = 0;
   // Sagas counted by status from the log's indexes (GET /v1/stats), every
   // node's included when several share a PostgreSQL log:
   //   {"sagas": {"running": n, "compensating": n, "completed": n, "compensated": n,

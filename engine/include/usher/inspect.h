@@ -14,6 +14,8 @@
 // A compensation's status: running|succeeded|failed (failed: gave up, saga stuck).
 // Events: {"events":[{"seq","type","step","data","occurred_at"}]} in seq order.
 // A list: {"sagas":[saga…],"next":cursor|null}.
+// The event feed: {"events":[{"cursor","saga_id","workflow","seq","type","step",
+//   "data","occurred_at"}],"next":cursor}, every saga's events in commit order.
 #pragma once
 
 #include <memory>
@@ -40,6 +42,13 @@ class LogInspector {
   // The sagas `filter` selects, newest first, at most filter.limit (clamped
   // to 1 .. 1000); kInvalidArgument when filter.after is not a saga id.
   virtual Result<Json> list(const SagaFilter& filter) = 0;
+  // The event feed (docs/api.md, "The event feed"): up to `limit` (clamped
+  // to 1 .. 1000) events of every saga committed after the cursor `after`
+  // ("" from the start), in commit order. A reader that always continues
+  // from `next` (the last event's cursor, or `after` when there was none)
+  // sees every event once, each saga's in seq order, also while several
+  // nodes write. kInvalidArgument when `after` is not a cursor.
+  virtual Result<Json> feed(const std::string& after, size_t limit) = 0;
   // Counts from the log's indexes, no saga folded (`usher stats`, GET /v1/stats):
   //   {"sagas": {"running": n, "compensating": n, "completed": n, "compensated": n,
   //              "stuck": n, "terminated": n},

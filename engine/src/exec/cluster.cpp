@@ -10,13 +10,16 @@
 namespace usher {
 
 namespace {
-// How often a waiter for a saga another node runs reads it again.
+// How often a waiter for a saga another node runs reads it again, and a
+// reader of the feed reads it for events other nodes committed.
 constexpr std::chrono::milliseconds kWatchEvery{100};
 }  // namespace
 
 void SagaRunner::join_cluster(ClusterMember& member, std::unique_ptr<NodeRegistry> claims) {
   cluster_ = &member;
   claims_ = std::move(claims);
+  // Other nodes' events reach the feed without this node hearing of them.
+  feed_.poll_every(kWatchEvery);
 }
 
 void SagaRunner::on_joined(int64_t node) {

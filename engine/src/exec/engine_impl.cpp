@@ -152,6 +152,14 @@ class EngineImpl final : public Engine {
     return reads_.now([&](LogInspectorImpl& r) { return r.events(saga_id); });
   }
 
+  Result<Json> feed(const std::string& after, size_t limit) override {
+    return reads_.now([&](LogInspectorImpl& r) { return r.feed(after, limit); });
+  }
+  uint64_t feed_mark() const override { return runner_.feed().mark(); }
+  void on_feed_moved(uint64_t mark, Millis timeout, std::function<void()> ready) override {
+    runner_.feed().watch(mark, timeout, std::move(ready));
+  }
+
   Result<Json> saga_counts() override {
     return reads_.now([](LogInspectorImpl& r) { return r.stats(); });
   }

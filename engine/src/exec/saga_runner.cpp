@@ -129,6 +129,7 @@ void SagaRunner::on_durable(const std::string& id, uint64_t generation, const St
     return;
   }
   note_log_ok();
+  feed_.committed();
   if (options_.on_transition)
     for (const auto& t : reported) options_.on_transition(t);
   if (after) after(Status::ok());
@@ -305,6 +306,7 @@ void SagaRunner::stop_sagas() {
     saga->waiters.clear();
     for (auto& w : waiters) w.done(saga_to_json(*saga->def, saga->state));
   }
+  feed_.release();
 }
 
 void SagaRunner::clear() {

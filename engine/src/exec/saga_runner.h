@@ -30,6 +30,7 @@
 #include "exec/background_reads.h"
 #include "exec/cluster_member.h"
 #include "exec/dispatcher.h"
+#include "exec/feed_watch.h"
 #include "exec/log_health.h"
 #include "exec/saga.h"
 #include "exec/saga_id.h"
@@ -51,6 +52,9 @@ class SagaRunner final : public DispatchSink {
 
   // Routes calls; thread-safe.
   Dispatcher& dispatcher() { return dispatcher_; }
+  // Readers of the event feed waiting for new events (feed_watch.h).
+  FeedWatch& feed() { return feed_; }
+  const FeedWatch& feed() const { return feed_; }
 
   // ---- engine thread ----
   // Folds every unfinished saga from the log and runs what each needs (recovery.cpp).
@@ -86,7 +90,8 @@ class SagaRunner final : public DispatchSink {
   // nothing was written), and a waiter is answered at once with the saga as
   // it stands. Results of calls in flight are still decided and logged.
   void begin_drain() { draining_ = true; }
-  // Engine thread: answers every waiter with the saga as it stands.
+  // Engine thread: answers every waiter with the saga as it stands, and
+  // every reader waiting on the feed with what it has.
   void answer_waiters();
   // Any thread: from now on nothing new is started, sent or decided.
   void begin_stop();
@@ -139,6 +144,7 @@ class SagaRunner final : public DispatchSink {
   LogInspectorImpl& engine_reader_;
   BackgroundReads& reads_;
   Dispatcher dispatcher_;
+  FeedWatch feed_{io_};
 
   // Engine thread only.
   std::mt19937_64 rng_;

@@ -51,6 +51,7 @@ void SagaRunner::answer_waiters() {
     saga->waiters.clear();
     for (auto& w : waiters) w.done(saga_to_json(*saga->def, saga->state));
   }
+  feed_.release();
 }
 
 }  // namespace usher

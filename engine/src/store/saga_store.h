@@ -67,6 +67,7 @@ struct SagaStoreStats {
 // grow with each commit, and within one commit follow the order of append().
 struct CommittedEvent {
   int64_t position = 0;
+  std::string workflow;  // the saga's
   Event event;
 };
 

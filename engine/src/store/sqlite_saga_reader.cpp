@@ -72,7 +72,11 @@ Status SqliteSagaReader::prepare_statements() {
                      " FROM saga_events WHERE saga_id = ?1 AND (?2 IS NULL OR occurred_at <= ?2) ORDER BY seq"},
       // saga_events is a rowid table written by one writer at a time, so rowid
       // order is commit order (rows are never deleted, so rowids are not reused).
-      {&events_after_, "SELECT rowid, saga_id, " + event_cols + " FROM saga_events WHERE rowid > ?1 ORDER BY rowid LIMIT ?2"},
+      // With the saga's workflow, for the feed (the sagas row is written in
+      // the transaction of the saga's first event).
+      {&events_after_, "SELECT e.rowid, e.saga_id, s.workflow, " + codec::event_columns("e.") +
+                           " FROM saga_events AS e JOIN sagas AS s ON s.id = e.saga_id"
+                           " WHERE e.rowid > ?1 ORDER BY e.rowid LIMIT ?2"},
       {&definition_, "SELECT source FROM definitions WHERE hash = ?1"},
       // One pass in (saga, seq) order: sagas by the partial index, their events
       // by the primary key, so no sort and no per-saga query.
@@ -141,7 +145,8 @@ Result<std::vector<CommittedEvent>> SqliteSagaReader::events_after(int64_t posit
   while ((rc = events_after_.step()) == SQLITE_ROW) {
     CommittedEvent& c = out.emplace_back();
     c.position = events_after_.int64(0);
-    if (Status s = codec::read_event(events_after_, 2, std::string(events_after_.text(1)), c.event); !s) return s;
+    c.workflow = std::string(events_after_.text(2));
+    if (Status s = codec::read_event(events_after_, 3, std::string(events_after_.text(1)), c.event); !s) return s;
   }
   if (rc != SQLITE_DONE) return error(rc, "read events after position " + std::to_string(position));
   return out;

@@ -5,6 +5,7 @@
 #include "machine/fold.h"
 #include "store/open_store.h"
 #include "view/cluster_view.h"
+#include "view/feed_view.h"
 #include "view/saga_view.h"
 
 namespace usher {
@@ -91,6 +92,15 @@ Result<Json> LogInspectorImpl::list(const SagaFilter& filter) {
   }
   Json next = rows->size() == page.limit ? Json(rows->back().id) : Json(nullptr);
   return Json{{"sagas", std::move(sagas)}, {"next", std::move(next)}};
+}
+
+Result<Json> LogInspectorImpl::feed(const std::string& after, size_t limit) {
+  auto position = parse_feed_cursor(after);
+  if (!position)
+    return Status::invalid_argument("\"" + after + "\" is not a feed cursor (as `next` or an event's \"cursor\" gives it)");
+  auto events = reader_->events_after(*position, std::clamp<size_t>(limit, 1, kMaxFeedPage));
+  if (!events.is_ok()) return events.status();
+  return feed_page_to_json(events.value(), *position);
 }
 
 Result<Json> LogInspectorImpl::stats() {

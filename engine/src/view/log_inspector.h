@@ -18,6 +18,7 @@ class LogInspectorImpl final : public LogInspector {
   Result<Json> saga(const std::string& id, std::optional<int64_t> at_us) override;
   Result<Json> events(const std::string& id) override;
   Result<Json> list(const SagaFilter& filter) override;
+  Result<Json> feed(const std::string& after, size_t limit) override;
   Result<Json> stats() override;
   Result<Json> cluster() override;
 

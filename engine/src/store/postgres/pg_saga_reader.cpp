@@ -42,8 +42,9 @@ const std::array<Statement, 10>& statements() {
       {"events", "SELECT " + event_columns() +
                      " FROM saga_events WHERE saga_id = $1::uuid AND ($2::bigint IS NULL OR occurred_at <= "
                      "usher_time($2::bigint)) ORDER BY seq"},
-      {"events_after", "SELECT position, saga_id::text, " + event_columns() +
-                           " FROM saga_events WHERE position > $1 ORDER BY position LIMIT $2"},
+      {"events_after", "SELECT e.position, e.saga_id::text, s.workflow, " + event_columns("e.") +
+                           " FROM saga_events AS e JOIN sagas AS s ON s.id = e.saga_id"
+                           " WHERE e.position > $1 ORDER BY e.position LIMIT $2"},
       {"definition", "SELECT source FROM definitions WHERE hash = $1"},
       // A page of unfinished sagas after $1 (by id) with all their events.
       {"unfinished", "SELECT " + saga_columns("s.") + ", " + event_columns("e.") +
@@ -220,7 +221,8 @@ Result<std::vector<CommittedEvent>> PgSagaReader::events_after(int64_t position,
   for (int i = 0; i < n; ++i) {
     CommittedEvent& c = out.emplace_back();
     c.position = int_at(r->get(), i, 0);
-    if (Status s = read_event(r->get(), i, 2, text_at(r->get(), i, 1), c.event); !s) return s;
+    c.workflow = text_at(r->get(), i, 2);
+    if (Status s = read_event(r->get(), i, 3, text_at(r->get(), i, 1), c.event); !s) return s;
   }
   return out;
 }

@@ -3,8 +3,7 @@
 
 #include <thread>
 
-#include "api_fixture.h"
-#include "http/api/api_server.h"
+#include "server_fixture.h"
 #include "serve/test_http.h"
 
 using usher::Json;
@@ -12,25 +11,7 @@ using usher::test::ApiFixture;
 namespace http = boost::beast::http;
 namespace api = usher::api;
 
-namespace {
-
-struct ServerFixture : ApiFixture {
-  explicit ServerFixture(api::ApiServerOptions o = {}) {
-    o.port = 0;
-    auto started = api::ApiServer::start(*handler, o);
-    REQUIRE_MESSAGE(started.is_ok(), started.status().to_string());
-    server = std::move(started.value());
-    port = server->port();
-    REQUIRE(port != 0);
-  }
-  ~ServerFixture() {
-    if (server) server->stop(usher::Millis{0});
-  }
-  std::unique_ptr<api::ApiServer> server;
-  uint16_t port = 0;
-};
-
-}  // namespace
+using usher::test::ServerFixture;
 
 TEST_CASE("the server answers over a socket and keeps the connection alive") {
   ServerFixture f;
