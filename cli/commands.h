@@ -42,6 +42,7 @@ void register_terminate(CLI::App& app, int& exit_code);
 void register_stats(CLI::App& app, int& exit_code);
 void register_migrate(CLI::App& app, int& exit_code);
 void register_nodes(CLI::App& app, int& exit_code);
+void register_tail(CLI::App& app, int& exit_code);
 // `usher version` and `usher help [COMMAND]`.
 void register_version(CLI::App& app, int& exit_code);
 void register_help(CLI::App& app, int& exit_code);

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   usher::cli::register_stats(app, exit_code);
   usher::cli::register_migrate(app, exit_code);
   usher::cli::register_nodes(app, exit_code);
+  usher::cli::register_tail(app, exit_code);
   usher::cli::register_version(app, exit_code);
   usher::cli::register_help(app, exit_code);
   try {

@@ -44,6 +44,9 @@ class DbSource final : public SagaSource {
   Answer list(const SagaFilter& filter) override { return from_result(inspector_->list(filter)); }
   Answer stats() override { return from_result(inspector_->stats()); }
   Answer cluster() override { return from_result(inspector_->cluster()); }
+  Answer feed(const std::string& after, size_t limit, std::chrono::milliseconds) override {
+    return from_result(inspector_->feed(after, limit));
+  }
 
  private:
   std::unique_ptr<LogInspector> inspector_;
@@ -94,6 +97,15 @@ class ServerSource final : public SagaSource {
   Answer stats() override { return answer_from(client_.request("GET", "/v1/stats")); }
 
   Answer cluster() override { return answer_from(client_.request("GET", "/v1/cluster")); }
+
+  Answer feed(const std::string& after, size_t limit, std::chrono::milliseconds wait) override {
+    std::string query = "limit=" + std::to_string(limit);
+    if (!after.empty()) query += "&after=" + url_encode(after);
+    if (wait.count() > 0) query += "&wait=" + std::to_string(wait.count()) + "ms";
+    // The request may wait `wait` on the server before it is answered.
+    return answer_from(client_.request("GET", "/v1/events?" + query, std::nullopt, std::nullopt,
+                                       wait + std::chrono::seconds(10)));
+  }
 
  private:
   ApiClient client_;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -62,6 +63,11 @@ class SagaSource {
   // {"sagas":{"running":n,…,"terminated":n},"total":n,"oldest_unfinished_created_at":time|null}
   // (LogInspector::stats; GET /v1/stats).
   virtual Answer stats() = 0;
+  // One page of the event feed after the cursor `after` ("" from the
+  // start), as GET /v1/events answers: {"events":[…],"next":cursor}. The
+  // server waits up to `wait` for an event when there is none yet; the log
+  // read directly answers at once.
+  virtual Answer feed(const std::string& after, size_t limit, std::chrono::milliseconds wait) = 0;
   // The nodes sharing the log, as GET /v1/cluster answers:
   // {"node": id|null, "nodes":[…]}; "node" is null from the log itself.
   virtual Answer cluster() = 0;

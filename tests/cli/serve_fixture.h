@@ -105,6 +105,7 @@ class ServeFixture {
   // `--server URL --token-file F`.
   std::string server_flags() const { return "--server " + url_ + " --token-file " + shell_quote(token_file_); }
   std::string db_flags() const { return "--db " + shell_quote(db_); }
+  const std::string& db() const { return db_; }
   const std::string& url() const { return url_; }
   const std::string& token_file() const { return token_file_; }
   const std::string& read_token_file() const { return read_token_file_; }
