@@ -1,7 +1,9 @@
 // Chaos: a ticketing workflow under load over HTTP while `usher serve` is
 // SIGKILLed at random moments and restarted on the same saga log; then every
 // guarantee of docs/reliability.md is checked from two independent records:
-// the step services' own request logs and the saga log.
+// the step services' own request logs and the saga log. A reader follows the
+// event feed all along; it must have seen every event of the log once, each
+// saga's in seq order.
 //
 // Size (environment; the defaults are the short CI run):
 //   USHER_CHAOS_KILLS    SIGKILLs of the server              [20]
@@ -188,6 +190,7 @@ struct Totals {
   size_t service_calls = 0, replays = 0, hung = 0;
   size_t max_in_flight = 0;
   std::map<std::string, int> stuck_reasons;
+  size_t fed = 0;  // events the feed's reader received
 };
 
 class ChaosRun {
@@ -240,6 +243,7 @@ class ChaosRun {
     for (int c = 0; c < 12; ++c) clients.emplace_back([&, c] { client(c, release, next, load_end); });
     std::thread faults([&] { inject_faults(loading); });
     std::thread killer([&] { kill_loop(t0); });
+    std::thread follower([this, port = port_] { follow_feed(port); });
 
     killer.join();
     for (auto& t : clients) t.join();
@@ -251,6 +255,8 @@ class ChaosRun {
         if (op) control(s.service, op, "ok", -1);
 
     settle();
+    feed_catch_up_ = true;  // the follower reads to the end of the feed, then stops
+    follower.join();
     collect_segment();  // the final incarnation's requests
     auto stopped = server_.stop(SIGTERM, std::chrono::seconds(10));
     CHECK_MESSAGE(stopped.has_value(), "usher serve did not stop within 10 s of SIGTERM");
@@ -402,6 +408,52 @@ class ChaosRun {
     }
   }
 
+  // A reader of the event feed (GET /v1/events, docs/api.md) from the start,
+  // as one outside usher would: a long poll, continued from `next`, through
+  // every kill (a poll cut off, or refused while the server is down, is
+  // asked again). Once feed_catch_up_ is set it reads to the end and stops.
+  void follow_feed(uint16_t port) {
+    std::string after;
+    int failures_at_end = 0;
+    for (;;) {
+      const bool last = feed_catch_up_.load();
+      std::string target = "/v1/events?limit=1000";
+      if (!after.empty()) target += "&after=" + after;
+      if (!last) target += "&wait=1s";
+      auto reply = usher::test::request(port, http::verb::get, target, "", {}, std::chrono::seconds(10));
+      json page = reply.json();
+      if (reply.status != 200 || !page.is_object()) {
+        if (last && ++failures_at_end > 100) {
+          std::lock_guard lock(mu_);
+          violations_.push_back("feed: the server did not answer GET /v1/events at the end: " + reply.error);
+          return;
+        }
+        std::this_thread::sleep_for(milliseconds(20));
+        continue;
+      }
+      for (json& e : page["events"]) fed_.push_back(std::move(e));
+      after = page["next"].get<std::string>();
+      if (last && page["events"].empty()) return;
+    }
+  }
+
+  // What the feed gave for saga `id` against the log's own events: the same
+  // events, each once, in seq order.
+  void check_fed(const std::string& id, const json& logged) {
+    const auto& seen = fed_by_saga_[id];
+    if (seen.size() != logged.size())
+      violation(id, "the feed gave " + std::to_string(seen.size()) + " events, the log holds " +
+                        std::to_string(logged.size()));
+    for (size_t i = 0; i < std::min(seen.size(), logged.size()); ++i) {
+      json e = *seen[i];
+      for (const char* field : {"cursor", "saga_id", "workflow"}) e.erase(field);
+      if (e != logged[i]) {
+        violation(id, "feed event " + std::to_string(i + 1) + " is " + e.dump() + ", the log's is " + logged[i].dump());
+        break;
+      }
+    }
+  }
+
   // Running or compensating sagas, read from the log (0 if it cannot be read).
   size_t sagas_in_flight() {
     auto inspector = usher::LogInspector::open(usher::test::saga_log_at(dir_.file("usher.db")));
@@ -507,6 +559,19 @@ class ChaosRun {
         totals_.hung += c.status.is_null();
       }
 
+    // The feed: cursors only ever grow, and every event is of a saga in the log.
+    int64_t last_cursor = 0;
+    for (const json& e : fed_) {
+      const int64_t cursor = std::stoll(e["cursor"].get<std::string>());
+      if (cursor <= last_cursor)
+        violation("feed", "cursor " + std::to_string(cursor) + " came after " + std::to_string(last_cursor));
+      last_cursor = cursor;
+      fed_by_saga_[e["saga_id"].get<std::string>()].push_back(&e);
+    }
+    for (const auto& [id, list] : fed_by_saga_)
+      if (!sagas.count(id)) violation(id, "in the feed (" + std::to_string(list.size()) + " events) but not in the log");
+    totals_.fed = fed_.size();
+
     // 1. No 201/200 for a saga the log does not hold.
     for (const auto& id : acknowledged_)
       if (!sagas.count(id)) violation(id, "acknowledged, but the saga log does not hold it");
@@ -546,6 +611,7 @@ class ChaosRun {
         violation(id, "events cannot be read: " + events.status().message());
         continue;
       }
+      check_fed(id, events.value()["events"]);
       std::vector<LoggedEvent> log;
       for (const json& e : events.value()["events"]) {
         LoggedEvent le;
@@ -688,7 +754,8 @@ class ChaosRun {
             << ": completed " << totals_.completed << ", compensated " << totals_.compensated << ", stuck "
             << totals_.stuck << ", unsettled " << totals_.unsettled << "; max in flight at a kill "
             << totals_.max_in_flight << "; service requests " << totals_.service_calls << " (idempotent replays "
-            << totals_.replays << ", hung " << totals_.hung << "); violations " << violations_.size());
+            << totals_.replays << ", hung " << totals_.hung << "); events read from the feed " << totals_.fed
+            << "; violations " << violations_.size());
     for (const auto& [reason, count] : totals_.stuck_reasons) MESSAGE("stuck x" << count << " at " << reason);
     for (size_t i = 0; i < std::min<size_t>(violations_.size(), 30); ++i) MESSAGE("violation: " << violations_[i]);
     CHECK(totals_.kills == kills_);
@@ -719,11 +786,15 @@ class ChaosRun {
   std::vector<int64_t> kill_us_;
   size_t segments_ = 0;
   std::vector<std::vector<ServiceCall>> calls_by_service_;
+
+  std::atomic<bool> feed_catch_up_{false};
+  std::vector<json> fed_;  // the follower thread's until it is joined
+  std::map<std::string, std::vector<const json*>> fed_by_saga_;
 };
 
 }  // namespace
 
-TEST_CASE("chaos: SIGKILLed at random under load, usher loses no acknowledged saga and keeps every trace valid") {
+TEST_CASE("chaos: SIGKILLed at random under load, usher loses no acknowledged saga, keeps every trace valid, and the event feed gives every event once") {
   ChaosRun run;
   run.run();
   run.report();

@@ -1,7 +1,8 @@
 // Three nodes on one database under load; one is SIGKILLed every few
 // seconds and restarted, round after round, then one is stopped with
 // SIGTERM. The others take its sagas over and send their calls in flight
-// again; afterwards the whole log is checked (cluster_checks.h).
+// again; afterwards the whole log is checked (cluster_checks.h), and what a
+// reader of the event feed got all along (feed_follower.h).
 //
 // USHER_CLUSTER_ROUNDS sets the number of kills (3 by default, the CI form,
 // about a minute; 10 or more for the long form).
@@ -10,6 +11,7 @@
 #include <cstdlib>
 
 #include "cluster/cluster_checks.h"
+#include "cluster/feed_follower.h"
 
 using namespace usher::cluster;
 
@@ -75,12 +77,13 @@ Handover follow_handover(Cluster& cluster, const RecordingService& service, int6
 }  // namespace
 
 TEST_CASE("nodes SIGKILLed and restarted under load: every acknowledged saga finishes, one writer per fence, no "
-          "action sent again once its success was committed") {
+          "action sent again once its success was committed, the feed gives every event once") {
   TempDir dir;
   RecordingService service(100ms, 500ms);
   write_cluster_workflow(dir, service);
   Cluster cluster(dir, cluster_database(dir), 3);
   const int rounds = rounds_wanted();
+  FeedFollower feed(cluster);  // reads the event feed all along, from node to node
 
   std::vector<Handover> kills;
   {
@@ -130,6 +133,10 @@ TEST_CASE("nodes SIGKILLed and restarted under load: every acknowledged saga fin
 
     const Log log = read_log(cluster.database());
     const Totals t = check_cluster_log(log, load.acknowledged(), load.conflicts(), service.calls());
+    feed.stop();
+    Findings fed;
+    feed.check(log, fed);
+    fed.check(FeedFollower::kinds());
     double worst = 0, sum = 0;
     for (const Handover& k : kills) {
       worst = std::max(worst, k.redispatch_ms);
@@ -140,7 +147,8 @@ TEST_CASE("nodes SIGKILLed and restarted under load: every acknowledged saga fin
                           << load.resent() << " sent again after no answer, " << load.given_up() << " given up); "
                           << to_string(t) << "; sagas of a killed node sent on after "
                           << static_cast<int>(sum / std::max<size_t>(1, kills.size())) << " ms on average, "
-                          << static_cast<int>(worst) << " ms at worst");
+                          << static_cast<int>(worst) << " ms at worst; " << feed.events()
+                          << " events read from the feed");
     CHECK(load.given_up() == 0);
   }
 }
