@@ -8,7 +8,8 @@
 -- version 0 to 1, in one transaction, under an advisory lock, and records the
 -- version in usher_schema. Like the SQLite file it is never edited in place
 -- once released: a later version is a further migration step (-2.sql: several
--- nodes; -3.sql: the status `terminated`, an index of correlation ids).
+-- nodes; -3.sql: the status `terminated`, an index of correlation ids; -4.sql:
+-- publication positions).
 
 CREATE TABLE usher_schema (
   version integer NOT NULL

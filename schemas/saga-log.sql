@@ -5,7 +5,8 @@
 -- and then sets PRAGMA user_version = 1 in the same transaction. Later versions
 -- are added as further migration steps; this file is never edited in place once
 -- released, because databases created from it must stay readable. Version 2
--- (the status `terminated`, an index of correlation ids) is saga-log-2.sql.
+-- (the status `terminated`, an index of correlation ids) is saga-log-2.sql;
+-- version 3 (publication positions) is saga-log-3.sql.
 --
 -- Times are microseconds since the Unix epoch. Saga ids are UUIDv7 strings, so
 -- ordering by id is ordering by start time.

@@ -1,6 +1,8 @@
 // Logs written by an older usher, upgraded in place: a SQLite file of schema
 // version 1 and a PostgreSQL database of version 2 keep every saga, accept the
-// status `terminated` and gain the index of correlation ids.
+// status `terminated` and gain the index of correlation ids; a SQLite file of
+// version 2 and a PostgreSQL database of version 3 gain the table of
+// publication positions.
 #include <doctest/doctest.h>
 
 #include <sqlite3.h>
@@ -8,6 +10,7 @@
 #include <stdexcept>
 
 #include "store/embedded_sql.h"
+#include "store/publication_store.h"
 #include "store_test_util.h"
 
 namespace usher {
@@ -34,7 +37,7 @@ bool sqlite_refuses(const std::string& path, const std::string& sql) {
   return rc != SQLITE_OK;
 }
 
-TEST_CASE("a SQLite log of schema version 1 is upgraded to 2 and keeps its sagas") {
+TEST_CASE("a SQLite log of schema version 1 is upgraded (through 2) and keeps its sagas") {
   test::TempDir dir;
   const std::string path = dir.file("v1.db");
   {
@@ -58,7 +61,7 @@ TEST_CASE("a SQLite log of schema version 1 is upgraded to 2 and keeps its sagas
   test::open_sqlite_log(path)->close();  // the writer migrates
 
   test::RawDb raw(path);
-  CHECK(raw.integer("PRAGMA user_version") == 2);
+  CHECK(raw.integer("PRAGMA user_version") == kSagaLogSchemaVersion);
   CHECK(raw.integer("SELECT count(*) FROM sagas") == 3);
   CHECK(raw.integer("SELECT count(*) FROM saga_events") == 2);
   CHECK(raw.text("PRAGMA integrity_check") == "ok");
@@ -94,7 +97,7 @@ TEST_CASE("a SQLite log of schema version 1 is upgraded to 2 and keeps its sagas
                     " WHERE status IN ('running', 'compensating', 'stuck')") == 1);
 }
 
-TEST_CASE("a PostgreSQL log of schema version 2 is upgraded to 3 and keeps its sagas") {
+TEST_CASE("a PostgreSQL log of schema version 2 is upgraded (through 3) and keeps its sagas") {
   const std::string database = "migrate_from_2";
   PgCluster& pg = PgCluster::shared();
   pg.create_database(database);
@@ -121,7 +124,7 @@ TEST_CASE("a PostgreSQL log of schema version 2 is upgraded to 3 and keeps its s
 
   REQUIRE(migrate_store(uri).is_ok());
 
-  CHECK(pg.query(database, "SELECT version FROM usher_schema") == "3");
+  CHECK(pg.query(database, "SELECT version FROM usher_schema") == std::to_string(kPostgresSchemaVersion));
   CHECK(pg.query(database, "SELECT count(*) FROM sagas") == "3");
   CHECK(pg.query(database, "SELECT indexdef FROM pg_indexes WHERE indexname = 'sagas_by_correlation'") ==
         "CREATE INDEX sagas_by_correlation ON public.sagas USING btree (correlation_id, id) WHERE (correlation_id IS "
@@ -144,6 +147,66 @@ TEST_CASE("a PostgreSQL log of schema version 2 is upgraded to 3 and keeps its s
               .is_ok());
   CHECK(unfinished == std::vector<std::string>{saga_id(2)});
   CHECK(pg.query(database, "SELECT count(*) FROM sagas WHERE status IN ('running', 'compensating', 'stuck')") == "1");
+}
+
+TEST_CASE("a SQLite log of schema version 2 is upgraded to 3 and gains publication positions") {
+  test::TempDir dir;
+  const std::string path = dir.file("v2.db");
+  {
+    test::RawDb raw(path);
+    raw.exec("BEGIN");
+    raw.exec(schema::kSagaLogSql);
+    raw.exec(schema::kSagaLogSql2);
+    raw.exec("PRAGMA user_version = 2");
+    raw.exec(v1_saga_insert(1, "terminated"));
+    raw.exec("INSERT INTO saga_events (saga_id, seq, type, step, data, occurred_at) VALUES ('" + saga_id(1) +
+             "', 1, 'SagaStarted', NULL, '{}', 1)");
+    raw.exec("COMMIT");
+  }
+  CHECK(open_publication_store(path).status().code() == StatusCode::kFailedPrecondition);
+
+  test::open_sqlite_log(path)->close();  // the writer migrates
+
+  test::RawDb raw(path);
+  CHECK(raw.integer("PRAGMA user_version") == 3);
+  CHECK(raw.integer("SELECT count(*) FROM sagas") == 1);
+  CHECK(raw.integer("SELECT count(*) FROM saga_events") == 1);
+  CHECK(raw.integer("SELECT count(*) FROM usher_publications") == 0);
+  CHECK(raw.text("PRAGMA integrity_check") == "ok");
+  // Positions are never negative.
+  CHECK(sqlite_refuses(path, "INSERT INTO usher_publications VALUES ('kafka:x', -1, 0)"));
+
+  auto publications = open_publication_store(path);
+  INFO(publications.status().to_string());
+  REQUIRE(publications.is_ok());
+  REQUIRE((*publications)->save("kafka:x", 1).is_ok());
+  CHECK((*publications)->position("kafka:x").value() == 1);
+}
+
+TEST_CASE("a PostgreSQL log of schema version 3 is upgraded to 4 and gains publication positions") {
+  const std::string database = "migrate_from_3";
+  PgCluster& pg = PgCluster::shared();
+  pg.create_database(database);
+  const std::string uri = pg.uri(database);
+  pg.query(database, std::string("BEGIN;") + schema::kSagaLogPostgresSql + ";" + schema::kSagaLogPostgresSql2 + ";" +
+                         schema::kSagaLogPostgresSql3 + "; UPDATE usher_schema SET version = 3; COMMIT");
+  pg.query(database, "INSERT INTO sagas (id, workflow, version, definition_hash, status, created_at, updated_at,"
+                     " last_seq) VALUES ('" + saga_id(1) + "', 'book', 3, 'sha256:abc', 'terminated',"
+                     " usher_time(1), usher_time(2), 1)");
+  CHECK(open_publication_store(uri).status().code() == StatusCode::kFailedPrecondition);
+
+  REQUIRE(migrate_store(uri).is_ok());
+
+  CHECK(pg.query(database, "SELECT version FROM usher_schema") == "4");
+  CHECK(pg.query(database, "SELECT count(*) FROM sagas") == "1");
+  CHECK(pg.query(database, "SELECT count(*) FROM usher_publications") == "0");
+  CHECK_THROWS(pg.query(database, "INSERT INTO usher_publications VALUES ('kafka:x', -1, now())"));
+
+  auto publications = open_publication_store(uri);
+  INFO(publications.status().to_string());
+  REQUIRE(publications.is_ok());
+  REQUIRE((*publications)->save("kafka:x", 1).is_ok());
+  CHECK((*publications)->position("kafka:x").value() == 1);
 }
 
 }  // namespace

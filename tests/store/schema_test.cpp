@@ -25,8 +25,8 @@ TEST_CASE("an empty file is migrated to the current schema version") {
   }
   test::RawDb raw(path);
   CHECK(raw.integer("PRAGMA user_version") == kSagaLogSchemaVersion);
-  CHECK(raw.integer("PRAGMA user_version") == 2);
-  for (const char* table : {"saga_events", "sagas", "definitions"}) {
+  CHECK(raw.integer("PRAGMA user_version") == 3);
+  for (const char* table : {"saga_events", "sagas", "definitions", "usher_publications"}) {
     INFO(table);
     CHECK(raw.integer(std::string("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '") + table +
                       "'") == 1);
@@ -68,7 +68,7 @@ TEST_CASE("a log of a newer schema version is refused as data loss") {
     REQUIRE_FALSE(log.is_ok());
     CHECK(log.status().code() == StatusCode::kDataLoss);
     CHECK(log.status().message().find("99") != std::string::npos);
-    CHECK(log.status().message().find("version 2") != std::string::npos);
+    CHECK(log.status().message().find("version 3") != std::string::npos);
     MESSAGE(log.status().to_string());
     test::RawDb raw(path);
     CHECK(raw.integer("PRAGMA user_version") == 99);  // untouched

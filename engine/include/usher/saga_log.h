@@ -11,11 +11,12 @@
 namespace usher {
 
 // The schema versions this usher writes: SQLite (schemas/saga-log.sql, then
-// -2.sql: the status `terminated`, an index of correlation ids) and PostgreSQL
-// (schemas/saga-log-postgresql.sql, then -2.sql: several nodes, then -3.sql:
-// as SQLite's -2.sql).
-inline constexpr int kSagaLogSchemaVersion = 2;
-inline constexpr int kPostgresSchemaVersion = 3;
+// -2.sql: the status `terminated`, an index of correlation ids, then -3.sql:
+// publication positions) and PostgreSQL (schemas/saga-log-postgresql.sql,
+// then -2.sql: several nodes, then -3.sql: as SQLite's -2.sql, then -4.sql:
+// as SQLite's -3.sql).
+inline constexpr int kSagaLogSchemaVersion = 3;
+inline constexpr int kPostgresSchemaVersion = 4;
 
 // True for a PostgreSQL URI (postgresql:// or postgres://).
 bool is_postgres_location(std::string_view location);

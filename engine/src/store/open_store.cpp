@@ -2,6 +2,7 @@
 
 #include "store/postgres/pg.h"
 #include "store/postgres/pg_schema.h"
+#include "store/publication_store.h"
 #include "usher/saga_log.h"
 
 namespace usher {
@@ -22,6 +23,16 @@ Result<std::unique_ptr<SagaStore>> open_store(const std::string& location, const
 Result<std::unique_ptr<SagaStoreReader>> open_store_reader(const std::string& location, bool read_only) {
   if (pg::is_uri(location)) return open_postgres_reader(location);
   return open_sqlite_reader(location, read_only);
+}
+
+// Defined beside their stores (sqlite_publication_store.cpp,
+// postgres/pg_publication_store.cpp); open_publication_store is their only caller.
+Result<std::unique_ptr<PublicationStore>> open_sqlite_publication_store(const std::string& path);
+Result<std::unique_ptr<PublicationStore>> open_postgres_publication_store(const std::string& uri);
+
+Result<std::unique_ptr<PublicationStore>> open_publication_store(const std::string& location) {
+  if (pg::is_uri(location)) return open_postgres_publication_store(location);
+  return open_sqlite_publication_store(location);
 }
 
 Status migrate_store(const std::string& location) {

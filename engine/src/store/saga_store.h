@@ -126,6 +126,9 @@ class SagaStoreReader {
   // Up to `limit` events of every saga committed after `position` (0: from the
   // start), in commit order: what the event feed and read models consume.
   virtual Result<std::vector<CommittedEvent>> events_after(int64_t position, size_t limit) = 0;
+  // The position of the last committed event (0 for an empty log): how far
+  // behind it a publisher of the feed is (its lag), without reading events.
+  virtual Result<int64_t> last_position() = 0;
   // Newest first (ids are UUIDv7, so by id descending), filtered and paged by SagaFilter.
   virtual Result<std::vector<SagaRow>> list(const SagaFilter& filter) = 0;
   // A definition's source by its hash, as store_definition() kept it.

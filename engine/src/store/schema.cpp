@@ -9,7 +9,7 @@ namespace usher::schema {
 namespace {
 
 // kMigrations[i] takes the database from version i to i + 1.
-const std::array<const char*, 2> kMigrations = {kSagaLogSql, kSagaLogSql2};
+const std::array<const char*, 3> kMigrations = {kSagaLogSql, kSagaLogSql2, kSagaLogSql3};
 static_assert(std::tuple_size_v<decltype(kMigrations)> == kSagaLogSchemaVersion, "one migration step per schema version");
 
 Status too_new(const std::string& path, int64_t version) {

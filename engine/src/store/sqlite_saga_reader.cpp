@@ -35,6 +35,7 @@ class SqliteSagaReader final : public SagaStoreReader {
   Result<std::optional<std::string>> saga_id_by_idempotency_key(const std::string& key) override;
   Result<std::vector<Event>> events(const std::string& id, std::optional<int64_t> until_us) override;
   Result<std::vector<CommittedEvent>> events_after(int64_t position, size_t limit) override;
+  Result<int64_t> last_position() override;
   Result<std::vector<SagaRow>> list(const SagaFilter& filter) override;
   Result<std::optional<std::string>> definition_source(const std::string& hash) override;
   Status for_each_unfinished(const std::function<void(const SagaRow&, std::vector<Event>&&)>& each) override;
@@ -50,6 +51,7 @@ class SqliteSagaReader final : public SagaStoreReader {
   sqlite::Statement by_key_;
   sqlite::Statement events_;
   sqlite::Statement events_after_;
+  sqlite::Statement last_position_;
   sqlite::Statement definition_;
   sqlite::Statement unfinished_;
   sqlite::Statement counts_;
@@ -77,6 +79,9 @@ Status SqliteSagaReader::prepare_statements() {
       {&events_after_, "SELECT e.rowid, e.saga_id, s.workflow, " + codec::event_columns("e.") +
                            " FROM saga_events AS e JOIN sagas AS s ON s.id = e.saga_id"
                            " WHERE e.rowid > ?1 ORDER BY e.rowid LIMIT ?2"},
+      // max(rowid) is one step to the last leaf of the table's b-tree, not a
+      // scan; NULL on an empty table.
+      {&last_position_, "SELECT max(rowid) FROM saga_events"},
       {&definition_, "SELECT source FROM definitions WHERE hash = ?1"},
       // One pass in (saga, seq) order: sagas by the partial index, their events
       // by the primary key, so no sort and no per-saga query.
@@ -150,6 +155,13 @@ Result<std::vector<CommittedEvent>> SqliteSagaReader::events_after(int64_t posit
   }
   if (rc != SQLITE_DONE) return error(rc, "read events after position " + std::to_string(position));
   return out;
+}
+
+Result<int64_t> SqliteSagaReader::last_position() {
+  sqlite::ResetOnExit reset(last_position_);
+  const int rc = last_position_.step();
+  if (rc != SQLITE_ROW) return error(rc, "read the last position");
+  return last_position_.is_null(0) ? int64_t{0} : last_position_.int64(0);
 }
 
 Result<std::vector<SagaRow>> SqliteSagaReader::list(const SagaFilter& filter) {

@@ -35,8 +35,8 @@ struct Statement {
   std::string sql;
 };
 
-const std::array<Statement, 10>& statements() {
-  static const std::array<Statement, 10> all = {{
+const std::array<Statement, 11>& statements() {
+  static const std::array<Statement, 11> all = {{
       {"saga", "SELECT " + saga_columns() + " FROM sagas WHERE id = $1::uuid"},
       {"by_key", "SELECT id::text FROM sagas WHERE idempotency_key = $1"},
       {"events", "SELECT " + event_columns() +
@@ -45,6 +45,8 @@ const std::array<Statement, 10>& statements() {
       {"events_after", "SELECT e.position, e.saga_id::text, s.workflow, " + event_columns("e.") +
                            " FROM saga_events AS e JOIN sagas AS s ON s.id = e.saga_id"
                            " WHERE e.position > $1 ORDER BY e.position LIMIT $2"},
+      // The unique index on position answers max() from its last entry.
+      {"last_position", "SELECT coalesce(max(position), 0) FROM saga_events"},
       {"definition", "SELECT source FROM definitions WHERE hash = $1"},
       // A page of unfinished sagas after $1 (by id) with all their events.
       {"unfinished", "SELECT " + saga_columns("s.") + ", " + event_columns("e.") +
@@ -126,6 +128,7 @@ class PgSagaReader final : public SagaStoreReader {
   Result<std::optional<std::string>> saga_id_by_idempotency_key(const std::string& key) override;
   Result<std::vector<Event>> events(const std::string& id, std::optional<int64_t> until_us) override;
   Result<std::vector<CommittedEvent>> events_after(int64_t position, size_t limit) override;
+  Result<int64_t> last_position() override;
   Result<std::vector<SagaRow>> list(const SagaFilter& filter) override;
   Result<std::optional<std::string>> definition_source(const std::string& hash) override;
   Status for_each_unfinished(const std::function<void(const SagaRow&, std::vector<Event>&&)>& each) override;
@@ -345,6 +348,12 @@ Status PgSagaReader::each_saga_of(pg::ResultPtr r,
   sagas = page.size();
   for (auto& [row, events] : page) each(row, std::move(events));
   return Status::ok();
+}
+
+Result<int64_t> PgSagaReader::last_position() {
+  auto r = run("last_position", {}, "read the last position");
+  if (!r) return r.status();
+  return int_at(r->get(), 0, 0);
 }
 
 Result<SagaCounts> PgSagaReader::counts() {

@@ -10,8 +10,8 @@ namespace usher::pg {
 namespace {
 
 // kMigrations[i] takes the database from version i to i + 1.
-const std::array<const char*, 3> kMigrations = {schema::kSagaLogPostgresSql, schema::kSagaLogPostgresSql2,
-                                                schema::kSagaLogPostgresSql3};
+const std::array<const char*, 4> kMigrations = {schema::kSagaLogPostgresSql, schema::kSagaLogPostgresSql2,
+                                                schema::kSagaLogPostgresSql3, schema::kSagaLogPostgresSql4};
 static_assert(std::tuple_size_v<decltype(kMigrations)> == kPostgresSchemaVersion,
               "one migration step per schema version");
 
