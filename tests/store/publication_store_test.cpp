@@ -178,6 +178,9 @@ TEST_CASE("a claim is lost with its connection and claimed anew") {
 
   // A save on the lost connection is not known to have happened.
   CHECK(first->save(kKafka, 20).code() == StatusCode::kUnavailable);
+  // Nor is a save made on a new connection behind the caller's back: the
+  // claim went with the old one, so it must be claimed again first.
+  CHECK(first->save(kKafka, 20).code() == StatusCode::kUnavailable);
   auto second = open_publications(path);
   CHECK(claim(*second, kKafka));
   // The first reconnects and asks again: the publication is the second's now.

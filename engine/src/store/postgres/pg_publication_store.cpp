@@ -140,9 +140,10 @@ class PgPublicationStore final : public PublicationStore {
   }
 
   Status save(const std::string& name, int64_t position) override {
-    if (conn_.broken()) {
-      if (Status s = connect(); !s) return s;
-    }
+    // A lost connection took the claim with it, and another node may publish
+    // by now: no new connection here. The caller claims again first.
+    if (conn_.broken())
+      return Status::unavailable("the connection to " + where_ + " was lost with the claim of publication " + name);
     // Not asked again: a connection lost here is kUnavailable (pg::check),
     // and the caller, whose claim went with it, claims again first. Durable
     // as the log's own commits are (the server's synchronous_commit); the
