@@ -41,6 +41,7 @@
 #include "http/api/api_server.h"
 #include "http/api/log_line.h"
 #include "http/step/http_step_adapter.h"
+#include "kafka/kafka_feed_sink.h"
 #include "kafka/kafka_step_adapter.h"
 #include "serve_config.h"
 #include "usher/definition.h"
@@ -230,6 +231,22 @@ int serve(const ServeFlags& flags) {
     engine->shutdown();
     spdlog::shutdown();
     return 3;
+  }
+  // The event feed to Kafka, when configured: a thread of its own that a
+  // broker outage stalls without touching the sagas.
+  if (!config.publish_kafka_brokers.empty()) {
+    auto sink = KafkaFeedSink::create({.brokers = config.publish_kafka_brokers,
+                                       .topic = config.publish_kafka_topic,
+                                       .properties = config.kafka_properties});
+    Status published = sink.is_ok() ? engine->publish_feed(sink.value()) : sink.status();
+    if (!published.is_ok()) {
+      std::cerr << "usher serve: publish.kafka: " << published.message() << "\n";
+      engine->shutdown();
+      spdlog::shutdown();
+      return 2;
+    }
+    spdlog::info("publishing the event feed to kafka topic {} at {}", config.publish_kafka_topic,
+                 config.publish_kafka_brokers);
   }
 
   // 5. The API.

@@ -125,7 +125,7 @@ Result<ServeConfig> load_serve_config(const std::string& path, ServeConfig confi
   if (Status s = only_keys(path, root, "",
                            {"db", "workflows", "listen", "token_file", "read_token_file", "durability", "log_level",
                             "log_format",
-                            "io_threads", "shutdown_grace", "limits", "http", "kafka"});
+                            "io_threads", "shutdown_grace", "limits", "http", "kafka", "publish"});
       !s.is_ok())
     return s;
   for (auto [key, out] : {std::pair<const char*, std::string*>{"db", &config.db},
@@ -202,6 +202,20 @@ Result<ServeConfig> load_serve_config(const std::string& path, ServeConfig confi
         config.kafka_properties[name] = value.is_string() ? value.get<std::string>() : value.dump();
       }
     }
+  }
+  if (root.contains("publish")) {
+    const Json& p = root["publish"];
+    if (!p.is_object()) return bad(path, "publish", "expected a mapping (publish: { kafka: { brokers, topic } })");
+    if (Status s = only_keys(path, p, "publish.", {"kafka"}); !s.is_ok()) return s;
+    const Json& k = p.contains("kafka") ? p["kafka"] : Json();
+    if (!k.is_object()) return bad(path, "publish.kafka", "expected a mapping with brokers and topic");
+    if (Status s = only_keys(path, k, "publish.kafka.", {"brokers", "topic"}); !s.is_ok()) return s;
+    if (Status s = read_string(path, k, "brokers", "publish.kafka.", config.publish_kafka_brokers); !s.is_ok())
+      return s;
+    if (Status s = read_string(path, k, "topic", "publish.kafka.", config.publish_kafka_topic); !s.is_ok()) return s;
+    if (config.publish_kafka_brokers.empty())
+      return bad(path, "publish.kafka.brokers", "expected the bootstrap servers, e.g. kafka-1:9092,kafka-2:9092");
+    if (config.publish_kafka_topic.empty()) return bad(path, "publish.kafka.topic", "expected a topic name");
   }
   return config;
 }

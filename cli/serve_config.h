@@ -21,6 +21,13 @@
 //     read_timeout: 30s         # to receive one request once its first byte came
 //   http:
 //     max_connections_per_service: 64
+//   kafka:
+//     group_id: …               # the reply consumer's group; default unique per process
+//     properties: { … }         # librdkafka properties for steps and the publication
+//   publish:                    # the event feed, published (docs/event-feed.md)
+//     kafka:
+//       brokers: host:9092
+//       topic: usher.saga-events
 #pragma once
 
 #include <cstddef>
@@ -59,6 +66,10 @@ struct ServeConfig {
   // (security.protocol, sasl.*, ssl.*, ...) and its reply consumer's group.id.
   std::map<std::string, std::string> kafka_properties;
   std::string kafka_group_id;  // empty: unique per process
+  // `publish: { kafka: { brokers, topic } }`: the event feed published to a
+  // Kafka topic (with kafka_properties); empty brokers: not published.
+  std::string publish_kafka_brokers;
+  std::string publish_kafka_topic = "usher.saga-events";
 };
 
 // Reads `path` over `config`. kInvalidArgument names the file and key:

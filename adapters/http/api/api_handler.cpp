@@ -381,8 +381,18 @@ void ApiHandler::Impl::route(const ApiRequest& req, Target& t, std::shared_ptr<C
   };
 
   if (seg.size() == 1 && seg[0] == "healthz") {
-    if (allow(http::verb::get)) ctx->ok(200, {{"status", "ok"}});
-    return;
+    if (!allow(http::verb::get)) return;
+    Json body = {{"status", "ok"}};
+    // A stalled publication is reported, not failed: the sagas go on.
+    if (auto p = engine.publication()) {
+      body["publication"] = {{"name", p->name},
+                             {"state", p->state},
+                             {"position", p->position},
+                             {"lag_events", p->lag_events},
+                             {"lag_seconds", p->lag_seconds},
+                             {"error", p->last_error.empty() ? Json(nullptr) : Json(p->last_error)}};
+    }
+    return ctx->ok(200, body);
   }
   if (seg.size() == 1 && seg[0] == "metrics") {
     if (!allow(http::verb::get)) return;

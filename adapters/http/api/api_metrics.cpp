@@ -213,10 +213,13 @@ std::string ApiMetrics::render(Engine& engine) const {
   const EngineStats stats = engine.stats();
   auto counts = engine.saga_counts();
   if (!counts.is_ok()) spdlog::warn("metrics: cannot count sagas in the log: {}", counts.status().message());
-  return render(stats, counts.is_ok() ? &counts.value() : nullptr, system_clock().now_us());
+  const auto publication = engine.publication();
+  return render(stats, counts.is_ok() ? &counts.value() : nullptr, system_clock().now_us(),
+                publication ? &*publication : nullptr);
 }
 
-std::string ApiMetrics::render(const EngineStats& stats, const Json* counts, int64_t now_us) const {
+std::string ApiMetrics::render(const EngineStats& stats, const Json* counts, int64_t now_us,
+                               const PublicationStats* publication) const {
   std::string out;
   out.reserve(8192);
 
@@ -287,6 +290,25 @@ std::string ApiMetrics::render(const EngineStats& stats, const Json* counts, int
          number(stats.commits ? static_cast<double>(stats.events_committed) / static_cast<double>(stats.commits) : 0) +
          "\n";
   commit_seconds(out, stats);
+  if (publication) {
+    const std::string name = "{publication=\"" + escape(publication->name) + "\"}";
+    header(out, "usher_publication_active", "gauge",
+           "1 while this node publishes the event feed (0: another node does, or it is starting).");
+    out += "usher_publication_active" + name + " " +
+           (publication->state == "publishing" || publication->state == "stalled" ? "1" : "0") + "\n";
+    header(out, "usher_publication_stalled", "gauge", "1 while publishing fails (a broker outage) and is retried.");
+    out += "usher_publication_stalled" + name + " " + (publication->state == "stalled" ? "1" : "0") + "\n";
+    header(out, "usher_publication_position", "gauge", "Feed position up to which every event is published.");
+    out += "usher_publication_position" + name + " " + std::to_string(publication->position) + "\n";
+    header(out, "usher_publication_lag_events", "gauge", "Committed events not yet published.");
+    out += "usher_publication_lag_events" + name + " " + std::to_string(publication->lag_events) + "\n";
+    header(out, "usher_publication_lag_seconds", "gauge", "Age of the oldest event not yet published; 0 when none.");
+    out += "usher_publication_lag_seconds" + name + " " + number(publication->lag_seconds) + "\n";
+    header(out, "usher_published_events_total", "counter", "Events this process published (acknowledged).");
+    out += "usher_published_events_total" + name + " " + std::to_string(publication->published) + "\n";
+    header(out, "usher_publish_failures_total", "counter", "Batches of events that failed to publish and were retried.");
+    out += "usher_publish_failures_total" + name + " " + std::to_string(publication->failures) + "\n";
+  }
   header(out, "usher_node_id", "gauge", "This node's id in the cluster on its PostgreSQL log; 0 when not a node.");
   out += "usher_node_id " + std::to_string(stats.node) + "\n";
   header(out, "usher_build_info", "gauge", "Always 1; the version of usher serving these metrics.");

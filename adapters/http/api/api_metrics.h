@@ -61,7 +61,10 @@ class ApiMetrics {
   // The Prometheus text exposition (version 0.0.4) of every series. `counts`
   // is Engine::saga_counts()'s answer, or null when it could not be read (the
   // gauges from the log are then left out); `now_us` dates the oldest saga.
-  std::string render(const EngineStats& stats, const Json* counts, int64_t now_us) const;
+  // `publication` (may be null: the feed is not published) adds the
+  // usher_publication_* series.
+  std::string render(const EngineStats& stats, const Json* counts, int64_t now_us,
+                     const PublicationStats* publication = nullptr) const;
 
   // render() with what `engine` answers now (blocks on a read of the log).
   std::string render(Engine& engine) const;

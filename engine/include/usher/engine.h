@@ -32,6 +32,7 @@
 #include "usher/adapter.h"
 #include "usher/definition.h"
 #include "usher/event_data.h"
+#include "usher/feed_sink.h"
 #include "usher/options.h"
 #include "usher/saga.h"
 #include "usher/status.h"
@@ -170,6 +171,13 @@ class Engine {
   // the engine drains or stops. Then read again.
   virtual uint64_t feed_mark() const = 0;
   virtual void on_feed_moved(uint64_t mark, Millis timeout, std::function<void()> ready) = 0;
+  // Publishes the feed to `sink` (usher/feed_sink.h) from the position
+  // stored for its name, on a thread of its own, until shutdown(). In a
+  // cluster one node publishes and the others stand by. One sink per
+  // engine; call after resume(). kFailedPrecondition when already publishing.
+  virtual Status publish_feed(std::shared_ptr<FeedSink> sink) = 0;
+  // How the publication stands; nullopt when the engine does not publish.
+  virtual std::optional<PublicationStats> publication() const = 0;
   // Sagas counted by status from the log's indexes (GET /v1/stats), every
   // node's included when several share a PostgreSQL log:
   //   {"sagas": {"running": n, "compensating": n, "completed": n, "compensated": n,

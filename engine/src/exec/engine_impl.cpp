@@ -5,6 +5,7 @@
 //                        recovery, waiters, operator_actions)
 //   dispatcher           calls to services, routed to adapters, paced per service
 //   background_reads     reads of the log off the engine thread
+//   feed_publisher       the event feed published to a sink (Kafka), on its own thread
 //
 // Threads:
 //   - the engine thread runs io_: every saga's state, its timers, decide(),
@@ -12,7 +13,8 @@
 //   - the store's writer thread commits appends in groups and posts each
 //     group's completion back to io_;
 //   - adapters run their own I/O threads and post results back to io_;
-//   - one read thread serves reads the engine thread must not wait for.
+//   - one read thread serves reads the engine thread must not wait for;
+//   - a publisher thread, when the feed is published.
 // So saga state is only ever touched by the engine thread and needs no lock.
 // Calls from other threads (start, cancel, ...) are posted to io_.
 
@@ -28,6 +30,7 @@
 #include "exec/cluster_member.h"
 #include "exec/definition_registry.h"
 #include "exec/engine_factory.h"
+#include "exec/feed_publisher.h"
 #include "exec/saga_runner.h"
 #include "store/open_store.h"
 #include "usher/engine.h"
@@ -160,6 +163,21 @@ class EngineImpl final : public Engine {
     runner_.feed().watch(mark, timeout, std::move(ready));
   }
 
+  Status publish_feed(std::shared_ptr<FeedSink> sink) override {
+    if (publisher_) return Status::failed_precondition("the feed is already published to " + publisher_->stats().name);
+    if (options_.db_path.empty()) return Status::failed_precondition("publishing the feed needs the log's location");
+    auto reader = store_->open_reader();
+    if (!reader.is_ok()) return reader.status();
+    publisher_ = std::make_unique<FeedPublisher>(options_.db_path, std::move(reader.value()), std::move(sink),
+                                                 runner_.feed());
+    publisher_->start();
+    return Status::ok();
+  }
+  std::optional<PublicationStats> publication() const override {
+    if (!publisher_) return std::nullopt;
+    return publisher_->stats();
+  }
+
   Result<Json> saga_counts() override {
     return reads_.now([](LogInspectorImpl& r) { return r.stats(); });
   }
@@ -198,6 +216,7 @@ class EngineImpl final : public Engine {
   void shutdown() override {
     if (shut_down_.exchange(true)) return;
     runner_.begin_stop();
+    if (publisher_) publisher_->stop();  // a batch in flight is published again by whoever publishes next
     reads_.stop();  // reads in progress finish; their answers see the runner stopping
     // Adapters next: after this no result can arrive.
     runner_.dispatcher().stop();
@@ -283,6 +302,7 @@ class EngineImpl final : public Engine {
   DefinitionRegistry registry_;
   SagaRunner runner_;
   std::unique_ptr<ClusterMember> member_;  // null: the engine has its log alone
+  std::unique_ptr<FeedPublisher> publisher_;  // null: the feed is not published
   std::atomic<bool> shut_down_{false};
   std::thread thread_;
 };

@@ -1,0 +1,88 @@
+// `usher serve` as the serve tests run it: the real binary on 127.0.0.1
+// port 0 over a temp log and the shipped workflows, in front of the example
+// step services (port 0) and payments over Kafka (a mock cluster,
+// usher-kafka-sandbox, and usher-kafka-payments).
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "serve/test_http.h"
+#include "support/temp_dir.h"
+#include "support/test_store.h"
+
+namespace usher::test {
+
+// A Kafka mock cluster (usher-kafka-sandbox) and the payments service over
+// Kafka: concert-booking charges and refunds through them.
+struct KafkaPayments {
+  KafkaPayments() : sandbox({USHER_BINARY_DIR "/examples/kafka-sandbox/usher-kafka-sandbox", "--brokers", "1"}) {
+    for (;;) {
+      auto line = sandbox.read_line();
+      REQUIRE_MESSAGE(line.has_value(), "the Kafka sandbox printed no bootstrap servers");
+      const std::string prefix = "bootstrap.servers=";
+      if (line->rfind(prefix, 0) == 0) {
+        brokers = line->substr(prefix.size());
+        break;
+      }
+    }
+    ::setenv("KAFKA_BROKERS", brokers.c_str(), 1);
+    payments = std::make_unique<Child>(std::vector<std::string>{
+        USHER_BINARY_DIR "/examples/kafka-payments/usher-kafka-payments", "--brokers", brokers});
+  }
+  Child sandbox;
+  std::string brokers;
+  std::unique_ptr<Child> payments;
+};
+
+// The example services on free ports, and payments over Kafka; the workflows
+// find them through the environment variables they read (SEATS_URL, ...,
+// KAFKA_BROKERS), set for the server child.
+struct Services {
+  Services()
+      : child({USHER_BINARY_DIR "/examples/services/usher-example-services", "--seats-port", "0", "--payments-port", "0",
+               "--tickets-port", "0", "--notifier-port", "0"}) {
+    auto line = child.read_line();
+    REQUIRE_MESSAGE(line.has_value(), "the example services printed no ports");
+    nlohmann::json ports = nlohmann::json::parse(*line);
+    auto url = [&](const char* name) { return "http://127.0.0.1:" + std::to_string(ports[name].get<int>()); };
+    ::setenv("SEATS_URL", url("seats").c_str(), 1);
+    ::setenv("PAYMENTS_URL", url("payments").c_str(), 1);
+    ::setenv("TICKETS_URL", url("tickets").c_str(), 1);
+    ::setenv("NOTIFY_URL", url("notifier").c_str(), 1);
+  }
+  Child child;
+  KafkaPayments kafka;
+};
+
+// `usher serve` on the log in `dir` (SQLite, or PostgreSQL under
+// USHER_TEST_STORE=postgres) and the shipped workflows, listening on a free
+// port; `extra` flags are added. SIGKILLed when destroyed.
+struct Server {
+  explicit Server(const TempDir& dir, std::vector<std::string> extra = {}) : child(argv(dir, std::move(extra))) {
+    for (;;) {
+      auto line = child.read_line();
+      REQUIRE_MESSAGE(line.has_value(), "usher serve did not say where it listens");
+      const std::string prefix = "usher: listening on 127.0.0.1:";
+      if (line->rfind(prefix, 0) == 0) {
+        port = static_cast<uint16_t>(std::stoi(line->substr(prefix.size())));
+        break;
+      }
+    }
+  }
+  static std::vector<std::string> argv(const TempDir& dir, std::vector<std::string> extra) {
+    std::vector<std::string> a = {USHER_BINARY_DIR "/cli/usher", "serve",        "--db", usher::test::saga_log_at(dir.file("usher.db")),
+                                  "--workflows",                 USHER_SOURCE_DIR "/workflows", "--listen",
+                                  "127.0.0.1:0",                 "--log-level",  "warn"};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  }
+  Child child;
+  uint16_t port = 0;
+};
+
+}  // namespace usher::test
