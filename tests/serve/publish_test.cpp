@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <array>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -213,4 +214,45 @@ TEST_CASE("a publish: section without brokers, or with a key usher does not know
     CHECK(exit_code == 2);
     CHECK_MESSAGE(out.find(c.says) != std::string::npos, out);
   }
+}
+
+TEST_CASE("two nodes on one PostgreSQL log: one publishes, the other stands by and takes over when the first is "
+          "SIGKILLed, and the topic has every event") {
+  if (!testing_postgres()) return;  // a SQLite log has one node
+  TempDir dir;
+  Services services;
+  const std::string brokers = services.kafka.brokers;
+  const std::string config = dir.file("usher.yaml");
+  std::ofstream(config) << "publish:\n  kafka:\n    brokers: \"" << brokers << "\"\n    topic: " << kTopic << "\n";
+  std::array<std::unique_ptr<Server>, 2> nodes;
+  for (auto& n : nodes) n = std::make_unique<Server>(dir, std::vector<std::string>{"--config", config});
+  auto state = [&](size_t i) {
+    return request(nodes[i]->port, http::verb::get, "/healthz").json()["publication"].value("state", "");
+  };
+  // Exactly one claims the publication.
+  size_t publisher = 2;
+  for (int i = 0; i < 200 && publisher == 2; ++i) {
+    if (state(0) == "publishing") publisher = 0;
+    else if (state(1) == "publishing") publisher = 1;
+    else std::this_thread::sleep_for(50ms);
+  }
+  REQUIRE(publisher != 2);
+  const size_t other = 1 - publisher;
+  for (int i = 0; i < 40 && state(other) != "standby"; ++i) std::this_thread::sleep_for(50ms);
+  CHECK(state(other) == "standby");
+  CHECK(state(publisher) == "publishing");
+
+  for (int i = 1; i <= 6; ++i) start(nodes[i % 2]->port, i);
+  settle(nodes[other]->port);
+  nodes[publisher].reset();  // SIGKILL: its connection closes, and its claim with it
+  for (int i = 7; i <= 12; ++i) start(nodes[other]->port, i);
+  for (int i = 0; i < 200 && state(other) != "publishing"; ++i) std::this_thread::sleep_for(50ms);
+  CHECK(state(other) == "publishing");
+  settle(nodes[other]->port);
+  wait_published(nodes[other]->port);
+  const auto events = feed(nodes[other]->port);
+  REQUIRE(events.size() >= 12 * 8);
+  const size_t repeats = check_topic(consume(brokers), events);
+  MESSAGE("publication taken over by the other node: " << events.size() << " events, " << repeats
+                                                         << " published again");
 }
