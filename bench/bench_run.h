@@ -25,6 +25,7 @@ struct RunSpec {
   std::string sync_counter_library;  // server mode: sync_counter_preload.cpp, built as a module
   std::string sandbox_binary;  // kafka mode: usher-kafka-sandbox
   bool synchronous_full = true;
+  bool publish = false;      // server: publish the feed to Kafka (a mock cluster) during the run
   std::string db;            // empty: a fresh SQLite file per run; else a PostgreSQL URI, emptied first
   unsigned nodes = 1;        // cluster: `usher serve` nodes on `db`
   double node_cpus = 0.25;   // cluster: each node's cgroup CPU quota, in CPUs; 0: no quota
@@ -48,6 +49,12 @@ struct RunResult {
   std::optional<double> fsyncs;          // fsync + fdatasync calls of the engine's process; on
                                          // PostgreSQL the server's WAL syncs (pg_stat_wal.wal_sync)
   std::optional<double> resume_seconds;  // recovery: Engine::resume()
+  std::optional<double> feed_events_per_second;  // server: the run's events read back from GET /v1/events
+  // server --publish, from /healthz sampled every 100 ms during the run:
+  std::optional<double> publish_max_lag_events;
+  std::optional<double> publish_max_lag_seconds;
+  std::optional<double> publish_catch_up_seconds;   // after the last saga, until every event was published
+  std::optional<double> publish_events_per_second;  // events / (the run + the catch-up)
   std::vector<double> rss_samples_mb;    // soak
   // cluster (cluster_load.cpp), over the load only (from the first start to the last answer):
   std::optional<double> pg_cpu_seconds;       // PostgreSQL's processes (the postmaster and its children)

@@ -226,6 +226,84 @@ asio::awaitable<Ending> server_saga(Connection& c, uint64_t seat) {
 
 }  // namespace
 
+// The whole event feed read back through GET /v1/events from the start, in
+// pages of 1000 (docs/event-feed.md): how fast a read model catches up with
+// what the run wrote. Events per second of wall time; nullopt if unread.
+std::optional<double> feed_read_rate(const std::string& api) {
+  const auto t0 = std::chrono::steady_clock::now();
+  size_t events = 0;
+  std::string after;
+  for (;;) {
+    auto page = http_request(api, "GET", "/v1/events?limit=1000" + (after.empty() ? "" : "&after=" + after));
+    if (!page || page->first != 200) return std::nullopt;
+    Json j = Json::parse(page->second, nullptr, false);
+    if (!j.is_object() || !j["events"].is_array()) return std::nullopt;
+    if (j["events"].empty()) break;
+    events += j["events"].size();
+    after = j["next"].get<std::string>();
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (events == 0 || seconds <= 0) return std::nullopt;
+  return static_cast<double>(events) / seconds;
+}
+
+// The publication as /healthz shows it, sampled every 100 ms while the run
+// drives the server (its largest lag), then followed until it has every
+// event of the log.
+class PublicationWatch {
+ public:
+  explicit PublicationWatch(std::string api) : api_(std::move(api)), thread_([this] { sample(); }) {}
+  ~PublicationWatch() { stop(); }
+
+  // Ends sampling; then waits (up to a minute) until every event is published.
+  void finish(RunResult& r, double run_seconds) {
+    stop();
+    r.publish_max_lag_events = max_events_;
+    r.publish_max_lag_seconds = max_seconds_;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 6000; ++i) {
+      if (auto p = publication(); p && (*p)["lag_events"] == 0) {
+        auto rest = http_request(api_, "GET", "/v1/events?limit=1&after=" + std::to_string((*p)["position"].get<int64_t>()));
+        Json page = rest ? Json::parse(rest->second, nullptr, false) : Json();
+        if (page.is_object() && page["events"].empty()) {
+          const double catch_up = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+          r.publish_catch_up_seconds = catch_up;
+          r.publish_events_per_second = static_cast<double>((*p)["position"].get<int64_t>()) / (run_seconds + catch_up);
+          return;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+
+ private:
+  std::optional<Json> publication() {
+    auto health = http_request(api_, "GET", "/healthz");
+    if (!health || health->first != 200) return std::nullopt;
+    Json j = Json::parse(health->second, nullptr, false);
+    if (!j.is_object() || !j["publication"].is_object()) return std::nullopt;
+    return j["publication"];
+  }
+  void sample() {
+    while (!stopping_) {
+      if (auto p = publication()) {
+        max_events_ = std::max(max_events_, (*p)["lag_events"].get<double>());
+        max_seconds_ = std::max(max_seconds_, (*p)["lag_seconds"].get<double>());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  void stop() {
+    stopping_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+  std::string api_;
+  std::atomic<bool> stopping_{false};
+  double max_events_ = 0, max_seconds_ = 0;
+  std::thread thread_;
+};
+
 void drive_server_starts(const RunSpec& spec, const std::vector<std::string>& apis, RunResult& out) {
   drive(spec, apis, server_saga, out);
 }
@@ -260,6 +338,25 @@ RunResult run_server(const RunSpec& spec) {
   std::vector<std::string> argv = {spec.usher_binary, "serve", "--db", db, "--workflows", spec.workflows_dir,
                                    "--listen", "127.0.0.1:0", "--log-level", "warn", "--durability",
                                    spec.synchronous_full ? "full" : "normal"};
+  // --publish: the feed to a Kafka mock cluster of its own (one broker, four partitions).
+  Child sandbox;
+  struct StopOnReturn {
+    Child& child;
+    ~StopOnReturn() {
+      if (child.pid > 0) stop_child(child);
+    }
+  } stop_sandbox{sandbox};
+  if (spec.publish) {
+    auto started = spawn({spec.sandbox_binary, "--brokers", "1", "--topics", "usher.saga-events", "--partitions", "4"},
+                         {}, spec.work_dir + "/publish-sandbox.log");
+    auto brokers = started ? read_line_with(*started, "bootstrap.servers=", 20) : std::nullopt;
+    if (!brokers) return fail("the Kafka mock cluster did not start (see " + spec.work_dir + "/publish-sandbox.log)");
+    sandbox = *started;
+    drain(sandbox, spec.work_dir + "/publish-sandbox.stdout.log");
+    const std::string config = spec.work_dir + "/publish.yaml";
+    std::ofstream(config) << "publish:\n  kafka:\n    brokers: \"" << *brokers << "\"\n    topic: usher.saga-events\n";
+    argv.insert(argv.end(), {"--config", config});
+  }
   auto child = spawn(argv, env, files + ".log");
   if (!child) return fail("cannot start " + spec.usher_binary);
   auto port = read_line_with(*child, "usher: listening on 127.0.0.1:", 30);
@@ -272,14 +369,18 @@ RunResult run_server(const RunSpec& spec) {
   const int usher_pid = child->pid;
 
   const double cpu0 = process_cpu_seconds(usher_pid);
+  std::optional<PublicationWatch> watch;
+  if (spec.publish) watch.emplace(api);
   drive_server_starts(spec, {api}, r);
   r.cpu_seconds = process_cpu_seconds(usher_pid) - cpu0;
+  if (watch) watch->finish(r, r.seconds);
   r.peak_rss_mb = peak_rss_mb(usher_pid);
   if (auto m = http_request(api, "GET", "/metrics"); m && m->first == 200) {
     auto commits = metric(m->second, "usher_log_commits_total");
     auto events = metric(m->second, "usher_log_events_total");
     if (commits && events && *commits > 0) r.events_per_commit = *events / *commits;
   }
+  r.feed_events_per_second = feed_read_rate(api);
   kill(usher_pid, SIGTERM);
   wait_exit(*child, 10);
   if (counted) r.fsyncs = counted_syncs(sync_counter);

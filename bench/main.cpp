@@ -224,6 +224,8 @@ int main(int argc, char** argv) {
   app.add_option("--service-url", spec.service_url, "use this step service instead of starting one");
   app.add_option("--work-dir", spec.work_dir, "databases and logs (must be a real disk) [<build>/bench/bench-data]");
   app.add_option("--json", json_path, "write the results as JSON here");
+  app.add_flag("--publish", spec.publish,
+               "server: publish the event feed to a Kafka mock cluster during the run, and report its lag");
   app.add_flag("--child", child, "internal: one run, its JSON on stdout");
   app.add_option("--service-pid", spec.service_pid, "internal: the step service's pid, to measure its CPU");
   CLI11_PARSE(app, argc, argv);
@@ -275,6 +277,7 @@ int main(int argc, char** argv) {
                                      "-n", std::to_string(p.n), "--durability", durability, "--service-url",
                                      spec.service_url, "--work-dir", spec.work_dir, "--soak-seconds",
                                      std::to_string(soak_seconds)};
+    if (spec.publish) args.push_back("--publish");
     if (!spec.db.empty() && (suite_name != "postgres" || p.on_postgres)) {
       args.push_back("--db");
       args.push_back(spec.db);

@@ -59,6 +59,11 @@ Json to_json(const RunResult& r) {
   put(j, "fsyncs", r.fsyncs);
   j["fsyncs_per_saga"] = r.fsyncs && finished ? Json(*r.fsyncs / static_cast<double>(finished)) : Json(nullptr);
   put(j, "resume_seconds", r.resume_seconds);
+  put(j, "feed_events_per_second", r.feed_events_per_second);
+  put(j, "publish_max_lag_events", r.publish_max_lag_events);
+  put(j, "publish_max_lag_seconds", r.publish_max_lag_seconds);
+  put(j, "publish_catch_up_seconds", r.publish_catch_up_seconds);
+  put(j, "publish_events_per_second", r.publish_events_per_second);
   j["rss_samples_mb"] = r.rss_samples_mb;
   j["synchronous"] = r.spec.synchronous_full ? "FULL" : "NORMAL";
   j["store"] = r.spec.db.empty() ? "sqlite" : "postgresql";
@@ -107,6 +112,11 @@ std::string format_table(const std::vector<Json>& runs) {
     if (!j.value("ok", false)) note += "ERROR: " + j.value("error", "");
     else if (count == "FAIL") note += j.value("count_detail", "");
     else if (j.value("other", uint64_t{0}) > 0) note += std::to_string(j.value("other", uint64_t{0})) + " other endings";
+    if (auto feed = d("feed_events_per_second")) note += fmt("feed read %.0f ev/s ", *feed);
+    if (auto rate = d("publish_events_per_second"))
+      note += fmt("published %.0f ev/s", *rate) + fmt(", max lag %.0f ev", d("publish_max_lag_events").value_or(0)) +
+              fmt(" / %.2f s", d("publish_max_lag_seconds").value_or(0)) +
+              fmt(", caught up %.2f s after ", d("publish_catch_up_seconds").value_or(0));
     if (auto samples = j.value("rss_samples_mb", std::vector<double>{}); !samples.empty())
       note += fmt("rss %.1f MB at 10 s", samples.front()) + fmt(", %.1f MB at end", samples.back()) +
               fmt(", max %.1f", *std::max_element(samples.begin(), samples.end()));

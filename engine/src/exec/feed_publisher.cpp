@@ -11,7 +11,7 @@ namespace usher {
 
 namespace {
 
-constexpr size_t kBatch = 500;
+constexpr size_t kBatch = 5000;
 constexpr std::chrono::milliseconds kFirstPause{1000};
 constexpr std::chrono::milliseconds kLongestPause{30'000};
 // How often a node that does not hold the publication tries to claim it.
