@@ -17,7 +17,7 @@ packages=(
   curl procps
   clang libclang-rt-14-dev   # make fuzz: libFuzzer with ASan/UBSan
   libjemalloc-dev            # the allocator `usher` and `usher-bench` link
-  prometheus                 # promtool: the tests check /metrics and docs/alerts.yaml with it
+  prometheus                 # promtool: the tests check /metrics and deploy/prometheus/usher-alerts.yml with it
   "$@"
 )
 
