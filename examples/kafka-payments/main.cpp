@@ -1,6 +1,9 @@
 // usher-kafka-payments --brokers HOST:PORT[,...] [--topic payments.requests]
 //                      [--group usher-payments] [--property name=value]...
 //
+// Prints "ready: N partitions of TOPIC assigned" on stdout once its consumer
+// has joined the group and may be sent requests.
+//
 // The payments step service over Kafka, for demos with usher-kafka-sandbox:
 //   charge {userId, amount, reference} -> {"paymentId": "pay-N"};
 //          declined ("failed") when amount > 1000
@@ -97,7 +100,19 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::fprintf(stderr, "usher-kafka-payments: consuming %s on %s\n", topic.c_str(), options.brokers.c_str());
-  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Joining the consumer group takes a few seconds (about 3 s on the mock
+  // cluster): a request sent before is answered only after it. One line on
+  // stdout says when the service has its partitions, so a script can wait
+  // for it rather than spend the first step's timeout on the join.
+  bool ready = false;
+  while (!g_stop) {
+    if (!ready && (*service)->assigned_partitions() > 0) {
+      ready = true;
+      std::printf("ready: %zu partitions of %s assigned\n", (*service)->assigned_partitions(), topic.c_str());
+      std::fflush(stdout);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(ready ? 100 : 20));
+  }
   (*service)->stop();
   return 0;
 }

@@ -33,6 +33,10 @@ struct KafkaPayments {
     ::setenv("KAFKA_BROKERS", brokers.c_str(), 1);
     payments = std::make_unique<Child>(std::vector<std::string>{
         USHER_BINARY_DIR "/examples/kafka-payments/usher-kafka-payments", "--brokers", brokers});
+    // Its consumer group join takes ~3 s on the mock cluster; a payment sent
+    // before would spend that much of its timeout waiting.
+    auto ready = payments->read_line(std::chrono::seconds(30));
+    REQUIRE_MESSAGE((ready && ready->rfind("ready:", 0) == 0), "usher-kafka-payments did not say it was ready");
   }
   Child sandbox;
   std::string brokers;
