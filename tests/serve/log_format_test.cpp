@@ -30,16 +30,7 @@ TEST_CASE("usher serve --log-format json writes one JSON object per line, the ou
   Child server({"/bin/sh", "-c", "log=$1; shift; exec \"$@\" 2>\"$log\"", "sh", log, USHER_BINARY_DIR "/cli/usher",
                 "serve", "--db", usher::test::saga_log_at(dir.file("usher.db")), "--workflows", dir.file("workflows"),
                 "--listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "info"});
-  uint16_t port = 0;
-  for (;;) {
-    auto line = server.read_line();
-    REQUIRE_MESSAGE(line.has_value(), "usher serve did not say where it listens");
-    const std::string prefix = "usher: listening on 127.0.0.1:";
-    if (line->rfind(prefix, 0) == 0) {
-      port = static_cast<uint16_t>(std::stoi(line->substr(prefix.size())));
-      break;
-    }
-  }
+  const uint16_t port = usher::test::listening_port(server);
   auto started = usher::test::request(port, http::verb::post, "/v1/workflows/one-step/sagas?wait=10s", "{}",
                                       {{"X-Correlation-Id", "order-77"}});
   REQUIRE(started.status == 201);

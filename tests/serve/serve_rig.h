@@ -64,24 +64,17 @@ struct Services {
 };
 
 // `usher serve` on the log in `dir` (SQLite, or PostgreSQL under
-// USHER_TEST_STORE=postgres) and the shipped workflows, listening on a free
-// port; `extra` flags are added. SIGKILLed when destroyed.
+// USHER_TEST_STORE=postgres) and `workflows` (the shipped ones unless
+// given), listening on a free port; `extra` flags are added. SIGKILLed when
+// destroyed.
 struct Server {
-  explicit Server(const TempDir& dir, std::vector<std::string> extra = {}) : child(argv(dir, std::move(extra))) {
-    for (;;) {
-      auto line = child.read_line();
-      REQUIRE_MESSAGE(line.has_value(), "usher serve did not say where it listens");
-      const std::string prefix = "usher: listening on 127.0.0.1:";
-      if (line->rfind(prefix, 0) == 0) {
-        port = static_cast<uint16_t>(std::stoi(line->substr(prefix.size())));
-        break;
-      }
-    }
-  }
-  static std::vector<std::string> argv(const TempDir& dir, std::vector<std::string> extra) {
-    std::vector<std::string> a = {USHER_BINARY_DIR "/cli/usher", "serve",        "--db", usher::test::saga_log_at(dir.file("usher.db")),
-                                  "--workflows",                 USHER_SOURCE_DIR "/workflows", "--listen",
-                                  "127.0.0.1:0",                 "--log-level",  "warn"};
+  explicit Server(const TempDir& dir, std::vector<std::string> extra = {},
+                  const std::string& workflows = USHER_SOURCE_DIR "/workflows")
+      : child(argv(dir, std::move(extra), workflows)), port(listening_port(child)) {}
+  static std::vector<std::string> argv(const TempDir& dir, std::vector<std::string> extra,
+                                       const std::string& workflows = USHER_SOURCE_DIR "/workflows") {
+    std::vector<std::string> a = {USHER_BINARY_DIR "/cli/usher", "serve", "--db", saga_log_at(dir.file("usher.db")),
+                                  "--workflows", workflows, "--listen", "127.0.0.1:0", "--log-level", "warn"};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "serve/serve_rig.h"
 #include "serve/test_http.h"
 #include "support/recording_service.h"
 #include "support/temp_dir.h"
@@ -38,23 +39,10 @@ void write_workflow(const TempDir& dir, const RecordingService& service) {
                                                        << "    with: { amount: 10 }\n";
 }
 
-struct Server {
+// usher serve on the workflow above, with a shutdown grace of `grace`.
+struct Server : usher::test::Server {
   Server(const TempDir& dir, const std::string& grace)
-      : child({USHER_BINARY_DIR "/cli/usher", "serve", "--db", usher::test::saga_log_at(dir.file("usher.db")),
-               "--workflows", dir.file("workflows"), "--listen", "127.0.0.1:0", "--log-level", "warn",
-               "--shutdown-grace", grace}) {
-    for (;;) {
-      auto line = child.read_line();
-      REQUIRE_MESSAGE(line.has_value(), "usher serve did not say where it listens");
-      const std::string prefix = "usher: listening on 127.0.0.1:";
-      if (line->rfind(prefix, 0) == 0) {
-        port = static_cast<uint16_t>(std::stoi(line->substr(prefix.size())));
-        break;
-      }
-    }
-  }
-  Child child;
-  uint16_t port = 0;
+      : usher::test::Server(dir, {"--shutdown-grace", grace}, dir.file("workflows")) {}
 };
 
 // Waits (bounded) until the service has seen `n` requests.

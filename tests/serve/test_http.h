@@ -182,4 +182,15 @@ class Child {
   std::string buf_;
 };
 
+// The port `usher serve` (started with --listen 127.0.0.1:0) says it
+// listens on: the rest of its "usher: listening on 127.0.0.1:" line.
+inline uint16_t listening_port(Child& server) {
+  const std::string prefix = "usher: listening on 127.0.0.1:";
+  for (;;) {
+    auto line = server.read_line();
+    REQUIRE_MESSAGE(line.has_value(), "usher serve did not say where it listens");
+    if (line->rfind(prefix, 0) == 0) return static_cast<uint16_t>(std::stoi(line->substr(prefix.size())));
+  }
+}
+
 }  // namespace usher::test
