@@ -43,7 +43,7 @@ fuzz:
 
 # Installs what is missing, builds what scripts/demo.sh runs (no tests,
 # benchmarks or fuzz targets), runs the demo.
-DEMO_TARGETS = usher usher-example-services usher-kafka-sandbox usher-kafka-payments
+DEMO_TARGETS = usher usher-example-services usher-kafka-sandbox usher-kafka-payments usher-booking-history
 demo: deps
 	$(MAKE) configure
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target $(DEMO_TARGETS)
