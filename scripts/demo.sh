@@ -91,6 +91,10 @@ bootstrap=$(wait_for_line "$work/kafka.out" '^bootstrap.servers=' "${pids[-1]}")
 export KAFKA_BROKERS=${bootstrap#bootstrap.servers=}
 "$payments_bin" --brokers "$KAFKA_BROKERS" >"$work/payments.out" 2>"$work/payments.log" &
 pids+=($!)
+# Its consumer group join takes about 3 s: the first payment would spend that
+# much of its 5 s timeout waiting for it (docs/kafka.md).
+wait_for_line "$work/payments.out" '^ready:' "${pids[-1]}" >/dev/null ||
+  fail "usher-kafka-payments did not join its consumer group"
 echo "kafka: $KAFKA_BROKERS (payments.requests -> usher-kafka-payments -> usher.replies)"
 
 "$services_bin" --seats-port 0 --payments-port 0 --tickets-port 0 --notifier-port 0 \
@@ -144,12 +148,12 @@ echo
   fail "usher-booking-history failed"
 
 # --- 5. time travel and the overview --------------------------------------------
-# The moment the seat was held: columns of `usher events` are SEQ DATE TIME TYPE STEP DATA.
-held_at=$("$usher" events "$declined_id" | awk '$4 == "StepSucceeded" && $5 == "reserve" { print $2 "T" $3 "Z"; exit }')
-if [[ -n $held_at ]]; then
-  section "the declined booking as it stood when the seat was held: usher show --at $held_at"
-  "$usher" show "$declined_id" --at "$held_at"
-fi
+# The moment the seat was held: columns of `usher events` are SEQ TIME TYPE
+# STEP DATA, TIME in RFC 3339 as `show --at` takes it.
+held_at=$("$usher" events "$declined_id" | awk '$3 == "StepSucceeded" && $4 == "reserve" { print $2; exit }')
+[[ -n $held_at ]] || fail "usher events did not show when the seat of $declined_id was held"
+section "the declined booking as it stood when the seat was held: usher show --at $held_at"
+"$usher" show "$declined_id" --at "$held_at"
 
 section "usher ls"
 "$usher" ls
