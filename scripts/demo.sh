@@ -37,9 +37,14 @@ pids=()
 
 cleanup() {
   local status=$?
-  # SIGTERM is how both programs expect to be stopped; each exits within a few seconds.
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # SIGTERM is how every program here expects to be stopped; each exits within
+  # a few seconds. Last started, first stopped, one at a time: the Kafka
+  # clients (usher, the payments service) leave their broker while it still
+  # runs, rather than wait for it in vain.
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
   rm -rf "$work"
   exit "$status"
 }
