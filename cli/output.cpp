@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "usher/inspect.h"
+#include "usher/printable.h"
 
 namespace usher::cli {
 
@@ -86,7 +87,7 @@ std::optional<std::string> string_at(const Json& object, const char* key) {
   if (!object.is_object()) return std::nullopt;
   auto it = object.find(key);
   if (it == object.end() || !it->is_string()) return std::nullopt;
-  return it->get<std::string>();
+  return printable(it->get_ref<const std::string&>());
 }
 
 std::optional<int64_t> time_at(const Json& object, const char* key) {
@@ -115,7 +116,8 @@ std::string format_elapsed(int64_t us) {
 }
 
 std::string compact_json(const Json& value, size_t max_chars) {
-  std::string text = value.dump(-1, ' ', false, Json::error_handler_t::replace);
+  // JSON escapes C0 controls in strings but leaves DEL and C1 raw.
+  std::string text = printable(value.dump(-1, ' ', false, Json::error_handler_t::replace));
   if (display_width(text) <= max_chars) return text;
   // Cut on a code point boundary.
   size_t points = 0, i = 0;

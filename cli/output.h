@@ -1,6 +1,8 @@
 // Text output shared by the saga commands: aligned tables, colours (only on a
 // terminal, never under NO_COLOR), and the short forms of times, durations and
-// JSON values that tables and timelines print.
+// JSON values that tables and timelines print. Every value from a saga is
+// printed through string_at, compact_json or printable (usher/printable.h),
+// so no control character in it reaches the terminal.
 #pragma once
 
 #include <cstdint>
@@ -41,7 +43,9 @@ class Table {
 size_t display_width(const std::string& text);
 std::string pad_right(const std::string& text, size_t width);
 
-// A JSON string field, or nullopt when absent, null or not a string.
+// A JSON string field, or nullopt when absent, null or not a string. Made
+// printable (usher/printable.h): values come from sagas, that is from clients
+// and services, and are shown on a terminal.
 std::optional<std::string> string_at(const Json& object, const char* key);
 // An RFC 3339 field parsed to µs since the epoch.
 std::optional<int64_t> time_at(const Json& object, const char* key);
@@ -56,7 +60,7 @@ std::string clock_time(int64_t micros);
 // under an hour ("125s"), the minute under a day ("182m"), the hour beyond
 // ("28h"). Under half a millisecond it is "<1ms"; zero or less is "0s".
 std::string format_elapsed(int64_t micros);
-// Compact JSON, cut to `max_chars` code points with an ellipsis.
+// Compact JSON, cut to `max_chars` code points with an ellipsis, printable.
 std::string compact_json(const Json& value, size_t max_chars = 160);
 // "1 attempt", "3 attempts".
 std::string plural(int64_t n, const char* one, const char* many);

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "output.h"
+#include "usher/printable.h"
 #include "usher/saga.h"
 
 namespace usher::cli {
@@ -115,14 +116,14 @@ int act_on_all(const SagaActionOptions& o, const ApiClient& client, const std::s
       // The server is gone or failing: every later request would fare the same.
       exit_code = kExitUnreachable;
       results.push_back({{"id", id}, {"result", "not sent"}, {"error", saga.error}});
-      if (!o.common.json) std::cout << id << "  " << paint("failed", Color::kRed) << "   " << saga.error << "\n";
+      if (!o.common.json) std::cout << id << "  " << paint("failed", Color::kRed) << "   " << printable(saga.error) << "\n";
       ++done;
       break;
     }
     ++refused;
     exit_code = kExitProblem;
     results.push_back({{"id", id}, {"result", "refused"}, {"error", saga.error}});
-    if (!o.common.json) std::cout << id << "  " << paint("refused", Color::kRed) << "  " << saga.error << "\n";
+    if (!o.common.json) std::cout << id << "  " << paint("refused", Color::kRed) << "  " << printable(saga.error) << "\n";
     // A token the server does not take (401) or that may only read (403) is
     // refused for every saga alike: stop instead of repeating it for each.
     if (response.is_ok() && (response->status == 401 || response->status == 403)) {

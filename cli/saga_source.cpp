@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "usher/inspect.h"
+#include "usher/printable.h"
 #include "usher/saga_log.h"
 
 namespace usher::cli {
@@ -241,7 +242,8 @@ Answer answer_from(const Result<HttpResponse>& response) {
 }
 
 int report(const Answer& answer) {
-  if (!answer.ok()) std::cerr << "usher: " << answer.error << "\n";
+  // An error may quote a saga's values (a server's problem detail).
+  if (!answer.ok()) std::cerr << "usher: " << printable(answer.error) << "\n";
   return answer.exit_code;
 }
 
@@ -256,7 +258,10 @@ int guarded(const std::function<int()>& body) {
 }
 
 void print_json(const Json& json) {
-  std::cout << json.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
+  // JSON escapes C0 controls in strings but leaves DEL and C1 raw: each line
+  // made printable (the line breaks of the indentation are kept).
+  std::istringstream lines(json.dump(2, ' ', false, Json::error_handler_t::replace));
+  for (std::string line; std::getline(lines, line);) std::cout << printable(line) << "\n";
 }
 
 }  // namespace usher::cli

@@ -15,6 +15,7 @@
 #include "output.h"
 #include "saga_source.h"
 #include "usher/inspect.h"
+#include "usher/printable.h"
 
 namespace usher::cli {
 
@@ -32,7 +33,7 @@ struct TailOptions {
 
 void print_event(const Json& e, bool json) {
   if (json) {
-    std::cout << e.dump(-1, ' ', false, Json::error_handler_t::replace) << '\n';
+    std::cout << printable(e.dump(-1, ' ', false, Json::error_handler_t::replace)) << '\n';
     return;
   }
   auto when = time_at(e, "occurred_at");

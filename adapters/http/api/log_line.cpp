@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "usher/inspect.h"
+#include "usher/printable.h"
 
 namespace usher::api {
 
@@ -57,13 +58,17 @@ std::string with_fields(std::string_view message, const LogFields& fields) {
 std::string format_log_line(LogFormat format, int64_t time_us, spdlog::level::level_enum level,
                             std::string_view payload) {
   auto [message, fields] = split_payload(payload);
+  // Messages and fields quote sagas' values (ids, errors, notes) from
+  // clients and services: every line is made printable (usher/printable.h),
+  // so no control character reaches a terminal that shows the log. A JSON
+  // line stays JSON: the escapes are JSON string escapes.
   if (format == LogFormat::kJson) {
     LogFields line = {{"time", format_time(time_us)}, {"level", level_name(level)}, {"message", message}};
     for (const auto& [k, v] : fields.items()) {
       if (v.is_string() && v.get_ref<const std::string&>().empty()) continue;
       if (!line.contains(k)) line[k] = v;
     }
-    return dump(line);
+    return printable(dump(line));
   }
   std::string out = format_time(time_us);
   out += ' ';
@@ -78,7 +83,7 @@ std::string format_log_line(LogFormat format, int64_t time_us, spdlog::level::le
     out += '=';
     out += needs_quotes(value) ? dump(LogFields(value)) : value;
   }
-  return out;
+  return printable(out);
 }
 
 namespace {

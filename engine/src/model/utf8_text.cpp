@@ -1,4 +1,5 @@
 #include "usher/service_text.h"
+#include "usher/printable.h"
 
 #include <algorithm>
 #include <vector>
@@ -76,6 +77,35 @@ std::string valid_utf8(std::string_view text, size_t max_bytes) {
   clean.resize(cut);
   if (max_bytes >= kEllipsis.size()) clean += kEllipsis;
   return clean;
+}
+
+std::string printable(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  auto escape = [](std::string& out, unsigned char code) {
+    out += "\\u00";
+    out += kHex[code >> 4];
+    out += kHex[code & 0xF];
+  };
+  std::string out;
+  out.reserve(text.size());
+  while (!text.empty()) {
+    const size_t n = sequence_length(text);
+    if (n == 0) {
+      out += kReplacement;
+      text.remove_prefix(1);
+      continue;
+    }
+    const auto b0 = static_cast<unsigned char>(text[0]);
+    if (n == 1 && (b0 < 0x20 || b0 == 0x7F)) {
+      escape(out, b0);
+    } else if (n == 2 && b0 == 0xC2 && static_cast<unsigned char>(text[1]) < 0xA0) {
+      escape(out, static_cast<unsigned char>(text[1]));  // U+0080–U+009F is C2 80–C2 9F
+    } else {
+      out.append(text.substr(0, n));
+    }
+    text.remove_prefix(n);
+  }
+  return out;
 }
 
 }  // namespace usher

@@ -248,6 +248,27 @@ TEST_CASE("a text log line is time, level, message and key=value fields") {
   CHECK(api::parse_log_format("logfmt").status().message() == "log format must be text or json, not \"logfmt\"");
 }
 
+TEST_CASE("a log line carries no control character from a saga's values, in either format") {
+  const int64_t t = *parse_time("2026-12-06T16:45:00.123Z");
+  // A title change, a screen clear with C1 CSI, a line break that would forge a second line.
+  const std::string hostile = "\x1b]0;pwned\x07 \xc2\x9b" "2J\n2026-12-06T16:45:01.000Z info forged";
+  for (auto format : {api::LogFormat::kText, api::LogFormat::kJson}) {
+    const std::string line = api::format_log_line(
+        format, t, spdlog::level::warn,
+        api::with_fields("api: " + hostile, {{"detail", hostile}, {"correlation_id", "order-\xc2\x85" "7"}}));
+    CAPTURE(line);
+    for (char c : line) CHECK_FALSE((static_cast<unsigned char>(c) < 0x20 || c == 0x7f));
+    CHECK(line.find("\xc2\x9b") == std::string::npos);
+    CHECK(line.find("\xc2\x85") == std::string::npos);
+    CHECK(line.find("\\u001b]0;pwned\\u0007") != std::string::npos);
+    if (format == api::LogFormat::kJson) {
+      Json j = Json::parse(line);  // still one JSON object, the values intact
+      CHECK(j["detail"] == hostile);
+      CHECK(j["correlation_id"] == "order-\xc2\x85" "7");
+    }
+  }
+}
+
 namespace {
 
 // Captures what spdlog's default logger writes, formatted as `format`, while alive.
