@@ -14,7 +14,8 @@
 //   GET  /v1/cluster                             the nodes sharing the log (Engine::cluster())
 //   GET  /v1/events[?after=&limit=&wait=]        the event feed, a long poll (feed_query.h)
 //   GET  /v1/events/stream[?after=]              the same as Server-Sent Events (Last-Event-ID)
-//   GET  /healthz (never needs the token), GET /metrics
+//   GET  /healthz (never needs the token; with the publication's state when
+//        the feed is published), GET /metrics
 //
 // Threading: handle() may be called from any thread and never blocks on the
 // engine. Cheap routes (health, workflows, every refusal) answer
