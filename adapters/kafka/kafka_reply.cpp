@@ -48,6 +48,9 @@ StepResult parse_reply(std::string_view value, std::string_view label) {
   // The parser is told not to throw: a discarded value is how it reports bad
   // JSON (invalid UTF-8 in a string included), and a reply is external input
   // we must survive.
+  // It stops at a NUL byte as if the text ended there; JSON text holds no raw
+  // NUL, so a value with one is not JSON whatever comes before it.
+  if (value.find('\0') != std::string_view::npos) return malformed("not JSON");
   Json reply = Json::parse(value.begin(), value.end(), nullptr, /*allow_exceptions=*/false);
   if (reply.is_discarded()) return malformed("not JSON");
   if (!reply.is_object()) return malformed("not a JSON object");

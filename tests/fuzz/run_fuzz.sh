@@ -13,7 +13,7 @@ shift 2
 source_dir=$(cd "$(dirname "$0")" && pwd)
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(loader expression json_schema kafka_reply api_handler)
+  targets=(loader expression json_schema kafka_reply api_handler http_step_reply)
 fi
 
 failed=()

@@ -488,6 +488,13 @@ std::optional<Json> ApiHandler::Impl::json_object_body(const ApiRequest& req, co
     ctx.fail(ProblemKind::kBadJson, "the request body nests arrays/objects deeper than " + std::to_string(kMaxJsonDepth));
     return std::nullopt;
   }
+  // The parser stops at a NUL as if the text ended there: JSON text holds no
+  // raw NUL, so "{…}\0anything" is refused rather than read as "{…}".
+  if (size_t nul = body.find('\0'); nul != std::string::npos) {
+    ctx.fail(ProblemKind::kBadJson, "the request body is not valid JSON (at byte " + std::to_string(nul) +
+                                        "): a NUL byte");
+    return std::nullopt;
+  }
   Json parsed;
   try {
     parsed = Json::parse(body);

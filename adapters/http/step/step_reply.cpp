@@ -120,8 +120,11 @@ StepResult classify_reply(const StepCall& call, unsigned status, std::string_vie
     return StepResult::ok_without_output("the reply is nested deeper than " + std::to_string(kMaxReplyDepth) +
                                          " levels");
   // The parser is told not to throw: a discarded value is how it reports bad
-  // JSON, invalid UTF-8 in a string included.
-  Json out = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  // JSON, invalid UTF-8 in a string included. It also stops at a NUL byte as
+  // if the text ended there, so "{…}\0garbage" would pass: JSON text never
+  // holds a raw NUL, so such a body is not JSON (found by fuzzing).
+  Json out = body.find('\0') == std::string_view::npos ? Json::parse(body, nullptr, /*allow_exceptions=*/false)
+                                                        : Json(Json::value_t::discarded);
   if (out.is_discarded())
     return StepResult::ok_without_output(valid_utf8("the reply is not JSON: " + body_excerpt(body, 80)));
   return StepResult::ok(std::move(out));

@@ -65,7 +65,9 @@ TEST_CASE("a malformed reply leaves the outcome unknown, names the step and quot
                              R"({"status":"maybe"})",
                              "\xff\xfe{\"status\":\"ok\"}",
                              std::string(400'000, '['),
-                             std::string(65, '{')};
+                             std::string(65, '{'),
+                             // The parser stops at a NUL: what comes before it is not the reply.
+                             std::string("{\"status\":\"ok\"}\0junk", 20)};
   for (const std::string& value : bad) {
     CAPTURE(value.substr(0, 80));
     StepResult r = kafka_wire::parse_reply(value, kLabel);

@@ -147,6 +147,11 @@ TEST_CASE("start refuses bad input with the right status") {
     check_problem(r, 400);
     CHECK(r.json["detail"].get<std::string>().find("byte 16") != std::string::npos);
   }
+  SUBCASE("a NUL after a JSON object: 400, not the object before it (the parser would stop there)") {
+    auto r = f.post("/v1/workflows/booking/sagas", std::string("{\"seat\":\"A1\",\"amount\":5}\0junk", 29));
+    check_problem(r, 400);
+    CHECK(r.json["detail"] == "the request body is not valid JSON (at byte 24): a NUL byte");
+  }
   SUBCASE("a body that is not an object: 400") {
     auto r = f.post("/v1/workflows/booking/sagas", "[1,2]");
     check_problem(r, 400);

@@ -144,6 +144,13 @@ TEST_CASE("a 2xx is a success whatever its body") {
   r = classify(200, "{\"name\":\"\xE9\"}");  // invalid UTF-8 inside a JSON string
   CHECK(r.outcome == Outcome::kOk);
   CHECK(r.note == "the reply is not JSON: {\"name\":\"\xEF\xBF\xBD\"}");
+  // The parser would stop at a NUL and take what comes before it as the
+  // reply: JSON text holds no raw NUL, so the body is not JSON.
+  r = classify(200, std::string("{\"id\":1}\0garbage", 17));
+  CHECK(r.outcome == Outcome::kOk);
+  CHECK(r.output == Json::object());
+  CHECK(r.note.find("the reply is not JSON") == 0);
+  CHECK(classify(200, "[1,2]").output == Json{1, 2});  // the body as it is, whatever its type
 
   SUBCASE("cut off or too large after a 2xx: still a success; other statuses are classified") {
     r = classify_partial_reply(call, 200, "OK", "{\"id\"", "the reply was cut off: partial message", "", now);
