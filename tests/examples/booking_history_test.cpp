@@ -94,29 +94,6 @@ std::vector<std::string> dump(const std::string& path) {
   return all;
 }
 
-void settle(uint16_t port) {
-  for (int i = 0; i < 600; ++i) {
-    json stats = request(port, http::verb::get, "/v1/stats").json();
-    if (stats["sagas"].value("running", 1) == 0 && stats["sagas"].value("compensating", 1) == 0) return;
-    std::this_thread::sleep_for(50ms);
-  }
-  FAIL("sagas still running after 30 s");
-}
-
-// Waits until the Kafka publication holds every event of the log.
-void wait_published(uint16_t port) {
-  for (int i = 0; i < 600; ++i) {
-    json p = request(port, http::verb::get, "/healthz").json()["publication"];
-    if (p.is_object() && p["state"] == "publishing" && p["lag_events"] == 0 &&
-        request(port, http::verb::get, "/v1/events?after=" + std::to_string(p["position"].get<int64_t>()))
-            .json()["events"]
-            .empty())
-      return;
-    std::this_thread::sleep_for(50ms);
-  }
-  FAIL("the publication did not catch up within 30 s");
-}
-
 // A booking; amounts over 1000 are declined by payments and compensated.
 std::string book(uint16_t port, int i, const std::string& concert, int amount) {
   const json body = {{"userId", "fan-" + std::to_string(i)},

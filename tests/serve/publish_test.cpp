@@ -79,33 +79,6 @@ std::vector<json> feed(uint16_t port) {
   }
 }
 
-// Waits until no saga runs or compensates.
-void settle(uint16_t port) {
-  for (int i = 0; i < 600; ++i) {
-    json stats = request(port, http::verb::get, "/v1/stats").json();
-    if (stats["sagas"].value("running", 1) == 0 && stats["sagas"].value("compensating", 1) == 0) return;
-    std::this_thread::sleep_for(50ms);
-  }
-  FAIL("sagas still running after 30 s");
-}
-
-// Waits until /healthz says the publication has every event of the log.
-json wait_published(uint16_t port) {
-  json health;
-  for (int i = 0; i < 600; ++i) {
-    health = request(port, http::verb::get, "/healthz").json();
-    const json& p = health["publication"];
-    if (p.is_object() && p["state"] == "publishing" && p["lag_events"] == 0) {
-      // And nothing after its position (lag is read before a batch is published).
-      auto rest = request(port, http::verb::get, "/v1/events?after=" + std::to_string(p["position"].get<int64_t>()));
-      if (rest.json()["events"].empty()) return health;
-    }
-    std::this_thread::sleep_for(50ms);
-  }
-  FAIL("the publication did not catch up within 30 s: " << health.dump());
-  return health;
-}
-
 std::string start(uint16_t port, int i) {
   // Amounts above 1000 are declined: a share of the sagas compensate.
   const std::string body = R"({"userId":"u)" + std::to_string(i) + R"(","concertId":"c1","seat":"S)" +

@@ -6,9 +6,11 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "serve/test_http.h"
@@ -81,5 +83,33 @@ struct Server {
   Child child;
   uint16_t port = 0;
 };
+
+// Waits (up to 30 s) until no saga runs or compensates, every node's counted.
+inline void settle(uint16_t port) {
+  for (int i = 0; i < 600; ++i) {
+    nlohmann::json stats = request(port, http::verb::get, "/v1/stats").json();
+    if (stats["sagas"].value("running", 1) == 0 && stats["sagas"].value("compensating", 1) == 0) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  FAIL("sagas still running after 30 s");
+}
+
+// Waits (up to 30 s) until /healthz says the feed's publication has every
+// event of the log (`publish:` configured); returns that /healthz answer.
+inline nlohmann::json wait_published(uint16_t port) {
+  nlohmann::json health;
+  for (int i = 0; i < 600; ++i) {
+    health = request(port, http::verb::get, "/healthz").json();
+    const nlohmann::json& p = health["publication"];
+    if (p.is_object() && p["state"] == "publishing" && p["lag_events"] == 0) {
+      // And nothing after its position (lag is read before a batch is published).
+      auto rest = request(port, http::verb::get, "/v1/events?after=" + std::to_string(p["position"].get<int64_t>()));
+      if (rest.json()["events"].empty()) return health;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  FAIL("the publication did not catch up within 30 s: " << health.dump());
+  return health;
+}
 
 }  // namespace usher::test
