@@ -34,7 +34,11 @@ std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string
   tm.tm_year -= 1900;
   const std::time_t t = timegm(&tm);
   if (t == static_cast<std::time_t>(-1)) return std::nullopt;
-  return std::chrono::system_clock::from_time_t(t);
+  // A date before the epoch is in the past; one beyond what a time_point
+  // holds in nanoseconds (the year 2262) is held there: either way no
+  // conversion overflows (a year 0423 did, found by fuzzing).
+  constexpr std::time_t kLatest = 9'000'000'000;
+  return std::chrono::system_clock::from_time_t(std::clamp<std::time_t>(t, 0, kLatest));
 }
 
 std::string_view trim(std::string_view s) {
@@ -51,17 +55,17 @@ std::optional<Millis> parse_retry_after(std::string_view value,
                                         std::chrono::system_clock::time_point now) {
   value = trim(value);
   if (value.empty()) return std::nullopt;
+  constexpr uint64_t kMaxSeconds = 365ull * 24 * 3600;  // a year at most, whatever the service says
   if (value.front() >= '0' && value.front() <= '9') {
     uint64_t seconds = 0;
     auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
     if (ec != std::errc{} || end != value.data() + value.size()) return std::nullopt;
-    constexpr uint64_t kMaxSeconds = 365ull * 24 * 3600;  // keeps the multiplication in range
     return Millis(std::min(seconds, kMaxSeconds) * 1000);
   }
   auto when = parse_http_date(value);
   if (!when) return std::nullopt;
   if (*when <= now) return Millis(0);
-  return std::chrono::duration_cast<Millis>(*when - now);
+  return std::min(std::chrono::duration_cast<Millis>(*when - now), Millis(kMaxSeconds * 1000));
 }
 
 std::string call_label(const StepCall& call) {

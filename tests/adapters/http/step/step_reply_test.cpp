@@ -72,6 +72,9 @@ TEST_CASE("Retry-After is read as seconds or as an HTTP date") {
   CHECK_FALSE(parse_retry_after("soon", now).has_value());
   CHECK_FALSE(parse_retry_after("-1", now).has_value());
   CHECK_FALSE(parse_retry_after("Wed, 21 Foo 2015 07:28:00 GMT", now).has_value());
+  // Dates no clock holds: long past is past, far future is a year at most (no overflow).
+  CHECK(parse_retry_after("Wed, 21 Oct 0423 07:28:00 GMT", now) == Millis(0));
+  CHECK(parse_retry_after("Wed, 21 Oct 9999 07:28:00 GMT", now) == Millis(365LL * 24 * 3600 * 1000));
 }
 
 TEST_CASE("durations in errors are written as in the workflow files") {
