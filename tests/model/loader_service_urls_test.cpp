@@ -1,6 +1,6 @@
 // Service addresses in `services:`: a workflow validates with exactly the
-// URLs and broker lists the step adapters can use (http:// only for HTTP
-// services; host:port, optionally after one of librdkafka's security
+// URLs and broker lists the step adapters can use (http:// and https:// for
+// HTTP services; host:port, optionally after one of librdkafka's security
 // protocols, for Kafka brokers).
 #include <doctest/doctest.h>
 
@@ -29,9 +29,10 @@ std::string kafka_workflow(const std::string& brokers) {
 
 }  // namespace
 
-TEST_CASE("accepts http:// service URLs") {
+TEST_CASE("accepts http:// and https:// service URLs") {
   for (const char* url : {"http://127.0.0.1:7101", "http://seats.internal", "http://seats.internal/api/v1/",
-                          "http://[::1]:8080/v1", "http://h:65535"}) {
+                          "http://[::1]:8080/v1", "http://h:65535", "https://pay.example.com",
+                          "https://127.0.0.1:7443/v1"}) {
     CAPTURE(url);
     auto r = load(http_workflow(url));
     CHECK(errors(r) == Lines{});
@@ -39,26 +40,26 @@ TEST_CASE("accepts http:// service URLs") {
   auto r = load(http_workflow("http://seats.internal/api/v1//"));
   REQUIRE(r.ok());
   CHECK(r.definition->services.at("seats").url == "http://seats.internal/api/v1");
+  r = load(http_workflow("https://pay.example.com/"));
+  REQUIRE(r.ok());
+  CHECK(r.definition->services.at("seats").url == "https://pay.example.com");
+  CHECK(r.definition->services.at("seats").tls == usher::ServiceTls{});  // the system's CAs
 }
 
-TEST_CASE("refuses every other scheme at the url, naming http:// as the one accepted") {
-  CHECK(errors(load(http_workflow("https://pay.example.com"))) ==
-        Lines{"x.yaml:2:35: service \"seats\": url \"https://pay.example.com\": https is not supported; use http:// "
-              "(usher speaks plain HTTP: put a TLS proxy or sidecar in front)"});
+TEST_CASE("refuses every other scheme at the url, naming http[s]:// as the ones accepted") {
   CHECK(errors(load(http_workflow("ftp://seats.internal"))) ==
         Lines{"x.yaml:2:35: service \"seats\": url \"ftp://seats.internal\": unsupported scheme \"ftp\" (expected "
-              "http://host[:port][/path])"});
+              "http[s]://host[:port][/path])"});
   CHECK(errors(load(http_workflow("HTTP://seats.internal"))) ==
         Lines{"x.yaml:2:35: service \"seats\": url \"HTTP://seats.internal\": unsupported scheme \"HTTP\" (expected "
-              "http://host[:port][/path])"});
+              "http[s]://host[:port][/path])"});
   CHECK(errors(load(http_workflow("seats.internal:7101"))) ==
-        Lines{"x.yaml:2:35: service \"seats\": url \"seats.internal:7101\": expected http://host[:port][/path]"});
+        Lines{"x.yaml:2:35: service \"seats\": url \"seats.internal:7101\": expected http[s]://host[:port][/path]"});
   SUBCASE("a scheme that comes from the environment is checked once substituted") {
-    usher::test::EnvGuard env(std::map<std::string, std::string>{{"SEATS_URL", "https://seats.internal"}});
+    usher::test::EnvGuard env(std::map<std::string, std::string>{{"SEATS_URL", "wss://seats.internal"}});
     auto r = load(http_workflow("${env.SEATS_URL:-http://127.0.0.1:7101}"));
     REQUIRE(r.diagnostics.size() == 1);
-    CHECK(r.diagnostics[0].message.starts_with(
-        "service \"seats\": url \"https://seats.internal\": https is not supported"));
+    CHECK(r.diagnostics[0].message.starts_with("service \"seats\": url \"wss://seats.internal\": unsupported scheme"));
   }
 }
 
@@ -68,7 +69,7 @@ TEST_CASE("a service URL loads exactly when the HTTP step adapter's parser takes
                           "http://h:70000", "http://h?x=1", "http://h/v1#top", "http://user:pw@h", "http://[::1",
                           "http://[::1]:1", "h:1", "Http://h", "ws://h", "unix:///run/seats.sock"}) {
     CAPTURE(url);
-    auto adapter = usher::parse_http_url(url, {.what = "service URL"});
+    auto adapter = usher::parse_http_url(url, {.what = "service URL", .allow_https = true});
     auto r = load(http_workflow(url));
     CHECK(r.ok() == adapter.is_ok());
     if (!adapter.is_ok() && r.diagnostics.size() == 1) {

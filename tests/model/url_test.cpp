@@ -98,10 +98,12 @@ TEST_CASE("an http:// base URL is taken apart into host, port and base path") {
 }
 
 TEST_CASE("a URL usher cannot use is refused with the reason, quoting it once") {
-  auto why = [](std::string_view text) { return parse_http_url(text, {.what = "service URL"}).status().message(); };
-  CHECK(why("https://pay.example.com").starts_with("service URL \"https://pay.example.com\": https is not supported"));
-  CHECK(why("ftp://x") == "service URL \"ftp://x\": unsupported scheme \"ftp\" (expected http://host[:port][/path])");
-  CHECK(why("seats.internal:7101") == "service URL \"seats.internal:7101\": expected http://host[:port][/path]");
+  auto why = [](std::string_view text) {
+    return parse_http_url(text, {.what = "service URL", .allow_https = true}).status().message();
+  };
+  CHECK(why("ftp://x") == "service URL \"ftp://x\": unsupported scheme \"ftp\" (expected http[s]://host[:port][/path])");
+  CHECK(why("seats.internal:7101") == "service URL \"seats.internal:7101\": expected http[s]://host[:port][/path]");
+  CHECK(why("https://") == "service URL \"https://\": no host");
   CHECK(why("http://:80") == "service URL \"http://:80\": no host");
   CHECK(why("http://") == "service URL \"http://\": no host");
   CHECK(why("http://h:0") == "service URL \"http://h:0\": bad port \"0\" (expected a number from 1 to 65535)");
@@ -111,5 +113,22 @@ TEST_CASE("a URL usher cannot use is refused with the reason, quoting it once") 
   CHECK(why("http://h/v1#top") == "service URL \"http://h/v1#top\": query strings and fragments are not allowed");
   CHECK(why("http://user:pw@h") == "service URL \"http://user:pw@h\": user information is not allowed");
   CHECK(why("http://[::1") == "service URL \"http://[::1\": unclosed '[' in host");
-  CHECK(parse_http_url("https://x").status().message().starts_with("URL \"https://x\": "));
+  CHECK(parse_http_url("https://x").status().message() == "URL \"https://x\": https is not supported here; use http://");
+  CHECK(parse_http_url("ftp://x").status().message() ==
+        "URL \"ftp://x\": unsupported scheme \"ftp\" (expected http://host[:port][/path])");
+}
+
+TEST_CASE("https:// is read where it is allowed: port 443 by default, which the Host header leaves out") {
+  auto u = parse_http_url("https://pay.example.com/v1/", {.allow_https = true});
+  REQUIRE(u);
+  CHECK(u->tls);
+  CHECK(u->port == "443");
+  CHECK(u->base_path == "/v1");
+  CHECK(u->host_header() == "pay.example.com");
+  CHECK(u->to_string() == "https://pay.example.com:443/v1");
+  auto v = parse_http_url("https://[::1]:80", {.allow_https = true});
+  REQUIRE(v);
+  CHECK(v->host_header() == "[::1]:80");  // 80 is not https's default
+  CHECK_FALSE(parse_http_url("http://h", {.allow_https = true})->tls);
+  CHECK(parse_http_url("http://h:443")->host_header() == "h:443");
 }

@@ -77,7 +77,7 @@ TEST_CASE("usher validate refuses an input reference the input schema does not d
   std::ofstream(bad) << "saga: typo\n"
                         "services:\n"
                         "  seats: { http: { url: \"http://127.0.0.1:7101\" } }\n"
-                        "  shop: { http: { url: \"https://shop.example.com\" } }\n"
+                        "  shop: { http: { url: \"ftp://shop.example.com\" } }\n"
                         "input:\n"
                         "  type: object\n"
                         "  required: [eventId, seat]\n"
@@ -91,8 +91,8 @@ TEST_CASE("usher validate refuses an input reference the input schema does not d
   auto r = run_usher("validate " + bad);
   CHECK(r.exit_code == 1);
   CHECK(r.out == "");
-  CHECK(r.err == bad + ":4:24: service \"shop\": url \"https://shop.example.com\": https is not supported; use "
-                       "http:// (usher speaks plain HTTP: put a TLS proxy or sidecar in front)\n" +
+  CHECK(r.err == bad + ":4:24: service \"shop\": url \"ftp://shop.example.com\": unsupported scheme \"ftp\" "
+                       "(expected http[s]://host[:port][/path])\n" +
                      bad + ":14:22: step \"reserve\": ${input.eventID}: the input schema declares no property "
                            "\"eventID\" (did you mean \"eventId\"?)\n");
   std::filesystem::remove_all(dir);

@@ -10,6 +10,8 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "http/step/tls_client.h"
+
 namespace usher::http_step {
 
 namespace asio = boost::asio;
@@ -21,23 +23,43 @@ namespace {
 constexpr auto kAwait = asio::as_tuple(asio::use_awaitable);
 
 // True when an idle connection shows no sign of having been closed: nothing to
-// read (a FIN or stray bytes would be) and no hang-up. One poll() with a zero
-// timeout, far cheaper than a reconnect or a failed attempt.
+// read (a FIN or stray bytes would be; for TLS, a close_notify or any record
+// too, whether still in the socket or already taken into the TLS stream's
+// buffers) and no hang-up. One poll() with a zero timeout, far cheaper than a
+// reconnect or a failed attempt.
 bool looks_alive(Connection& c) {
-  if (!c.stream.socket().is_open()) return false;
-  pollfd p{c.stream.socket().native_handle(), POLLIN | POLLRDHUP, 0};
+  auto& socket = c.tcp().socket();
+  if (!socket.is_open()) return false;
+  if (TlsStream* tls = c.tls(); tls && has_unread_bytes(tls->native_handle())) return false;
+  pollfd p{socket.native_handle(), POLLIN | POLLRDHUP, 0};
   return ::poll(&p, 1, 0) == 0;
 }
 
+// Closing the socket ends a TLS connection too: no close_notify is sent or
+// waited for, since nothing more is read from it and the service learns
+// enough from the FIN.
 void close_socket(Connection& c) {
   error_code ignored;
-  c.stream.socket().close(ignored);
+  c.tcp().socket().close(ignored);
+}
+
+std::variant<boost::beast::tcp_stream, TlsStream> make_stream(const Strand& strand, asio::ssl::context* tls) {
+  if (tls == nullptr) return std::variant<boost::beast::tcp_stream, TlsStream>(std::in_place_index<0>, strand);
+  return std::variant<boost::beast::tcp_stream, TlsStream>(std::in_place_index<1>, strand, *tls);
 }
 
 }  // namespace
 
-ConnectionPool::ConnectionPool(const Strand& strand, ServiceUrl url, PoolLimits limits)
-    : strand_(strand), url_(std::move(url)), limits_(limits), host_header_(url_.host_header()) {
+Connection::Connection(const Strand& strand, asio::ssl::context* tls) : stream(make_stream(strand, tls)) {}
+
+boost::beast::tcp_stream& Connection::tcp() {
+  if (TlsStream* t = tls()) return t->next_layer();
+  return std::get<boost::beast::tcp_stream>(stream);
+}
+
+ConnectionPool::ConnectionPool(const Strand& strand, ServiceUrl url, PoolLimits limits,
+                               std::shared_ptr<asio::ssl::context> tls)
+    : strand_(strand), url_(std::move(url)), limits_(limits), host_header_(url_.host_header()), tls_(std::move(tls)) {
   if (url_.host_is_ip)  // an IP literal needs no DNS
     addresses_.emplace_back(asio::ip::make_address(url_.host), static_cast<unsigned short>(std::stoul(url_.port)));
 }
@@ -57,7 +79,7 @@ asio::awaitable<ConnectionPool::Acquire> ConnectionPool::acquire(ConnectionPtr& 
   }
   if (open_ < limits_.max_connections) {
     ++open_;
-    out = std::make_unique<Connection>(strand_);
+    out = make_connection();
     busy_.insert(out.get());
     co_return Acquire::kGot;
   }
@@ -73,6 +95,8 @@ asio::awaitable<ConnectionPool::Acquire> ConnectionPool::acquire(ConnectionPtr& 
   std::erase(waiters_, &w);  // cancelled by close(), which cleared the queue
   co_return Acquire::kStopped;
 }
+
+ConnectionPtr ConnectionPool::make_connection() const { return std::make_unique<Connection>(strand_, tls_.get()); }
 
 void ConnectionPool::hand_over(ConnectionPtr c) {
   Waiter* w = waiters_.front();
@@ -94,14 +118,14 @@ void ConnectionPool::release(ConnectionPtr c, bool reusable) {
   --open_;
   if (!waiters_.empty() && !closed_) {
     ++open_;
-    hand_over(std::make_unique<Connection>(strand_));
+    hand_over(make_connection());
   }
 }
 
 void ConnectionPool::replace(ConnectionPtr& c) {
   busy_.erase(c.get());
   close_socket(*c);
-  c = std::make_unique<Connection>(strand_);
+  c = make_connection();
   busy_.insert(c.get());
 }
 

@@ -2,7 +2,8 @@
 // calls waiting for one (how an attempt uses them: http_step_adapter.cpp).
 //
 // A call takes the most recently used idle connection that is still alive
-// (newer than max_idle, and a poll() shows no FIN or stray bytes), else opens
+// (newer than max_idle, a poll() shows no FIN or stray bytes, and for TLS no
+// record has arrived that no read consumed), else opens
 // a new one while fewer than max_connections are open, else waits in arrival
 // order until one is released or the pool is closed. Waiting has no deadline
 // of its own: every connection it waits for belongs to an attempt that has
@@ -10,6 +11,10 @@
 // connection goes to the first waiter, else onto the idle stack, when its
 // reply allowed keep-alive; else it is closed and its slot goes to the first
 // waiter as a new, unconnected connection.
+//
+// An https:// pool's connections are TLS streams over the same TCP streams,
+// all made from the one client context of the service's `tls:` settings
+// (tls_client.h); the pool is per scheme, host:port and those settings.
 //
 // Threading: every member function runs on strand(), where all the pool's
 // state lives; nothing is locked.
@@ -21,15 +26,18 @@
 #include <memory>
 #include <string>
 #include <unordered_set>
+#include <variant>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "http/step/service_url.h"
 #include "usher/definition.h"
@@ -39,11 +47,17 @@ namespace usher::http_step {
 using SteadyClock = std::chrono::steady_clock;
 using Strand = boost::asio::strand<boost::asio::io_context::executor_type>;
 
+using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+
 // One keep-alive connection. Owned by the pool while idle and by the call
 // using it while busy; touched only on its pool's strand.
 struct Connection {
-  explicit Connection(const Strand& strand) : stream(strand) {}
-  boost::beast::tcp_stream stream;
+  // A plain connection when `tls` is null, else a TLS one made from it.
+  Connection(const Strand& strand, boost::asio::ssl::context* tls);
+  std::variant<boost::beast::tcp_stream, TlsStream> stream;
+  // The TCP stream under it, for connecting, deadlines and closing.
+  boost::beast::tcp_stream& tcp();
+  TlsStream* tls() { return std::get_if<TlsStream>(&stream); }
   boost::beast::flat_buffer buffer;  // reused across replies: no allocation per call once warm
   bool used = false;                 // carried a request before: may have gone stale while idle
   SteadyClock::time_point idle_since{};
@@ -58,7 +72,9 @@ struct PoolLimits {
 
 class ConnectionPool {
  public:
-  ConnectionPool(const Strand& strand, ServiceUrl url, PoolLimits limits);
+  // `tls` is the client context of an https:// service, null for http://.
+  ConnectionPool(const Strand& strand, ServiceUrl url, PoolLimits limits,
+                 std::shared_ptr<boost::asio::ssl::context> tls = nullptr);
   ConnectionPool(const ConnectionPool&) = delete;
   ConnectionPool& operator=(const ConnectionPool&) = delete;
 
@@ -108,11 +124,14 @@ class ConnectionPool {
 
   // Hands `c` to the first waiter.
   void hand_over(ConnectionPtr c);
+  // A new, unconnected connection of this pool's kind.
+  ConnectionPtr make_connection() const;
 
   Strand strand_;
   const ServiceUrl url_;
   const PoolLimits limits_;
   const std::string host_header_;
+  const std::shared_ptr<boost::asio::ssl::context> tls_;
   std::vector<boost::asio::ip::tcp::endpoint> addresses_;
   std::vector<ConnectionPtr> idle_;       // a stack: the most recently used is the warmest
   std::unordered_set<Connection*> busy_;  // so close() can close them

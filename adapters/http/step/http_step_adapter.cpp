@@ -7,7 +7,8 @@
 //                           in the pool's queue until one is released
 //                        ══ the attempt starts: deadline = now + StepCall::timeout,
 //                           StepCall::on_sending() is called
-//                        └─ connect if new (resolving the host once per pool)
+//                        └─ connect if new (resolving the host once per pool);
+//                           for https://, the TLS handshake (tls_client.h)
 //                        └─ StepCall::may_send() asked: no longer allowed → not sent
 //                        └─ write, read the reply (body and header limits)
 //                        └─ release: back to the pool (or straight to the first
@@ -25,8 +26,18 @@
 // (reports_sending() is true). What an expiry, or any error, means depends on
 // where:
 //   - before the request is written (the queue is full, the name does not
-//     resolve, the connection is refused or not made in time): nothing left,
-//     so the result is StepResult::not_sent — the attempt did not happen;
+//     resolve, the connection is refused or not made in time, the TLS
+//     handshake breaks off or does not end in time): nothing left, so the
+//     result is StepResult::not_sent — the attempt did not happen;
+//   - a TLS handshake that fails verification (unknown CA, expired, wrong
+//     host name) or whose server refuses our client certificate: nothing
+//     left either, but no retry will change it, so it is kFailed with
+//     sent=false, `TLS handshake with seats (127.0.0.1:7443) failed:
+//     certificate verify failed (certificate has expired)`. With TLS 1.3 a
+//     server refuses a client certificate only after our handshake is done,
+//     so that refusal is read where the reply should be, on a new
+//     connection, as an alert in place of any reply byte: the server's TLS
+//     layer dropped the request unread, and it is the same definite failure;
 //   - once a connection is established and writing has begun: the service
 //     may be acting on it. No answer by the deadline is kTimeout
 //     `step "pay": no answer within 5s`; a connection that breaks (reset, EOF,
@@ -52,7 +63,8 @@
 // arrived, a re-send that cannot even connect is kTimeout, not "never sent".
 // Only reused connections qualify: a fresh connection that dies before the
 // reply is the service failing, and is kTimeout (unknown) for the retry policy
-// and the compensations to handle.
+// and the compensations to handle. A reused TLS connection's peer close reads
+// as eof (after close_notify) or stream_truncated (without).
 //
 // Every error and note handed to `done` is valid UTF-8 of at most
 // kMaxServiceTextBytes (model/utf8_text.h): services, URLs and methods are
@@ -64,6 +76,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
@@ -72,6 +85,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/error.hpp>
@@ -83,6 +97,7 @@
 #include "http/step/service_url.h"
 #include "http/step/step_reply.h"
 #include "http/step/step_request.h"
+#include "http/step/tls_client.h"
 #include "usher/duration.h"
 #include "usher/service_text.h"
 
@@ -106,7 +121,7 @@ const char* const kShutDown = "adapter shut down";
 bool is_peer_close(const error_code& ec) {
   return ec == http::error::end_of_stream || ec == asio::error::eof ||
          ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
-         ec == asio::error::connection_aborted;
+         ec == asio::error::connection_aborted || ec == asio::ssl::error::stream_truncated;
 }
 
 std::string step_prefix(const StepCall& call) { return "step \"" + call.step + "\": "; }
@@ -153,7 +168,7 @@ class HttpStepAdapter::Impl {
         done(StepResult::not_sent(kShutDown));
         return;
       }
-      Route& route = route_for(call.service.url);
+      Route& route = route_for(call.service);
       pool = route.pool;
       base_path = route.base_path;
       route_error = route.error;
@@ -198,7 +213,7 @@ class HttpStepAdapter::Impl {
   }
 
   Stats stats() const {
-    return {connections_opened_.load(), requests_sent_.load(), stale_retries_.load()};
+    return {connections_opened_.load(), requests_sent_.load(), stale_retries_.load(), tls_handshakes_.load()};
   }
 
  private:
@@ -208,23 +223,45 @@ class HttpStepAdapter::Impl {
     std::string error;
   };
 
-  // Under mu_. Routes are keyed by the whole URL (cheap lookup per call);
-  // routes with the same host:port share one ConnectionPool.
-  Route& route_for(const std::string& url) {
-    auto it = routes_.find(url);
+  // Under mu_. Routes are keyed by the whole URL and, for https://, the
+  // service's tls settings (cheap lookup per call). Routes with the same
+  // host:port share one ConnectionPool — for https://, those with the same
+  // tls settings, whose pool's connections are made from one client context.
+  Route& route_for(const Service& service) {
+    const bool tls = service.url.starts_with("https://");
+    const std::string key = tls ? service.url + '\0' + http_step::tls_key(service.tls) : service.url;
+    auto it = routes_.find(key);
     if (it != routes_.end()) return it->second;
     Route route;
-    auto parsed = http_step::parse_service_url(url);
+    auto parsed = http_step::parse_service_url(service.url);
     if (!parsed) {
       route.error = parsed.status().message();
+    } else if (auto context = tls_context(parsed.value(), service.tls); !context) {
+      route.error = context.status().message();
     } else {
       route.base_path = parsed.value().base_path;
-      auto& pool = pools_[parsed.value().endpoint()];
+      std::string pool_key = parsed.value().endpoint();
+      if (parsed.value().tls) pool_key = "https://" + pool_key + '\0' + http_step::tls_key(service.tls);
+      auto& pool = pools_[pool_key];
       if (!pool)
-        pool = std::make_shared<ConnectionPool>(asio::make_strand(io_), std::move(parsed.value()), pool_limits_);
+        pool = std::make_shared<ConnectionPool>(asio::make_strand(io_), std::move(parsed.value()), pool_limits_,
+                                                std::move(context.value()));
       route.pool = pool;
     }
-    return routes_.emplace(url, std::move(route)).first->second;
+    return routes_.emplace(key, std::move(route)).first->second;
+  }
+
+  // Under mu_. The client context for https:// with these settings, made once
+  // (reading its files); null for http://.
+  Result<std::shared_ptr<asio::ssl::context>> tls_context(const http_step::ServiceUrl& url, const ServiceTls& tls) {
+    if (!url.tls) return std::shared_ptr<asio::ssl::context>();
+    auto& context = contexts_[http_step::tls_key(tls)];
+    if (!context) {
+      auto made = http_step::make_tls_context(tls);
+      if (!made) return made.status();
+      context = std::move(made.value());
+    }
+    return context;
   }
 
   bool stopping() const { return stopping_flag_.load(std::memory_order_acquire); }
@@ -244,6 +281,7 @@ class HttpStepAdapter::Impl {
   asio::awaitable<StepResult> attempt(ConnectionPool& pool, const std::string& base_path, const StepCall& call) {
     const std::string prefix = step_prefix(call);
     const std::string where = pool.url().endpoint();
+    const std::string tls_peer = call.service.name + " (" + where + ")";
 
     auto req = http_step::build_step_request(call, base_path, pool.host_header(), options_.user_agent);
     if (!req) co_return failed_unsent(prefix + req.status().message());
@@ -295,20 +333,38 @@ class HttpStepAdapter::Impl {
 
     for (;;) {
       http_step::Connection& c = *conn;
-      if (!c.stream.socket().is_open()) {
+      if (!c.tcp().socket().is_open()) {
         if (pool.addresses().empty()) {
           std::string error = co_await pool.resolve(deadline);
           if (stopping()) co_return shut_down();
           if (!error.empty()) co_return unsent(std::move(error));
         }
-        c.stream.expires_at(deadline);
-        auto [ec, connected] = co_await c.stream.async_connect(pool.addresses(), kAwait);
+        c.tcp().expires_at(deadline);
+        auto [ec, connected] = co_await c.tcp().async_connect(pool.addresses(), kAwait);
         if (stopping()) co_return shut_down();
         if (ec == beast::error::timeout)
           co_return unsent("could not connect to " + where + " within " + format_duration(call.timeout));
         if (ec) co_return unsent("cannot connect to " + where + ": " + ec.message());
-        c.stream.socket().set_option(tcp::no_delay(true), ec);  // small requests: do not wait for Nagle
+        c.tcp().socket().set_option(tcp::no_delay(true), ec);  // small requests: do not wait for Nagle
         connections_opened_.fetch_add(1, std::memory_order_relaxed);
+        if (http_step::TlsStream* tls = c.tls()) {
+          const auto& url = pool.url();
+          if (std::string error = http_step::prepare_connection(tls->native_handle(), url.host, url.host_is_ip);
+              !error.empty())
+            co_return failed_unsent(prefix + "TLS with " + tls_peer + ": " + error);
+          // Still within the attempt's deadline (the TCP stream's expiry).
+          auto [hec] = co_await tls->async_handshake(asio::ssl::stream_base::client, kAwait);
+          if (stopping()) co_return shut_down();
+          if (hec == beast::error::timeout)
+            co_return unsent("TLS handshake with " + tls_peer + " not done within " + format_duration(call.timeout));
+          if (hec) {
+            std::string error = "TLS handshake with " + tls_peer + " failed: ";
+            auto refusal = http_step::tls_refusal(tls->native_handle(), hec);
+            if (refusal && lost.empty()) co_return failed_unsent(prefix + error + *refusal);
+            co_return unsent(error + (refusal ? *refusal : hec.message()));
+          }
+          tls_handshakes_.fetch_add(1, std::memory_order_relaxed);
+        }
       }
       const bool stale_retry_allowed = c.used && lost.empty();
       c.used = true;
@@ -320,9 +376,10 @@ class HttpStepAdapter::Impl {
         co_return unsent("node " + std::to_string(call.node) + " is not sure it still holds its lease");
 
       // From the first byte written on, the service may act on the request.
-      c.stream.expires_at(deadline);
+      c.tcp().expires_at(deadline);
       requests_sent_.fetch_add(1, std::memory_order_relaxed);
-      auto [wec, written] = co_await http::async_write(c.stream, *req, kAwait);
+      auto [wec, written] =
+          co_await std::visit([&](auto& stream) { return http::async_write(stream, *req, kAwait); }, c.stream);
       if (wec) {
         if (stopping()) co_return StepResult::transient(kShutDown);
         if (wec == beast::error::timeout) co_return no_answer(call);
@@ -336,12 +393,15 @@ class HttpStepAdapter::Impl {
       http::response_parser<http::string_body> parser;
       parser.body_limit(options_.max_response_bytes);
       parser.header_limit(static_cast<std::uint32_t>(options_.max_response_header_bytes));
-      auto [rec, read] = co_await http::async_read(c.stream, c.buffer, parser, kAwait);
+      auto [rec, read] = co_await std::visit(
+          [&](auto& stream) { return http::async_read(stream, c.buffer, parser, kAwait); }, c.stream);
       if (!rec) {
         auto& res = parser.get();
         // Bytes after a complete reply belong to no request of ours: a
         // connection holding them would answer the next call with them.
-        reusable = parser.keep_alive() && c.buffer.size() == 0;
+        // Over TLS they may also sit decrypted or not in the TLS stream.
+        reusable = parser.keep_alive() && c.buffer.size() == 0 &&
+                   !(c.tls() && http_step::has_unread_bytes(c.tls()->native_handle()));
         co_return http_step::classify_reply(call, res.result_int(), res.reason(), res.body(),
                                             res[http::field::retry_after], std::chrono::system_clock::now());
       }
@@ -349,6 +409,13 @@ class HttpStepAdapter::Impl {
       if (stale_retry_allowed && !parser.got_some() && is_peer_close(rec)) {
         renew(rec);
         continue;
+      }
+      // A TLS 1.3 server refusing our client certificate, on a new
+      // connection, before any byte of a reply: its TLS layer never passed
+      // the request on (see the top of this file).
+      if (c.tls() && !stale_retry_allowed && lost.empty() && !parser.got_some()) {
+        if (auto refusal = http_step::tls_refusal(c.tls()->native_handle(), rec))
+          co_return failed_unsent(prefix + "TLS handshake with " + tls_peer + " failed: " + *refusal);
       }
       if (parser.is_header_done()) {  // the status was read: it decides
         auto& res = parser.get();
@@ -391,12 +458,14 @@ class HttpStepAdapter::Impl {
   std::mutex mu_;  // guards routes_, pools_, stopping_ (dispatch vs shutdown)
   bool stopping_ = false;
   std::unordered_map<std::string, Route> routes_;
-  std::unordered_map<std::string, PoolPtr> pools_;  // by host:port
+  std::unordered_map<std::string, PoolPtr> pools_;  // by host:port (https: scheme, host:port and tls settings)
+  std::unordered_map<std::string, std::shared_ptr<asio::ssl::context>> contexts_;  // by tls_key()
 
   std::atomic<bool> stopping_flag_{false};  // read on the strands without the mutex
   std::atomic<uint64_t> connections_opened_{0};
   std::atomic<uint64_t> requests_sent_{0};
   std::atomic<uint64_t> stale_retries_{0};
+  std::atomic<uint64_t> tls_handshakes_{0};
 };
 
 HttpStepAdapter::HttpStepAdapter(HttpStepAdapterOptions options)
@@ -416,6 +485,15 @@ Status HttpStepAdapter::check_service(const Service& service) {
   if (service.transport != Transport::kHttp) return Status::ok();
   auto parsed = http_step::parse_service_url(service.url);
   if (!parsed) return Status::invalid_argument("service \"" + service.name + "\": " + parsed.status().message());
+  if (!parsed->tls) {
+    if (service.tls != ServiceTls{})
+      return Status::invalid_argument("service \"" + service.name + "\": tls settings are for an https:// url");
+    return Status::ok();
+  }
+  // Reads the files as each connection will, so a file that is not PEM or a
+  // key that does not match its certificate stops `serve` before it starts.
+  if (auto context = http_step::make_tls_context(service.tls); !context)
+    return Status::invalid_argument("service \"" + service.name + "\": " + context.status().message());
   return Status::ok();
 }
 

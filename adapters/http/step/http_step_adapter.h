@@ -11,15 +11,21 @@
 // described at the top of http_step_adapter.cpp.
 //
 // Threading: the adapter owns an io_context run by `io_threads` threads (1 by
-// default). Each endpoint (host:port) has a strand; its pool, its wait queue
+// default). Each endpoint (host:port; for https:// with its tls settings) has
+// a strand; its pool, its wait queue
 // and every call to it run on that strand, so the pool has no lock
 // (connection_pool.h). dispatch()
 // may be called from any thread: it looks up the endpoint under a short mutex
 // and posts a coroutine; it never blocks on I/O. `done` runs on an I/O thread,
 // exactly once per dispatch (until shutdown, see there).
 //
-// Plain http:// only. https:// is refused by check_service() and answered
-// with kFailed by dispatch(): put a TLS sidecar in front of the service.
+// http:// and https://. An https:// service is called over TLS 1.2 or later,
+// its certificate chain, dates and host name (or IP address) verified against
+// its `tls.ca_file` or the system's CAs, with SNI, and with the client
+// certificate of `tls.cert_file`/`key_file` when it has one (tls_client.h).
+// TLS connections are pooled and kept alive like plain ones; a handshake that
+// fails verification is a definite failure that never left (kFailed,
+// sent=false, http_step_adapter.cpp says why), never retried.
 #pragma once
 
 #include <cstddef>
@@ -70,8 +76,9 @@ class HttpStepAdapter : public StepAdapter {
   HttpStepAdapter& operator=(const HttpStepAdapter&) = delete;
 
   // Posts the attempt and returns. Answers kFailed with sent=false for a
-  // service URL that is not http://host[:port][/path] or an unknown HTTP
-  // method (configuration errors no retry can fix; nothing was sent).
+  // service URL that is not http[s]://host[:port][/path], tls files that
+  // cannot be used, or an unknown HTTP method (configuration errors no retry
+  // can fix; nothing was sent).
   void dispatch(StepCall call, StepCallback done) override;
 
   // True: a call may wait for a connection, and StepCall::on_sending marks
@@ -88,14 +95,17 @@ class HttpStepAdapter : public StepAdapter {
   // be called from inside `done`.
   void shutdown() override;
 
-  // Checks a service's URL when a definition is bound to the adapter, so a bad
-  // or https:// URL is refused at load time rather than at the first call.
+  // Checks a service's URL and, for https://, reads its tls files as a call
+  // would (PEM, a key matching its certificate), when a definition is bound
+  // to the adapter: a bad URL or file is refused at start rather than at the
+  // first call.
   static Status check_service(const Service& service);
 
   struct Stats {
     uint64_t connections_opened = 0;  // TCP connections established
     uint64_t requests_sent = 0;       // requests written (a stale-connection retry counts twice)
     uint64_t stale_retries = 0;       // requests re-sent once because a reused connection was closed
+    uint64_t tls_handshakes = 0;      // TLS handshakes completed (one per new https:// connection)
   };
   Stats stats() const;
 

@@ -5,7 +5,7 @@
 namespace usher::http_step {
 
 Result<ServiceUrl> parse_service_url(std::string_view url) {
-  auto parsed = parse_http_url(url, {.what = "service URL"});
+  auto parsed = parse_http_url(url, {.what = "service URL", .allow_https = true});
   if (!parsed) return parsed.status();
   ServiceUrl out;
   static_cast<HttpUrl&>(out) = std::move(parsed.value());

@@ -1,7 +1,7 @@
 // A step service's base URL as the HTTP step adapter uses it: the
-// http://host[:port][/base/path] of usher/url.h, plus whether the host is an
-// IP literal (then it needs no DNS). https:// is refused: the adapter speaks
-// plain HTTP only (see http_step_adapter.h).
+// http[s]://host[:port][/base/path] of usher/url.h, plus whether the host is
+// an IP literal (then it needs no DNS, no SNI, and the certificate must name
+// the address).
 #pragma once
 
 #include <string>
@@ -14,8 +14,8 @@ namespace usher::http_step {
 
 struct ServiceUrl : HttpUrl {
   bool host_is_ip = false;
-  // The pool key and the name in errors: one pool per host:port
-  // ("127.0.0.1:7101", "[::1]:8080").
+  // The name in errors, and the pool key of an http:// service: one pool per
+  // host:port ("127.0.0.1:7101", "[::1]:8080").
   std::string endpoint() const { return authority(); }
 };
 

@@ -76,10 +76,22 @@ inline ValueTemplate::ValueTemplate() = default;
 enum class Transport { kHttp, kKafka, kLocal };
 const char* transport_name(Transport t);
 
+// An https:// service's `tls:` block (docs/workflow-format.md). Paths are as
+// the loader resolved them: a relative one is taken from the workflow file's
+// directory. The adapter verifies the service's certificate and host name
+// against ca_file, or the system's CAs when it is empty.
+struct ServiceTls {
+  std::string ca_file;    // PEM CA certificates to trust instead of the system's; "" for the system's
+  std::string cert_file;  // PEM client certificate (chain) for mutual TLS; "" for none
+  std::string key_file;   // PEM private key of cert_file; set exactly when cert_file is
+  bool operator==(const ServiceTls&) const = default;
+};
+
 struct Service {
   std::string name;
   Transport transport = Transport::kHttp;
   std::string url;          // http: base URL, e.g. "http://127.0.0.1:7101" (env already substituted)
+  ServiceTls tls;           // http with an https:// url: how to verify it (empty: the system's CAs)
   std::string brokers;      // kafka: bootstrap servers
   std::string topic;        // kafka: request topic
   std::string reply_topic;  // kafka: reply topic ("usher.replies" when not set)

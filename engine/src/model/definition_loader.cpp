@@ -12,13 +12,11 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/parser.h>
 
-#include "model/expression.h"
 #include "model/json_schema.h"
 #include "model/loader.h"
 #include "model/redaction.h"
 #include "model/sha256.h"
 #include "model/suggest.h"
-#include "usher/url.h"
 
 namespace usher {
 namespace {
@@ -32,7 +30,6 @@ const std::vector<std::string> kTopFields = {"saga",    "version", "description"
                                              "redact",  "timeout", "defaults",    "steps"};
 const std::vector<std::string> kDefaultsFields = {"timeout", "retry", "compensation_retry"};
 const std::vector<std::string> kServiceFields = {"http", "kafka", "local"};
-const std::vector<std::string> kHttpServiceFields = {"url"};
 const std::vector<std::string> kKafkaServiceFields = {"brokers", "topic", "reply_topic"};
 const std::vector<std::string> kNoFields = {};
 const std::vector<std::string> kRetryFields = {"attempts", "backoff", "multiplier", "max_backoff"};
@@ -57,43 +54,6 @@ bool is_service_name(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
   });
-}
-
-// A service setting: text with `${env…}` substituted now.
-std::optional<std::string> service_text(Reader& reader, const Field& f, const Where& where, EnvLookup env) {
-  auto text = reader.text(f, where);
-  if (!text) return std::nullopt;
-  auto parsed = parse_string_template(*text);
-  if (auto* err = std::get_if<TemplateError>(&parsed)) {
-    reader.error(f.pos(), where, "invalid expression in " + where.field(f.key).quoted_path() + ": " + err->message);
-    return std::nullopt;
-  }
-  auto resolved = loader::resolve_env(reader, std::get<StringTemplate>(std::move(parsed)), f.pos(),
-                                      where.field(f.key), env, /*env_only=*/true);
-  if (!resolved) return std::nullopt;
-  return std::get<std::string>(resolved->parts[0]);
-}
-
-void load_http_service(Reader& reader, const Field& block, const Where& where, EnvLookup env, Service& svc) {
-  Where w = where.field("http");
-  auto fields = reader.map(block.value, block.pos(), w, "the http settings", &kHttpServiceFields);
-  if (!fields) return;
-  const Field* url = fields->get("url");
-  if (url == nullptr) {
-    reader.error(block.pos(), where, "missing required field \"url\" in \"http\" (e.g. url: \"http://127.0.0.1:7101\")");
-    return;
-  }
-  auto text = service_text(reader, *url, w, env);
-  if (!text) return;
-  // The HTTP step adapter's own parser (http_step::parse_service_url), so a
-  // URL validates exactly when the adapter can send to it: http:// only.
-  if (auto parsed = parse_http_url(*text, {.what = "url"}); !parsed) {
-    reader.error(url->pos(), where, parsed.status().message());
-    return;
-  }
-  // The adapter appends "/{operation}"; a trailing slash would double it.
-  while (text->size() > 8 && text->back() == '/') text->pop_back();
-  svc.url = std::move(*text);
 }
 
 // Why a `brokers` list has a broker the Kafka adapter could not use, or nullopt.
@@ -130,7 +90,7 @@ void load_kafka_service(Reader& reader, const Field& block, const Where& where, 
   svc.brokers = kDefaultBrokers;
   svc.reply_topic = kDefaultReplyTopic;
   if (const Field* f = fields->get("brokers")) {
-    if (auto t = service_text(reader, *f, w, env)) {
+    if (auto t = loader::service_text(reader, *f, w, env)) {
       if (auto problem = brokers_problem(*t))
         reader.error(f->pos(), where, *problem);
       else
@@ -138,9 +98,9 @@ void load_kafka_service(Reader& reader, const Field& block, const Where& where, 
     }
   }
   if (const Field* f = fields->get("reply_topic"))
-    if (auto t = service_text(reader, *f, w, env)) svc.reply_topic = *t;
+    if (auto t = loader::service_text(reader, *f, w, env)) svc.reply_topic = *t;
   if (const Field* f = fields->get("topic")) {
-    if (auto t = service_text(reader, *f, w, env)) svc.topic = *t;
+    if (auto t = loader::service_text(reader, *f, w, env)) svc.topic = *t;
   } else {
     reader.error(block.pos(), where, "missing required field \"topic\" in \"kafka\" (e.g. topic: payments.requests)");
   }
@@ -171,7 +131,7 @@ void load_services(Reader& reader, const Field& field, Definition& def, EnvLooku
     svc.pos = entry.key_pos;
     if (block.key == "http") {
       svc.transport = Transport::kHttp;
-      load_http_service(reader, block, where, env, svc);
+      loader::load_http_service(reader, block, where, env, svc);
     } else if (block.key == "kafka") {
       svc.transport = Transport::kKafka;
       load_kafka_service(reader, block, where, env, svc);

@@ -32,6 +32,16 @@ RetrySpec read_retry(yaml::Reader& reader, const yaml::Field& field, const yaml:
 std::optional<StringTemplate> resolve_env(yaml::Reader& reader, StringTemplate tmpl, SourcePos pos,
                                           const yaml::Where& where, EnvLookup env, bool env_only);
 
+// A service setting: text with `${env…}` substituted now (any other
+// expression is an error). nullopt after reporting.
+std::optional<std::string> service_text(yaml::Reader& reader, const yaml::Field& f, const yaml::Where& where,
+                                        EnvLookup env);
+
+// Reads a service's `http: { url, tls }` block into svc.url and svc.tls
+// (http_service_loader.cpp).
+void load_http_service(yaml::Reader& reader, const yaml::Field& block, const yaml::Where& where, EnvLookup env,
+                       Service& svc);
+
 // Reads `steps:` into def.steps and def.pivot, using def.services, the
 // definition-wide defaults (default_timeout, default_retry,
 // compensation_retry) and def.input_schema (which `${input.…}` references

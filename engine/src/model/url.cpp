@@ -6,6 +6,7 @@ namespace usher {
 namespace {
 
 constexpr std::string_view kHttp = "http://";
+constexpr std::string_view kHttps = "https://";
 
 // RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
 bool is_scheme(std::string_view s) {
@@ -66,28 +67,32 @@ std::string HttpUrl::authority() const {
 }
 
 std::string HttpUrl::host_header() const {
-  if (port != "80") return authority();
+  if (port != (tls ? "443" : "80")) return authority();
   const bool v6 = host.find(':') != std::string::npos;
   return v6 ? "[" + host + "]" : host;
 }
 
-std::string HttpUrl::to_string() const { return std::string(kHttp) + authority() + base_path; }
+std::string HttpUrl::to_string() const { return std::string(tls ? kHttps : kHttp) + authority() + base_path; }
 
 Result<HttpUrl> parse_http_url(std::string_view text, const HttpUrlOptions& options) {
   auto bad = [&](std::string_view why) {
     return Status::invalid_argument(std::string(options.what) + " \"" + std::string(text) + "\": " + std::string(why));
   };
+  const std::string expected = options.allow_https ? "http[s]://host[:port][/path]" : "http://host[:port][/path]";
   std::string_view rest = text;
-  if (rest.starts_with("https://"))
-    return bad("https is not supported; use http:// (usher speaks plain HTTP: put a TLS proxy or sidecar in front)");
-  if (rest.starts_with(kHttp)) {
+  HttpUrl url;
+  if (rest.starts_with(kHttps)) {
+    if (!options.allow_https) return bad("https is not supported here; use http://");
+    url.tls = true;
+    rest.remove_prefix(kHttps.size());
+  } else if (rest.starts_with(kHttp)) {
     rest.remove_prefix(kHttp.size());
   } else if (const size_t scheme_end = rest.find("://");
              scheme_end != std::string_view::npos && is_scheme(rest.substr(0, scheme_end))) {
     return bad("unsupported scheme \"" + std::string(rest.substr(0, scheme_end)) +
-               "\" (expected http://host[:port][/path])");
+               "\" (expected " + expected + ")");
   } else if (!options.scheme_optional || scheme_end != std::string_view::npos) {
-    return bad("expected http://host[:port][/path]");
+    return bad("expected " + expected);
   }
   const size_t slash = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, slash);
@@ -98,9 +103,8 @@ Result<HttpUrl> parse_http_url(std::string_view text, const HttpUrlOptions& opti
   auto parts = split(authority, 1);
   if (!parts) return bad(parts.status().message());
   if (parts->host.empty()) return bad("no host");
-  HttpUrl url;
   url.host = std::move(parts->host);
-  url.port = std::to_string(parts->port.value_or(80));
+  url.port = std::to_string(parts->port.value_or(url.tls ? 443 : 80));
   while (path.ends_with('/')) path.remove_suffix(1);
   url.base_path = std::string(path);
   return url;

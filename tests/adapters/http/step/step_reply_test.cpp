@@ -35,10 +35,17 @@ TEST_CASE("service URLs are taken apart into host, port and base path") {
     CHECK(u.value().host == "::1");
     CHECK(u.value().host_header() == "[::1]:8080");
   }
+  SUBCASE("https, port 443 by default") {
+    auto u = parse_service_url("https://pay.example.com/v1");
+    REQUIRE(u);
+    CHECK(u.value().tls);
+    CHECK(u.value().endpoint() == "pay.example.com:443");
+    CHECK(u.value().host_header() == "pay.example.com");
+    CHECK(u.value().to_string() == "https://pay.example.com:443/v1");
+    CHECK(parse_service_url("https://127.0.0.1:7443").value().host_header() == "127.0.0.1:7443");
+    CHECK_FALSE(parse_service_url("http://127.0.0.1:7443").value().tls);
+  }
   SUBCASE("refused") {
-    auto https = parse_service_url("https://pay.example.com");
-    REQUIRE_FALSE(https);
-    CHECK(https.status().message().find("https is not supported") != std::string::npos);
     CHECK_FALSE(parse_service_url("ftp://x"));
     CHECK_FALSE(parse_service_url("http://:80"));
     CHECK_FALSE(parse_service_url("http://h:0"));
@@ -48,15 +55,17 @@ TEST_CASE("service URLs are taken apart into host, port and base path") {
   }
 }
 
-TEST_CASE("check_service refuses https at bind time and accepts other transports") {
+TEST_CASE("check_service accepts https and other transports, and refuses tls settings on plain http") {
   Service s;
   s.name = "payments";
   s.url = "https://pay.example.com";
-  Status st = HttpStepAdapter::check_service(s);
-  CHECK(st.code() == StatusCode::kInvalidArgument);
-  CHECK(st.message().starts_with("service \"payments\": service URL \"https://pay.example.com\": https is not supported"));
+  CHECK(HttpStepAdapter::check_service(s).is_ok());  // the system's CAs
   s.url = "http://127.0.0.1:7102";
   CHECK(HttpStepAdapter::check_service(s).is_ok());
+  s.tls.ca_file = "/etc/ssl/certs/ca-certificates.crt";
+  Status st = HttpStepAdapter::check_service(s);
+  CHECK(st.code() == StatusCode::kInvalidArgument);
+  CHECK(st.message() == "service \"payments\": tls settings are for an https:// url");
   s.transport = Transport::kKafka;
   s.url = "";
   CHECK(HttpStepAdapter::check_service(s).is_ok());
