@@ -167,8 +167,8 @@ int serve(const ServeFlags& flags) {
     for (const auto& [name, service] : def->services) {
       if (service.transport != Transport::kHttp) continue;
       if (Status s = HttpStepAdapter::check_service(service); !s.is_ok()) {
-        std::cerr << def->file << ":" << service.pos.line << ":" << service.pos.col << ": service \"" << name
-                  << "\": " << s.message() << "\n";
+        // The message names the service already: `service "pay": tls.ca_file …`.
+        std::cerr << def->file << ":" << service.pos.line << ":" << service.pos.col << ": " << s.message() << "\n";
         return 1;
       }
     }
@@ -261,6 +261,8 @@ int serve(const ServeFlags& flags) {
   server_options.max_body_bytes = config.max_body_bytes;
   server_options.max_header_bytes = config.max_header_bytes;
   server_options.max_connections = config.max_connections;
+  server_options.max_connections_per_address = config.max_connections_per_address;
+  server_options.first_request_timeout = config.first_request_timeout;
   server_options.idle_timeout = config.idle_timeout;
   server_options.read_timeout = config.read_timeout;
   auto started = api::ApiServer::start(*handler, server_options);

@@ -161,7 +161,8 @@ Result<ServeConfig> load_serve_config(const std::string& path, ServeConfig confi
     const Json& limits = root["limits"];
     if (!limits.is_object()) return bad(path, "limits", "expected a mapping");
     if (Status s = only_keys(path, limits, "limits.",
-                             {"max_body_bytes", "max_header_bytes", "max_connections", "idle_timeout", "read_timeout"});
+                             {"max_body_bytes", "max_header_bytes", "max_connections", "max_connections_per_address",
+                              "first_request_timeout", "idle_timeout", "read_timeout"});
         !s.is_ok())
       return s;
     if (Status s = read_count(path, limits, "max_body_bytes", "limits.", config.max_body_bytes); !s.is_ok()) return s;
@@ -169,8 +170,13 @@ Result<ServeConfig> load_serve_config(const std::string& path, ServeConfig confi
       return s;
     if (Status s = read_count(path, limits, "max_connections", "limits.", config.max_connections); !s.is_ok())
       return s;
+    if (Status s = read_count(path, limits, "max_connections_per_address", "limits.",
+                              config.max_connections_per_address);
+        !s.is_ok())
+      return s;
     for (auto [key, out, example] : {std::tuple<const char*, Millis*, const char*>{"idle_timeout", &config.idle_timeout, "60s"},
-                                     {"read_timeout", &config.read_timeout, "30s"}}) {
+                                     {"read_timeout", &config.read_timeout, "30s"},
+                                     {"first_request_timeout", &config.first_request_timeout, "10s"}}) {
       if (!limits.contains(key)) continue;
       const Json& v = limits[key];
       std::optional<Millis> d = v.is_string() ? parse_duration(v.get<std::string>()) : std::nullopt;

@@ -17,6 +17,8 @@
 //     max_body_bytes: 1048576
 //     max_header_bytes: 16384
 //     max_connections: 1024
+//     max_connections_per_address: 512
+//     first_request_timeout: 10s  # a new connection's first request header must be in by then
 //     idle_timeout: 60s
 //     read_timeout: 30s         # to receive one request once its first byte came
 //   http:
@@ -59,6 +61,8 @@ struct ServeConfig {
   size_t max_body_bytes = 1 << 20;
   size_t max_header_bytes = 16 << 10;
   size_t max_connections = 1024;
+  size_t max_connections_per_address = 512;
+  Millis first_request_timeout{10'000};
   Millis idle_timeout{60'000};
   Millis read_timeout{30'000};
   size_t max_connections_per_service = 64;

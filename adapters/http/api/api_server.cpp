@@ -30,6 +30,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -45,16 +46,29 @@ namespace {
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::chrono::seconds kStreamPieceDeadline{60};
 
+int64_t steady_ticks() { return std::chrono::steady_clock::now().time_since_epoch().count(); }
+
 // One connection. Everything in it is touched only on its strand (the
-// stream's executor), except that stop() posts closures onto that strand.
+// stream's executor), except that stop() and an eviction post closures onto
+// that strand, and that the acceptor reads `busy` and `waiting_since` and
+// sets `evicted` (under the server's mutex) to choose whom to close when the
+// table is full (api_server.h, Fairness).
 struct Conn {
-  explicit Conn(tcp::socket socket) : stream(std::move(socket)), response_ready(stream.get_executor()) {}
+  Conn(tcp::socket socket, std::string address)
+      : stream(std::move(socket)), response_ready(stream.get_executor()), address(std::move(address)) {}
   beast::tcp_stream stream;
   // Wakes the session when the handler's answer has been posted back.
   asio::steady_timer response_ready;
   std::optional<ApiResponse> response;
   uint64_t request_seq = 0;  // answers for an older request (after its deadline) are dropped
-  bool busy = false;         // a request is being handled; stop() lets it finish
+  // A request is being handled or answered (or a stream served): stop() lets
+  // it finish and an eviction never chooses it.
+  std::atomic<bool> busy{false};
+  // When its current wait began (steady_ticks): accepted, a request's first
+  // byte came, or a response was written. The longest waiting goes first.
+  std::atomic<int64_t> waiting_since{steady_ticks()};
+  const std::string address;  // the client's, for max_connections_per_address
+  bool evicted = false;       // chosen to be closed for a newcomer; under the server's mutex
   // A streaming response (ApiHandler::Stream): where its body comes from,
   // and the piece asked for last (nullopt inside: the stream ended).
   std::function<void(ApiHandler::Deliver)> stream_next;
@@ -182,6 +196,8 @@ class ApiServer::Impl {
     return conns_.size();
   }
 
+  uint64_t evictions() const { return evictions_.load(); }
+
   tcp::endpoint endpoint_;
 
  private:
@@ -218,23 +234,84 @@ class ApiServer::Impl {
         co_await pause.async_wait(kTuple);
         continue;
       }
-      auto conn = std::make_shared<Conn>(std::move(socket));
-      bool admitted = false;
-      {
-        std::lock_guard lock(mu_);
-        if (conns_.size() < options_.max_connections) {
-          conns_.insert(conn);
-          admitted = true;
-        }
-      }
-      if (admitted)
+      boost::system::error_code aec;
+      std::string address = socket.remote_endpoint(aec).address().to_string();
+      auto conn = std::make_shared<Conn>(std::move(socket), std::move(address));
+      std::shared_ptr<Conn> victim;
+      if (admit(conn, victim)) {
+        if (victim) asio::post(victim->stream.get_executor(), [this, victim] { evict(victim); });
         asio::co_spawn(conn->stream.get_executor(), session(conn), log_exception);
-      else
+      } else {
         asio::co_spawn(conn->stream.get_executor(), refuse(conn), log_exception);
+      }
     }
   }
 
-  // Beyond max_connections: one 503, then close, reading nothing.
+  // Registers a new connection, choosing in `victim` a waiting connection to
+  // close when the table or the newcomer's address is full (api_server.h,
+  // Fairness). False when there is no room and nobody to close: every
+  // connection that counts is busy.
+  bool admit(const std::shared_ptr<Conn>& conn, std::shared_ptr<Conn>& victim) {
+    std::lock_guard lock(mu_);
+    size_t& from_address = per_address_[conn->address];
+    const bool address_full = from_address >= options_.max_connections_per_address;
+    const bool table_full = conns_.size() - evicting_ >= options_.max_connections;
+    if (address_full || table_full) {
+      victim = longest_waiting(address_full ? &conn->address : nullptr);
+      if (!victim) {
+        if (from_address == 0) per_address_.erase(conn->address);
+        return false;
+      }
+      victim->evicted = true;
+      ++evicting_;
+      ++evictions_;
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_eviction_log_ >= std::chrono::seconds(10)) {
+        last_eviction_log_ = now;
+        spdlog::warn("api server: {} to admit a connection from {}, closed a waiting one from {} ({} so far)",
+                     address_full ? "too many connections from one address" : "the connection table is full",
+                     conn->address, victim->address, evictions_.load());
+      }
+    }
+    conns_.insert(conn);
+    ++from_address;
+    return true;
+  }
+
+  // The registered connection that has waited longest, not busy and not
+  // already chosen; from `address` only, when given. Under mu_; a linear scan,
+  // made only when the table is full.
+  std::shared_ptr<Conn> longest_waiting(const std::string* address) const {
+    std::shared_ptr<Conn> best;
+    int64_t best_since = 0;
+    for (const auto& c : conns_) {
+      if (c->evicted || c->busy || (address && c->address != *address)) continue;
+      const int64_t since = c->waiting_since.load();
+      if (!best || since < best_since) {
+        best = c;
+        best_since = since;
+      }
+    }
+    return best;
+  }
+
+  // On the victim's strand: closes it, unless a request of it began to be
+  // handled since it was chosen, which is then answered (the table is one
+  // over until a connection ends).
+  void evict(const std::shared_ptr<Conn>& c) {
+    if (c->busy) {
+      std::lock_guard lock(mu_);
+      if (c->evicted) {
+        c->evicted = false;
+        --evicting_;
+      }
+      return;
+    }
+    boost::system::error_code ec;
+    c->stream.socket().close(ec);
+  }
+
+  // No room and every connection busy: one 503, then close, reading nothing.
   asio::awaitable<void> refuse(std::shared_ptr<Conn> c) {
     ApiResponse res = problem_response(ProblemKind::kUnavailable, "too many connections; try again later");
     res.keep_alive(false);
@@ -373,24 +450,43 @@ class ApiServer::Impl {
       ~Unregister() {
         std::lock_guard lock(self->mu_);
         self->conns_.erase(c);
+        if (c->evicted) {
+          c->evicted = false;
+          --self->evicting_;
+        }
+        if (auto it = self->per_address_.find(c->address); it != self->per_address_.end() && --it->second == 0)
+          self->per_address_.erase(it);
       }
     } unregister{this, c};
 
     beast::flat_buffer buffer;
+    // A new connection's first request line and header must be in by this
+    // time (first_request_timeout), however it dribbles them.
+    const auto first_request_deadline = std::chrono::steady_clock::now() + options_.first_request_timeout;
+    bool first_request = true;
     for (;;) {
+      if (stopping_) break;
       // Between requests the connection may stay idle for idle_timeout; once
       // a request's first byte is here, the whole request has read_timeout.
       if (buffer.size() == 0) {
-        c->stream.expires_after(options_.idle_timeout);
+        if (first_request)
+          c->stream.expires_at(first_request_deadline);
+        else
+          c->stream.expires_after(options_.idle_timeout);
         auto [ec, n] = co_await c->stream.async_read_some(buffer.prepare(4096), kTuple);
         if (ec) break;
         buffer.commit(n);
       }
       if (stopping_) break;
+      c->waiting_since = steady_ticks();
       http::request_parser<http::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(std::min<size_t>(options_.max_header_bytes, UINT32_MAX)));
       parser.body_limit(options_.max_body_bytes);
-      c->stream.expires_after(options_.read_timeout);
+      // The header has read_timeout from its first byte; a first request's,
+      // no later than first_request_deadline either.
+      auto header_deadline = std::chrono::steady_clock::now() + options_.read_timeout;
+      if (first_request) header_deadline = std::min(header_deadline, first_request_deadline);
+      c->stream.expires_at(header_deadline);
       auto [hec, hn] = co_await http::async_read_header(c->stream, buffer, parser, kTuple);
       (void)hn;
       if (hec == http::error::header_limit) {
@@ -428,6 +524,10 @@ class ApiServer::Impl {
         break;
       }
       const unsigned version = parser.get().version();
+      if (first_request) {
+        first_request = false;
+        c->stream.expires_after(options_.read_timeout);  // for the body
+      }
       if (auto len = parser.content_length(); len && *len > options_.max_body_bytes) {
         {
           // Built outside the co_await expression: GCC 12 mishandles temporaries there.
@@ -491,8 +591,9 @@ class ApiServer::Impl {
         co_await stream_response(c, std::move(res), version, head);
         break;
       }
-      c->busy = false;
       if (stopping_) keep_alive = false;
+      // A client without the token keeps no connection between requests.
+      if (res.result() == http::status::unauthorized) keep_alive = false;
       res.version(version);
       res.keep_alive(keep_alive);
       res.prepare_payload();
@@ -508,6 +609,8 @@ class ApiServer::Impl {
         (void)bwn;
         wec = bwec;
       }
+      c->busy = false;
+      c->waiting_since = steady_ticks();
       if (wec || !keep_alive) break;
     }
     boost::system::error_code ec;
@@ -525,6 +628,12 @@ class ApiServer::Impl {
   std::atomic<bool> stopped_{false};
   mutable std::mutex mu_;
   std::unordered_set<std::shared_ptr<Conn>> conns_;
+  // Under mu_: open connections per client address, and how many of conns_
+  // are chosen to be closed (no longer counted against max_connections).
+  std::unordered_map<std::string, size_t> per_address_;
+  size_t evicting_ = 0;
+  std::atomic<uint64_t> evictions_{0};
+  std::chrono::steady_clock::time_point last_eviction_log_{};
   std::shared_ptr<Lifeline> lifeline_ = std::make_shared<Lifeline>();
   asio::io_context ioc_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
@@ -549,5 +658,7 @@ tcp::endpoint ApiServer::local_endpoint() const { return impl_->endpoint_; }
 void ApiServer::stop(Millis grace) { impl_->stop(grace); }
 
 size_t ApiServer::connections() const { return impl_->connections(); }
+
+uint64_t ApiServer::evictions() const { return impl_->evictions(); }
 
 }  // namespace usher::api

@@ -9,12 +9,30 @@
 //                              before any of the body is read (what arrives
 //                              anyway is discarded for at most a second so
 //                              the client can read the 413)
-//   max_connections  1024     a connection beyond it gets 503 and is closed
-//                              at once (no request is read)
+//   max_connections  1024     see "Fairness" below; past it with every
+//                              connection busy: 503 and close, no request read
+//   max_connections_per_address 512   the same, among one client address's
+//                              connections
+//   first_request_timeout 10 s a new connection's first request line and
+//                              header must have arrived by then, else it is closed
 //   idle_timeout     60 s     a keep-alive connection without a request is closed
 //   read_timeout     30 s     time to receive one request once its first byte came
 //   write_timeout    30 s     time to send one response
 //   response deadline          ApiHandler::response_deadline() (?wait cap + 30 s): 503
+//
+// Fairness: a connection is "waiting" while no request of it is being
+// handled or answered (before its first request, between requests, or while
+// a request is still arriving), and "busy" otherwise. When a new connection
+// finds the table full — max_connections in all, or max_connections_per_address
+// from its own address — the connection that has been waiting longest (from
+// that address, when it is the per-address cap) is closed to make room. An
+// answer is never cut off that way; a waiting client loses only an idle
+// keep-alive connection, which HTTP clients reopen, or a request still
+// arriving after everyone else's. Only when every connection is busy is the
+// newcomer refused (503). So idle sockets cannot lock anybody out, whoever
+// holds them: the price of a slot is real work, which the engine's own
+// back-pressure bounds. A request answered 401 also ends its connection, so
+// a client without the token keeps no connection between requests.
 //
 // A streaming response (ApiHandler::Stream, the Server-Sent Events of the
 // event feed) is written with chunked transfer coding, a piece per chunk,
@@ -47,6 +65,8 @@ struct ApiServerOptions {
   size_t max_header_bytes = 16 << 10;
   size_t max_body_bytes = 1 << 20;
   size_t max_connections = 1024;
+  size_t max_connections_per_address = 512;
+  Millis first_request_timeout{10'000};
   Millis idle_timeout{60'000};
   Millis read_timeout{30'000};
   Millis write_timeout{30'000};
@@ -73,6 +93,8 @@ class ApiServer {
   void stop(Millis grace = Millis{2'000});
 
   size_t connections() const;
+  // Waiting connections closed so far to make room for new ones (Fairness).
+  uint64_t evictions() const;
 
  private:
   class Impl;
