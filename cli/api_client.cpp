@@ -58,7 +58,8 @@ asio::awaitable<void> run_exchange(Exchange& ex, std::chrono::milliseconds timeo
     co_await http::async_write(stream, ex.req, asio::use_awaitable);
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
-    // API answers are JSON documents; a list page of 1000 sagas stays well below this.
+    // API answers are JSON documents; a list page is at most about 1 MiB
+    // (engine/src/view/list_page.h) and one saga is bounded by its events.
     parser.body_limit(64u << 20);
     co_await http::async_read(stream, buffer, parser, asio::use_awaitable);
     auto& res = parser.get();

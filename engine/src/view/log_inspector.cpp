@@ -6,6 +6,7 @@
 #include "store/open_store.h"
 #include "view/cluster_view.h"
 #include "view/feed_view.h"
+#include "view/list_page.h"
 #include "view/saga_view.h"
 
 namespace usher {
@@ -84,13 +85,30 @@ Result<Json> LogInspectorImpl::list(const SagaFilter& filter) {
   page.limit = std::clamp<size_t>(filter.limit, 1, 1000);
   auto rows = reader_->list(page);
   if (!rows.is_ok()) return rows.status();
+  // Bounded in bytes as well as in count (view/list_page.h): a page that
+  // reaches either budget ends early, and `next` goes on after its last saga.
   Json sagas = Json::array();
+  size_t read_bytes = 0;
+  size_t page_bytes = 0;
+  bool ended_early = false;
   for (const SagaRow& row : rows.value()) {
+    if (!sagas.empty() && (read_bytes >= kListReadBytes || page_bytes >= kListPageBytes)) {
+      ended_early = true;
+      break;
+    }
     auto one = saga(row.id, std::nullopt);
     if (!one.is_ok()) return one.status();
+    const ListItemSize size = summarise_list_item(one.value());
+    if (!sagas.empty() && page_bytes + size.listed > kListPageBytes) {
+      ended_early = true;
+      break;
+    }
+    read_bytes += size.whole;
+    page_bytes += size.listed;
     sagas.push_back(std::move(one.value()));
   }
-  Json next = rows->size() == page.limit ? Json(rows->back().id) : Json(nullptr);
+  const bool more = ended_early || rows->size() == page.limit;
+  Json next = more ? Json(sagas.back()["id"]) : Json(nullptr);
   return Json{{"sagas", std::move(sagas)}, {"next", std::move(next)}};
 }
 
