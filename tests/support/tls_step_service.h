@@ -84,6 +84,10 @@ class TlsStepService {
   }
   unsigned short port() const { return port_; }
 
+  // Closes a connection that has waited this long for its next request, as
+  // a server with a short keep-alive timeout does (by default 30 s).
+  void close_idle_after(std::chrono::milliseconds d) { idle_ms_ = d.count(); }
+
   int connections() const { return connections_.load(); }
   int handshakes() const { return handshakes_.load(); }
   int failed_handshakes() const { return failed_handshakes_.load(); }
@@ -128,7 +132,7 @@ class TlsStepService {
     }
     boost::beast::flat_buffer buffer;
     for (;;) {
-      stream.next_layer().expires_after(std::chrono::seconds(30));
+      stream.next_layer().expires_after(std::chrono::milliseconds(idle_ms_.load()));
       http::request<http::string_body> req;
       auto [rec, n] = co_await http::async_read(stream, buffer, req, kAwait);
       if (rec) co_return;
@@ -166,6 +170,7 @@ class TlsStepService {
   tcp::acceptor acceptor_;
   unsigned short port_ = 0;
   std::thread thread_;
+  std::atomic<long> idle_ms_{30'000};
   std::atomic<int> connections_{0};
   std::atomic<int> handshakes_{0};
   std::atomic<int> failed_handshakes_{0};

@@ -62,6 +62,22 @@ TEST_CASE("an https service whose certificate verifies is called over TLS, on on
   CHECK(seen[1].connection == 1);
 }
 
+TEST_CASE("a TLS connection the service closed while idle is not reused: the next call makes a new one") {
+  TestCertificates certs;
+  TlsStepService service(certs.server());
+  service.close_idle_after(std::chrono::milliseconds(50));
+  HttpStepAdapter adapter;
+  REQUIRE(call_sync(adapter, tls_call(service.url("localhost"), certs.ca())).outcome == Outcome::kOk);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  StepResult r = call_sync(adapter, tls_call(service.url("localhost"), certs.ca()));
+  REQUIRE(r.outcome == Outcome::kOk);
+  CHECK(r.output["n"] == 2);
+  CHECK(service.connections() == 2);
+  CHECK(service.handshakes() == 2);
+  CHECK(adapter.stats().stale_retries == 0);  // seen closed before reuse, not after sending on it
+  CHECK(adapter.stats().requests_sent == 2);
+}
+
 TEST_CASE("a certificate that does not verify fails the call for good, and no request reaches the service") {
   TestCertificates certs;
   struct Case {
