@@ -169,6 +169,39 @@ TEST_CASE("hostile: HEAD answers with the header of GET and no content, so the n
   server.check_still_serving();
 }
 
+TEST_CASE("hostile: the log files are owner-only whatever the umask, and a forged traceparent is not passed on") {
+  TempDir dir;
+  // The most permissive umask, inherited by usher serve: it must not rely on it.
+  const mode_t old = ::umask(0);
+  Server server(dir);
+  ::umask(old);
+  const std::string booking = R"({"userId":"u1","concertId":"c1","seats":["A1","A2"],"amount":300})";
+  auto start = [&](const std::string& traceparent) {
+    auto r = usher::test::request(server.port, http::verb::post, "/v1/workflows/group-booking/sagas", booking,
+                                  {{"traceparent", traceparent}}, seconds(5));
+    REQUIRE(r.status == 201);
+    auto events = usher::test::request(server.port, http::verb::get,
+                                       "/v1/sagas/" + r.json()["id"].get<std::string>() + "/events", "", {}, seconds(5));
+    REQUIRE(events.status == 200);
+    return events.json()["events"][0]["data"];
+  };
+  const std::string good = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  CHECK(start(good)["traceparent"] == good);
+  for (const std::string& forged : std::vector<std::string>{"ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                                   "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+                                   "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+                                   "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01;x=1", "garbage",
+                                   std::string(600, 'a')}) {
+    CAPTURE(forged);
+    CHECK_FALSE(start(forged).contains("traceparent"));
+  }
+  for (const char* name : {"usher.db", "usher.db-wal", "usher.db-shm"}) {
+    struct stat st {};
+    REQUIRE_MESSAGE(::stat(dir.file(name).c_str(), &st) == 0, name);
+    CHECK_MESSAGE((st.st_mode & 0777) == 0600, name << " has mode " << std::oct << (st.st_mode & 0777));
+  }
+}
+
 TEST_CASE("hostile: wrong methods get 405 with Allow") {
   TempDir dir;
   Server server(dir);
