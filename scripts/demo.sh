@@ -122,6 +122,8 @@ listening=$(wait_for_line "$work/serve.out" '^usher: listening on ' "${pids[-1]}
 export USHER_SERVER=http://${listening#usher: listening on }
 unset USHER_TOKEN
 echo "usher serve: $USHER_SERVER (saga log ${saga_log%%\?*})"
+# The web console (docs/console.md); this demo's server stops when the demo ends.
+echo "console: open $USHER_SERVER/ui/ while usher serve runs"
 
 # saga_status ID: the saga's status as the API reports it.
 saga_status() {

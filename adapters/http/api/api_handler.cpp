@@ -1,4 +1,5 @@
 #include "http/api/api_handler.h"
+#include "http/api/console_assets.h"
 #include "http/api/feed_query.h"
 #include "http/api/list_query.h"
 #include "http/api/operator_action.h"
@@ -339,6 +340,9 @@ void ApiHandler::handle(ApiRequest request, Respond respond, OpenStream open_str
                                                      "\" is not a valid path (bad percent-encoding?)");
     }
     ctx->instance = target->path;
+    // The console's files hold no data (the page asks the API, with the
+    // token, for all it shows), so they answer without one, like /healthz.
+    if (is_console_path(target->path)) return ctx->respond(console_response(request.method(), target->path));
     bool health = target->segments.size() == 1 && target->segments[0] == "healthz";
     ctx->actor = kAnonymousActor;
     if ((!options_.token.empty() || !options_.read_token.empty()) && !health) {

@@ -16,6 +16,7 @@
 //   GET  /v1/events/stream[?after=]              the same as Server-Sent Events (Last-Event-ID)
 //   GET  /healthz (never needs the token; with the publication's state when
 //        the feed is published), GET /metrics
+//   GET  /, /ui/, /ui/{file}                     the web console (console_assets.h; no token)
 //
 // Threading: handle() may be called from any thread and never blocks on the
 // engine. Cheap routes (health, workflows, every refusal) answer

@@ -311,7 +311,7 @@ TEST_CASE("the cluster of a SQLite log has no nodes, and this engine is none") {
 
 TEST_CASE("unknown routes are 404 and wrong methods 405 with Allow") {
   ApiFixture f;
-  check_problem(f.get("/"), 404);
+  check_problem(f.get("/v1"), 404);  // "/" is the console's redirect (console_routes_test.cpp)
   check_problem(f.get("/v2/sagas"), 404);
   check_problem(f.get("/v1/sagas/x/y/z"), 404);
   auto r = f.call(http::verb::delete_, "/v1/sagas");

@@ -1,0 +1,378 @@
+// The web console in a real browser (ctest `console`; docs/console.md):
+//   node tests/console/console_test.mjs BUILD_DIR
+// starts the example step services and `usher serve` with a token, books a
+// completed, a compensated, a stuck and a hostile-input group booking through
+// the API, then drives Debian's chromium (headless, through puppeteer-core, which never
+// downloads a browser) over the console. Screenshots go to
+// BUILD_DIR/console-screenshots/. Exits 1 with the failed check's message, and
+// when /usr/bin/chromium is missing (scripts/install-deps.sh installs it): a
+// browser test that cannot run must not pass.
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '../..');
+const build = resolve(process.argv[2] || join(root, 'build'));
+const chromium = process.env.USHER_CHROMIUM || '/usr/bin/chromium';
+const usherBin = join(build, 'cli/usher');
+const servicesBin = join(build, 'examples/services/usher-example-services');
+const shots = join(build, 'console-screenshots');
+
+const children = [];
+let work = null;
+let browser = null;
+let passed = 0;
+
+function fail(message) {
+  throw new Error(message);
+}
+
+function check(cond, message) {
+  if (!cond) fail(message);
+  passed += 1;
+  console.log('  ok  ' + message);
+}
+
+// Starts a program; resolves with {child, line} once a stdout line matches
+// `pattern`, rejects when it exits first or after 30 s. Its output is kept for
+// the failure message.
+function start(name, argv, env, pattern) {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(argv[0], argv.slice(1), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    child.output = [];
+    child.label = name;
+    let done = false;
+    const timer = setTimeout(() => {
+      if (!done) { done = true; reject(new Error(`${name} printed no line matching ${pattern} within 30 s`)); }
+    }, 30000);
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      child.output.push(line);
+      if (!done && pattern.test(line)) { done = true; clearTimeout(timer); resolvePromise({ child, line }); }
+    });
+    createInterface({ input: child.stderr }).on('line', (line) => child.output.push(line));
+    child.on('exit', (code, signal) => {
+      if (!done) { done = true; clearTimeout(timer); reject(new Error(`${name} exited (${code ?? signal}) before it was ready`)); }
+    });
+  });
+}
+
+async function stopAll() {
+  for (const child of children.reverse()) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10000))]);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
+
+async function main() {
+  if (!existsSync(chromium)) {
+    fail(`${chromium} is missing: the console's browser tests need Debian's chromium (bash scripts/install-deps.sh installs it)`);
+  }
+  for (const bin of [usherBin, servicesBin]) if (!existsSync(bin)) fail(`${bin} is missing: build it first`);
+  if (!existsSync(join(here, 'node_modules/puppeteer-core'))) {
+    console.log('console: npm ci in tests/console (puppeteer-core, pinned in package-lock.json)');
+    execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: here, stdio: 'inherit',
+      env: { ...process.env, PUPPETEER_SKIP_DOWNLOAD: '1' } });
+  }
+  const { default: puppeteer } = await import('puppeteer-core');
+
+  work = mkdtempSync(join(tmpdir(), 'usher-console-'));
+  mkdirSync(shots, { recursive: true });
+  const token = 'console-token-' + Math.random().toString(36).slice(2) + Date.now().toString(36);
+  const tokenFile = join(work, 'token');
+  writeFileSync(tokenFile, token + '\n');
+  chmodSync(tokenFile, 0o600);
+
+  // --- the step services and the server -----------------------------------------
+  const services = await start('usher-example-services',
+    [servicesBin, '--seats-port', '0', '--payments-port', '0', '--tickets-port', '0', '--notifier-port', '0'],
+    {}, /^\{.*"notifier"/);
+  const ports = JSON.parse(services.line);
+  const env = {
+    SEATS_URL: `http://127.0.0.1:${ports.seats}`,
+    PAYMENTS_URL: `http://127.0.0.1:${ports.payments}`,
+    TICKETS_URL: `http://127.0.0.1:${ports.tickets}`,
+    NOTIFY_URL: `http://127.0.0.1:${ports.notifier}`,
+  };
+  const serve = await start('usher serve',
+    [usherBin, 'serve', '--db', join(work, 'usher.db'), '--workflows', join(root, 'workflows'),
+      '--listen', '127.0.0.1:0', '--token-file', tokenFile],
+    env, /^usher: listening on 127\.0\.0\.1:\d+/);
+  const port = Number(serve.line.match(/127\.0\.0\.1:(\d+)/)[1]);
+  const base = `http://127.0.0.1:${port}`;
+  const auth = { Authorization: 'Bearer ' + token };
+  console.log(`console: usher serve on ${base}`);
+
+  // group-booking: every step over HTTP; payments.charge declines an amount
+  // over 1000 (examples/services), so the saga compensates.
+  async function book(input, headers = {}) {
+    const res = await fetch(`${base}/v1/workflows/group-booking/sagas?wait=20s`, {
+      method: 'POST', headers: { ...auth, 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(input),
+    });
+    const body = await res.json();
+    if (res.status !== 201) fail(`starting a booking answered ${res.status}: ${JSON.stringify(body)}`);
+    return body;
+  }
+  const booking = { userId: 'fan-1', concertId: 'arena-2026', seats: ['A1', 'A2'], amount: 300 };
+  const completed = await book(booking, { 'Idempotency-Key': 'order-console-1' });
+  const compensated = await book({ ...booking, userId: 'fan-2', seats: ['B1', 'B2'], amount: 2400 },
+    { 'X-Correlation-Id': 'checkout-console-2' });
+  // Stuck: the pivot (tickets.issue) gets no answer to its first attempt (it
+  // may have issued the ticket) and 503s to the next ones, so usher gives up
+  // and asks an operator rather than undo a booking that may hold a ticket
+  // (docs/semantics.md, "The pivot"). The service answers again before the
+  // console's Retry, which then finishes the booking.
+  async function control(url, operation, mode, count) {
+    const res = await fetch(`${url}/_control`, { method: 'POST', body: JSON.stringify({ operation, mode, count }) });
+    await res.text();
+    if (res.status !== 200) fail(`${url}/_control ${operation} ${mode} answered ${res.status}`);
+  }
+  const sagaOf = async (id) => (await fetch(`${base}/v1/sagas/${id}`, { headers: auth })).json();
+  await control(env.TICKETS_URL, 'issue', 'hang', 1);
+  const stuckStart = await fetch(`${base}/v1/workflows/group-booking/sagas`, {
+    method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ ...booking, userId: 'fan-5', seats: ['E1', 'E2'] }),
+  });
+  const stuckId = (await stuckStart.json()).id;
+  let stuck = null;
+  for (let i = 0; i < 300; i++) {
+    stuck = await sagaOf(stuckId);
+    if (stuck.steps.find((st) => st.name === 'confirm').attempts >= 1) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 300));  // the hanging attempt has reached the service
+  await control(env.TICKETS_URL, 'issue', 'transient');
+  for (let i = 0; i < 300 && stuck.status !== 'stuck'; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    stuck = await sagaOf(stuckId);
+  }
+  await control(env.TICKETS_URL, 'issue', 'ok');
+  check(stuck.status === 'stuck', `booking ${stuck.id} (the pivot unanswered, then 503s) is stuck (${stuck.error})`);
+  const xssText = '<img src=x onerror=alert(1)>';
+  const hostile = await book({ ...booking, userId: 'fan-3', seats: ['C1', 'C2'], groupName: xssText });
+  check(completed.status === 'completed', `booking ${completed.id} completed`);
+  check(compensated.status === 'compensated', `booking ${compensated.id} (amount 2400, declined) compensated`);
+
+  // --- the console's files over plain HTTP ------------------------------------------
+  const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+  const rootRes = await fetch(`${base}/`, { redirect: 'manual' });
+  check([302, 308].includes(rootRes.status) && rootRes.headers.get('location') === '/ui/',
+    `GET / redirects to /ui/ without a token (${rootRes.status} ${rootRes.headers.get('location')})`);
+  for (const [path, type] of [['/ui/', 'text/html'], ['/ui/app.js', 'text/javascript'], ['/ui/style.css', 'text/css']]) {
+    const res = await fetch(base + path);
+    await res.text();
+    check(res.status === 200 && (res.headers.get('content-type') || '').startsWith(type),
+      `GET ${path} answers 200 ${type} without a token`);
+    check(res.headers.get('content-security-policy') === csp, `${path} carries the console's Content-Security-Policy`);
+    check(res.headers.get('x-content-type-options') === 'nosniff' &&
+      res.headers.get('referrer-policy') === 'no-referrer' && res.headers.get('cache-control') === 'no-cache',
+    `${path} carries nosniff, Referrer-Policy: no-referrer and Cache-Control: no-cache`);
+  }
+  const missing = await fetch(`${base}/ui/nope.js`);
+  await missing.text();
+  check(missing.status === 404, 'an unknown /ui/ file answers 404');
+  const noToken = await fetch(`${base}/v1/sagas`);
+  await noToken.text();
+  check(noToken.status === 401, 'the API still needs the token');
+
+  // --- the browser ---------------------------------------------------------------------
+  browser = await puppeteer.launch({
+    executablePath: chromium,
+    headless: true,  // puppeteer passes --headless=new
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-default-apps'],
+  });
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1280, height: 900 });
+  const requests = [];
+  const dialogs = [];
+  const problems = [];
+  page.on('request', (r) => requests.push(r.url()));
+  page.on('dialog', async (d) => { dialogs.push(d.message()); await d.dismiss(); });
+  page.on('pageerror', (e) => problems.push('page error: ' + e.message));
+  page.on('console', (m) => {
+    // A CSP violation is reported as a console error. The only errors
+    // expected are the 401s that bring up the token form and the 409s of the
+    // refused actions, which the browser reports as failed loads.
+    if (m.type() === 'error' && !/status of (401|409)/.test(m.text())) problems.push('console error: ' + m.text());
+  });
+
+  const rowIds = () => page.$$eval('#saga-rows tr', (rows) => rows.map((r) => r.dataset.id));
+  async function waitRows(pred, what, ...args) {
+    try {
+      await page.waitForFunction(pred, { timeout: 10000 }, ...args);
+    } catch {
+      fail(`${what}: the list shows ${JSON.stringify(await rowIds())}`);
+    }
+  }
+
+  // The token form, then the list.
+  await page.goto(`${base}/`, { waitUntil: 'load' });
+  check(page.url().startsWith(`${base}/ui/`), `the browser lands on /ui/ (${page.url()})`);
+  await page.waitForSelector('#token-view:not([hidden])', { timeout: 10000 });
+  check(true, 'the API answered 401 and the console asks for the token');
+  await page.type('#token-input', token);
+  await page.click('#token-form button[type=submit]');
+  await waitRows(() => document.querySelectorAll('#saga-rows tr').length >= 3, 'the list after the token');
+  let ids = await rowIds();
+  check(ids.includes(completed.id) && ids.includes(compensated.id) && ids.includes(stuck.id) && ids.includes(hostile.id),
+    'after the token the list shows the completed, the compensated, the stuck and the hostile saga');
+  const rowStatus = (id) => page.$eval(`#saga-rows tr[data-id="${id}"] .badge`, (b) => b.textContent);
+  check(await rowStatus(completed.id) === 'completed' && await rowStatus(compensated.id) === 'compensated' &&
+    await rowStatus(stuck.id) === 'stuck', 'each row shows its saga\'s status');
+  const countText = await page.$eval('#counts a[data-status="compensated"]', (a) => a.textContent);
+  check(countText === 'compensated 1', `the counts show one compensated saga (${countText})`);
+  const stored = await page.evaluate(() => ({ session: sessionStorage.getItem('usher.token'), local: localStorage.length }));
+  check(stored.session === token && stored.local === 0, 'the token is kept in sessionStorage, nothing in localStorage');
+  await page.screenshot({ path: join(shots, 'sagas.png'), fullPage: true });
+
+  // The stuck count is a link to the stuck sagas.
+  await page.click('#counts a[data-status="stuck"]');
+  await waitRows((id) => location.hash.includes('status=stuck') && document.querySelectorAll('#saga-rows tr').length === 1 &&
+    document.querySelector('#saga-rows tr').dataset.id === id, 'the stuck count', stuck.id);
+  check(await page.$eval('#filter-status', (s) => s.value) === 'stuck', 'the stuck count lists the stuck saga alone');
+  await page.screenshot({ path: join(shots, 'sagas-stuck.png'), fullPage: true });
+
+  // The status filter narrows the list, is kept in the hash, and survives live updates.
+  await page.select('#filter-status', 'completed');
+  await waitRows(() => location.hash.includes('status=completed') &&
+    [...document.querySelectorAll('#saga-rows tr .badge')].every((b) => b.textContent === 'completed') &&
+    document.querySelectorAll('#saga-rows tr').length === 2, 'the status filter');
+  ids = await rowIds();
+  check(!ids.includes(compensated.id) && ids.includes(completed.id), 'status=completed leaves the compensated saga out');
+  const later = await book({ ...booking, userId: 'fan-4', seats: ['D1', 'D2'] });
+  await waitRows((id) => [...document.querySelectorAll('#saga-rows tr')].some((r) => r.dataset.id === id),
+    `saga ${later.id}, completed after the page loaded, by polling`, later.id);
+  check(await page.$eval('#filter-status', (s) => s.value) === 'completed' && page.url().includes('status=completed'),
+    'a new saga appears by polling and the filter is kept');
+
+  // Paging: two a page, then the next page.
+  await page.goto(`${base}/ui/#/sagas?limit=2`, { waitUntil: 'load' });
+  await waitRows(() => document.querySelectorAll('#saga-rows tr').length === 2 && document.querySelector('#next-page'),
+    'the first page of two');
+  const first = await rowIds();
+  await page.click('#next-page');
+  await waitRows((f) => document.querySelectorAll('#saga-rows tr').length === 2 &&
+    ![...document.querySelectorAll('#saga-rows tr')].some((r) => f.includes(r.dataset.id)), 'the second page', first);
+  const second = await rowIds();
+  check(second.length === 2 && page.url().includes('after='), `paging with next shows the next two sagas (${second})`);
+
+  // Search by idempotency key and by correlation id.
+  for (const [q, id] of [['order-console-1', completed.id], ['checkout-console-2', compensated.id], [hostile.id, hostile.id]]) {
+    await page.goto(`${base}/ui/#/sagas?q=${encodeURIComponent(q)}`, { waitUntil: 'load' });
+    await waitRows((want) => {
+      const rows = [...document.querySelectorAll('#saga-rows tr')];
+      return rows.length === 1 && rows[0].dataset.id === want;
+    }, `searching for ${q}`, id);
+    check(true, `searching for ${q} finds saga ${id} alone`);
+  }
+
+  // The compensated saga's page: its steps and their compensations.
+  await page.goto(`${base}/ui/#/sagas`, { waitUntil: 'load' });
+  await waitRows((id) => [...document.querySelectorAll('#saga-rows tr')].some((r) => r.dataset.id === id), 'the list',
+    compensated.id);
+  await page.click(`#saga-rows tr[data-id="${compensated.id}"] a`);
+  await page.waitForSelector('#step-rows tr', { timeout: 10000 });
+  check(page.url().endsWith(`#/sagas/${compensated.id}`), 'clicking a saga opens #/sagas/{id}');
+  const steps = await page.$$eval('#step-rows tr', (rows) => rows.map((r) => ({
+    name: r.dataset.step,
+    status: r.querySelector('td:nth-child(3) .badge').textContent,
+    compensation: (r.querySelector('td.comp .badge') || { textContent: null }).textContent,
+    error: r.querySelector('td:nth-child(6)').textContent,
+  })));
+  const api = await (await fetch(`${base}/v1/sagas/${compensated.id}`, { headers: auth })).json();
+  check(JSON.stringify(steps.map((s) => s.name)) === JSON.stringify(api.steps.map((s) => s.name)),
+    `the saga page lists every step in order (${steps.map((s) => s.name)})`);
+  for (const [i, s] of api.steps.entries()) {
+    check(steps[i].status === s.status, `step ${s.name} shows status ${s.status}`);
+    check(steps[i].compensation === (s.compensation ? s.compensation.status : null),
+      `step ${s.name} shows its compensation (${s.compensation ? s.compensation.status : 'none'})`);
+  }
+  check(steps.some((s) => s.status === 'failed' && s.error.includes('card declined')), 'the failed step shows "card declined"');
+  check(steps.filter((s) => s.status === 'compensated').length >= 1, 'the steps before it are compensated');
+  await page.waitForFunction(() => document.querySelectorAll('#event-rows tr').length > 0, { timeout: 10000 });
+  const eventTypes = await page.$$eval('#event-rows tr td:nth-child(3)', (tds) => tds.map((t) => t.textContent));
+  check(eventTypes[0] === 'SagaStarted' && eventTypes.includes('StepFailed'), `the event log is shown (${eventTypes.length} events)`);
+  await page.screenshot({ path: join(shots, 'saga-compensated.png'), fullPage: true });
+
+  // Retry and cancel of a finished saga: the API's 409 detail is shown.
+  for (const action of ['retry', 'cancel']) {
+    const refused = await fetch(`${base}/v1/sagas/${compensated.id}/${action}`, { method: 'POST', headers: auth });
+    const problem = await refused.json();
+    check(refused.status === 409, `${action} of a compensated saga is refused 409 by the API`);
+    await page.click('#' + action);
+    await page.waitForSelector('#action-error', { timeout: 10000 });
+    const shown = await page.$eval('#action-error', (p) => p.textContent);
+    check(shown.includes(problem.detail), `the console shows the 409's detail for ${action}: "${shown}"`);
+  }
+  const after = await (await fetch(`${base}/v1/sagas/${compensated.id}`, { headers: auth })).json();
+  check(after.status === 'compensated', 'the refused actions changed nothing');
+
+  // Retry of the stuck saga from its page: accepted, and the booking
+  // finishes (the ticket service answers again).
+  await page.goto(`${base}/ui/#/sagas/${stuck.id}`, { waitUntil: 'load' });
+  await page.waitForFunction(() => document.querySelector('#saga-summary .badge')?.textContent === 'stuck', { timeout: 10000 })
+    .catch(() => fail('the stuck saga\'s page does not show it stuck'));
+  await page.screenshot({ path: join(shots, 'saga-stuck.png'), fullPage: true });
+  await page.click('#retry');
+  await page.waitForFunction(() => document.querySelector('#action-result .notice.ok'), { timeout: 10000 })
+    .catch(() => fail('retry of the stuck saga was not accepted'));
+  await page.waitForFunction(() => document.querySelector('#saga-summary .badge')?.textContent === 'completed',
+    { timeout: 15000 }).catch(() => fail('after retry the stuck saga did not complete on its page'));
+  const retried = await sagaOf(stuck.id);
+  check(retried.status === 'completed', 'Retry of the stuck saga from the console makes it finish (completed)');
+
+  // The hostile input stays text, on its saga's page, and nothing runs.
+  await page.goto(`${base}/ui/#/sagas/${hostile.id}`, { waitUntil: 'load' });
+  await page.waitForFunction((t) => (document.querySelector('#saga-input') || {}).textContent?.includes(t),
+    { timeout: 10000 }, xssText).catch(() => fail('the hostile input is not shown as text'));
+  check(true, 'the input <img src=x onerror=alert(1)> is shown as text');
+  await new Promise((r) => setTimeout(r, 2500));  // a poll later, still nothing
+  check(await page.$$eval('img', (imgs) => imgs.filter((i) => i.getAttribute('src') === 'x').length) === 0,
+    'no <img src=x> element exists');
+  check(dialogs.length === 0, `no dialog opened (${JSON.stringify(dialogs)})`);
+  await page.screenshot({ path: join(shots, 'saga-hostile-input.png'), fullPage: true });
+
+  // Back and forward follow the hash.
+  await page.goBack();
+  await page.waitForFunction(() => location.hash.startsWith('#/sagas/'), { timeout: 10000 });
+  check(page.url().endsWith(`#/sagas/${stuck.id}`), 'back returns to the previous saga page');
+  await page.goForward();
+  await page.waitForFunction((id) => location.hash === '#/sagas/' + id, { timeout: 10000 }, hostile.id);
+  check(true, 'forward returns to the hostile saga page');
+
+  // Everything the page asked for went to this server, and the token never in a URL.
+  // data: URLs are no requests to anywhere: chromium draws the date picker's
+  // icon from one.
+  const network = requests.filter((u) => !u.startsWith('data:'));
+  const foreign = network.filter((u) => !u.startsWith(base + '/'));
+  check(foreign.length === 0, `all ${network.length} requests went to ${base} (${JSON.stringify(foreign.slice(0, 5))})`);
+  check(!requests.some((u) => u.includes(token)), 'the token appears in no URL');
+  check(problems.length === 0, `no page error, CSP violation or console error (${JSON.stringify(problems.slice(0, 5))})`);
+}
+
+let code = 0;
+try {
+  await main();
+  console.log(`console: PASS, ${passed} checks; screenshots in ${shots}`);
+} catch (e) {
+  code = 1;
+  console.error(`console: FAIL: ${e.message}`);
+  for (const child of children) {
+    console.error(`---- ${child.label} (last 30 lines)`);
+    console.error(child.output.slice(-30).join('\n'));
+  }
+} finally {
+  if (browser) await browser.close().catch(() => {});
+  await stopAll();
+  if (work) rmSync(work, { recursive: true, force: true });
+}
+process.exit(code);
