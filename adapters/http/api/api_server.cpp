@@ -469,10 +469,10 @@ class ApiServer::Impl {
       // Between requests the connection may stay idle for idle_timeout; once
       // a request's first byte is here, the whole request has read_timeout.
       if (buffer.size() == 0) {
-        if (first_request)
-          c->stream.expires_at(first_request_deadline);
-        else
-          c->stream.expires_after(options_.idle_timeout);
+        // A new connection may wait no longer than a kept-alive one would.
+        auto idle_deadline = std::chrono::steady_clock::now() + options_.idle_timeout;
+        if (first_request) idle_deadline = std::min(idle_deadline, first_request_deadline);
+        c->stream.expires_at(idle_deadline);
         auto [ec, n] = co_await c->stream.async_read_some(buffer.prepare(4096), kTuple);
         if (ec) break;
         buffer.commit(n);

@@ -74,7 +74,7 @@ TEST_CASE("malformed requests get 400 and the server keeps running") {
   CHECK(usher::test::request(f.port, http::verb::get, "/healthz").status == 200);
 }
 
-TEST_CASE("connections beyond the limit are refused at once with 503") {
+TEST_CASE("past max_connections a newcomer takes the place of the longest-waiting idle connection") {
   api::ApiServerOptions o;
   o.max_connections = 2;
   ServerFixture f(o);
@@ -84,13 +84,40 @@ TEST_CASE("connections beyond the limit are refused at once with 503") {
   for (int i = 0; i < 2; ++i) {
     held.emplace_back(io);
     held.back().connect({asio::ip::make_address("127.0.0.1"), f.port});
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // an order to follow
   }
   for (int i = 0; i < 100 && f.server->connections() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   REQUIRE(f.server->connections() == 2);
+  CHECK(usher::test::request(f.port, http::verb::get, "/healthz", "", {}, std::chrono::seconds(3)).status == 200);
+  CHECK(f.server->evictions() == 1);
+  // The first socket, the one that waited longest, was closed; the other not.
+  char byte;
+  boost::system::error_code ec;
+  held[0].read_some(asio::buffer(&byte, 1), ec);
+  CHECK(ec == asio::error::eof);
+  held[1].non_blocking(true);
+  held[1].read_some(asio::buffer(&byte, 1), ec);
+  CHECK(ec == asio::error::would_block);
+}
+
+TEST_CASE("past max_connections with every connection busy, a newcomer gets 503 and the busy ones are answered") {
+  api::ApiServerOptions o;
+  o.max_connections = 2;
+  ServerFixture f(o);
+  std::vector<std::thread> polls;
+  std::vector<int> answered(2, 0);
+  for (int i = 0; i < 2; ++i)
+    polls.emplace_back([&, i] {
+      answered[i] = usher::test::request(f.port, http::verb::get, "/v1/events?wait=2s", "", {}, std::chrono::seconds(5)).status;
+    });
+  for (int i = 0; i < 100 && f.server->connections() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // both requests read and waiting
   auto r = usher::test::request(f.port, http::verb::get, "/healthz", "", {}, std::chrono::seconds(3));
   CHECK(r.status == 503);
-  held.clear();
-  for (int i = 0; i < 100 && f.server->connections() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(r.header("Retry-After") == "1");
+  for (auto& t : polls) t.join();
+  CHECK(answered == std::vector<int>{200, 200});
+  CHECK(f.server->evictions() == 0);
   CHECK(usher::test::request(f.port, http::verb::get, "/healthz").status == 200);
 }
 
