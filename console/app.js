@@ -136,7 +136,7 @@ function render() {
   const root = document.getElementById('view');
   root.replaceChildren();
   const m = path.match(/^\/sagas\/(.+)$/);
-  if (m) view = sagaPage(root, decodeURIComponent(m[1]));
+  if (m) view = sagaPage(root, decodeURIComponent(m[1]), params);
   else view = listPage(root, params);
   poll();
 }
@@ -166,11 +166,14 @@ function toRfc3339(local) {
   return isNaN(d) ? '' : d.toISOString();
 }
 
-function toLocalInput(rfc3339) {
+// withMs: seconds and milliseconds too, for "as it stood at" (a saga's
+// steps often lie milliseconds apart).
+function toLocalInput(rfc3339, withMs = false) {
   const d = new Date(rfc3339);
   if (isNaN(d)) return '';
-  const pad = (n) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  const pad = (n, w = 2) => String(n).padStart(w, '0');
+  const minutes = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  return withMs ? `${minutes}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}` : minutes;
 }
 
 function listPage(root, params) {
@@ -319,12 +322,243 @@ function listPage(root, params) {
   };
 }
 
+// ---- the timeline -------------------------------------------------------------------
+//
+// Drawn from the saga's events, to scale on one time axis from its first
+// event to its last (to now while it runs, to the chosen time in a past view).
+// Rows: each step's action in workflow order, then each compensation in the
+// order it ran (which is reverse step order), so the undo reads as a staircase
+// going back up the steps, later in time and lower on the page.
+// SVG elements are made with createElementNS; data reaches them as text
+// (textContent of <text> and <title>) or as numbers in attributes only.
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+const TL = { width: 1100, label: 190, right: 70, axis: 30, row: 26, bar: 14, section: 22 };
+const OUTCOME_LABEL = {
+  ok: 'ok', failed: 'business failure', transient: 'transient failure',
+  timeout: 'timed out / unknown', running: 'in flight',
+};
+
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
+  for (const c of children) {
+    if (c === null || c === undefined) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return node;
+}
+
+// "850 ms", "2.4 s", "3 m 05 s": the unit that keeps the number short.
+function formatDuration(ms) {
+  if (ms < 1000) return Math.round(ms) + ' ms';
+  if (ms < 60000) return (ms / 1000).toFixed(ms < 10000 ? 2 : 1).replace(/\.?0+$/, '') + ' s';
+  const m = Math.floor(ms / 60000);
+  const h = Math.floor(m / 60);
+  const s = String(Math.floor((ms % 60000) / 1000)).padStart(2, '0');
+  return h ? `${h} h ${String(m % 60).padStart(2, '0')} m` : `${m} m ${s} s`;
+}
+
+// An axis step giving at most about eight ticks, from steps a clock reads
+// well (never under 1 ms, the events' precision).
+const TICK_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 10e3, 15e3, 30e3,
+  60e3, 120e3, 300e3, 600e3, 900e3, 1800e3, 3600e3, 7200e3, 21600e3, 43200e3, 86400e3];
+function tickStep(span) {
+  const raw = span / 8;
+  return TICK_STEPS.find((step) => step >= raw) || Math.ceil(raw / 86400e3) * 86400e3;
+}
+
+// The events folded into rows of attempts. `end` (ms) closes whatever is
+// still in flight. Unknown event types are skipped: the log may grow new ones.
+function buildTimeline(events, stepNames, end) {
+  const rows = new Map();
+  const markers = [];
+  let compensationStart = null;
+  const rowOf = (step, kind) => {
+    const key = kind + '\u0000' + step;
+    if (!rows.has(key)) rows.set(key, { step, kind, attempts: [], waits: [], first: null, stuck: false });
+    return rows.get(key);
+  };
+  const open = (row) => row.attempts.findLast((a) => a.end === null);
+  for (const e of events) {
+    const t = Date.parse(e.occurred_at);
+    const d = e.data && typeof e.data === 'object' ? e.data : {};
+    const kind = d.kind === 'compensate' ? 'compensate' : 'action';
+    if (e.type === 'CompensationStarted') compensationStart = t;
+    if (e.step === null || e.step === undefined) continue;
+    const row = rowOf(String(e.step), kind);
+    if (e.type === 'StepScheduled') {
+      const prev = row.attempts[row.attempts.length - 1];
+      // The wait before a retry: from the previous outcome to this attempt;
+      // after SagaStuck it was a wait for an operator, not a backoff.
+      if (prev && prev.end !== null) row.waits.push({ from: prev.end, to: t, pending: false, stuck: row.stuck });
+      row.stuck = false;
+      row.waits = row.waits.filter((w) => !w.pending);
+      row.attempts.push({ attempt: d.attempt, start: t, end: null, outcome: 'running', error: null, seq: e.seq });
+      if (row.first === null) row.first = e.seq;
+    } else if (e.type === 'StepSucceeded' || e.type === 'StepFailed') {
+      let a = open(row);
+      if (!a) {  // an outcome with no attempt sent (e.g. "sent": false): drawn as an instant
+        a = { attempt: d.attempt, start: t, end: null, outcome: 'running', error: null, seq: e.seq };
+        row.attempts.push(a);
+        if (row.first === null) row.first = e.seq;
+      }
+      a.end = t;
+      // Only the outcomes the engine writes become a class name; anything else reads as a failure.
+      a.outcome = e.type === 'StepSucceeded' ? 'ok'
+        : (['failed', 'transient', 'timeout'].includes(d.outcome) ? d.outcome : 'failed');
+      if (typeof d.error === 'string') a.error = d.error;
+    } else if (e.type === 'RetryScheduled') {
+      // Drawn until the retry is due; replaced by the real wait once it is sent.
+      const due = typeof d.at === 'number' ? d.at / 1000 : t;
+      row.waits.push({ from: t, to: Math.max(t, due), pending: true });
+    } else if (['SagaStuck', 'OperatorRetried', 'OperatorResolved'].includes(e.type)) {
+      markers.push({ row, t, type: e.type, note: d.error || d.note || d.outcome || '' });
+      if (e.type === 'SagaStuck') row.stuck = true;
+    }
+  }
+  for (const row of rows.values()) {
+    for (const a of row.attempts) if (a.end === null) a.end = end;
+    for (const w of row.waits) if (w.pending) w.to = Math.min(w.to, end);
+  }
+  // Every step has its row, drawn empty while it has not run: where the saga stopped shows.
+  const actions = stepNames.map((name) => rows.get('action\u0000' + name) ||
+    { step: name, kind: 'action', attempts: [], waits: [], first: null, stuck: false });
+  const compensations = [...rows.values()].filter((r) => r.kind === 'compensate').sort((a, b) => a.first - b.first);
+  return { actions, compensations, markers, compensationStart };
+}
+
+function drawTimeline(container, saga, events, end) {
+  if (!events.length) {
+    container.replaceChildren(el('p', { className: 'muted' }, 'No events yet.'));
+    return;
+  }
+  const start = Date.parse(events[0].occurred_at);
+  const span = Math.max(end - start, 1);
+  const chart = TL.width - TL.label - TL.right;
+  const x = (t) => TL.label + ((t - start) / span) * chart;
+  const types = new Map(saga.steps.map((s) => [s.name, s]));
+  const tl = buildTimeline(events, saga.steps.map((s) => s.name), end);
+  const rowCount = tl.actions.length + tl.compensations.length;
+  const height = TL.axis + rowCount * TL.row + (tl.compensations.length ? TL.section : 0) + 8;
+  const root = svg('svg', { id: 'timeline-svg', class: 'timeline', viewBox: `0 0 ${TL.width} ${height}`,
+    role: 'img', 'aria-label': 'timeline of the saga, to scale' });
+
+  root.append(drawAxis(start, span, x, height));
+  const rowY = new Map();
+  let y = TL.axis;
+  for (const row of tl.actions) {
+    root.append(drawRow(row, y, x, types.get(row.step), start));
+    rowY.set(row, y);
+    y += TL.row;
+  }
+  if (tl.compensations.length) {
+    root.append(svg('text', { class: 'tl-section', x: 8, y: y + 15 }, 'compensations, in the order they ran'));
+    y += TL.section;
+    for (const row of tl.compensations) {
+      root.append(drawRow(row, y, x, types.get(row.step), start));
+      rowY.set(row, y);
+      y += TL.row;
+    }
+  }
+  if (tl.compensationStart !== null) {
+    const cx = x(tl.compensationStart);
+    root.append(svg('line', { class: 'tl-comp-start', x1: cx, x2: cx, y1: TL.axis - 6, y2: height - 4 },
+      svg('title', {}, 'compensation started at +' + formatDuration(tl.compensationStart - start))));
+  }
+  for (const m of tl.markers) if (rowY.has(m.row)) root.append(drawMarker(m, x(m.t), rowY.get(m.row), start));
+  container.replaceChildren(root, legend(start, end));
+}
+
+function drawAxis(start, span, x, height) {
+  const g = svg('g', { class: 'tl-axis' });
+  const step = tickStep(span);
+  for (let t = 0; t <= span + 1e-9; t += step) {
+    const tx = x(start + t);
+    g.append(svg('line', { class: 'tl-grid', x1: tx, x2: tx, y1: TL.axis - 8, y2: height - 4 }),
+      svg('text', { class: 'tl-tick', x: tx, y: TL.axis - 12 }, formatDuration(t)));
+  }
+  return g;
+}
+
+// One row: its label, a background band, each attempt as a bar with its
+// duration, and the retry waits between attempts as a thin line.
+function drawRow(row, y, x, step, start) {
+  const undo = row.kind === 'compensate';
+  const g = svg('g', { class: 'tl-row' + (undo ? ' tl-undo' : ''), 'data-step': row.step, 'data-kind': row.kind });
+  g.append(svg('rect', { class: 'tl-band', x: 0, y, width: TL.width, height: TL.row }));
+  // A long name is cut to fit the label column; its <title> holds it whole.
+  const name = (undo ? '↩ undo ' : '') + row.step;
+  const shown = name.length > 24 ? name.slice(0, 23) + '…' : name;
+  g.append(svg('text', { class: 'tl-label' + (row.attempts.length ? '' : ' tl-idle'), x: 8, y: y + 17 },
+    shown, svg('title', {}, name)));
+  if (!undo && step && step.type === 'pivot') {
+    // The pivot: past it the saga no longer compensates (docs/semantics.md).
+    const px = TL.label - 14;
+    const cy = y + TL.row / 2;
+    g.append(svg('path', { class: 'tl-pivot', d: `M${px} ${cy - 6} L${px + 6} ${cy} L${px} ${cy + 6} L${px - 6} ${cy} Z` },
+      svg('title', {}, 'pivot: once it succeeds the saga goes forward only')));
+  }
+  const by = y + (TL.row - TL.bar) / 2;
+  for (const w of row.waits) {
+    g.append(svg('line', { class: 'tl-wait' + (w.stuck ? ' tl-stuck-wait' : ''), x1: x(w.from), x2: x(w.to),
+      y1: y + TL.row / 2, y2: y + TL.row / 2 },
+    svg('title', {}, (w.stuck ? 'stuck, waiting for an operator ' : 'retry wait ') + formatDuration(w.to - w.from))));
+  }
+  for (const [i, a] of row.attempts.entries()) {
+    const x0 = x(a.start);
+    const width = Math.max(x(a.end) - x0, 2);  // an instant still shows
+    const took = formatDuration(a.end - a.start);
+    const tip = `${row.step} · ${undo ? 'compensation' : 'action'} attempt ${text(a.attempt)} · ` +
+      `${OUTCOME_LABEL[a.outcome]} · ${took}` + (a.error ? '\n' + a.error : '');
+    g.append(svg('rect', { class: 'tl-bar o-' + a.outcome, x: x0, y: by, width, height: TL.bar, rx: 2,
+      'data-attempt': text(a.attempt), 'data-seq': a.seq, 'data-outcome': a.outcome,
+      // Its true span in ms from the saga's start: the drawn width is at least 2 px.
+      'data-from-ms': a.start - start, 'data-to-ms': a.end - start }, svg('title', {}, tip)));
+    // The duration as a label where it fits before the next bar; the tooltip has it always.
+    const next = row.attempts[i + 1];
+    const labelEnd = x0 + width + 4 + took.length * 6.5;
+    if (!next || labelEnd < x(next.start)) {
+      g.append(svg('text', { class: 'tl-dur', x: x0 + width + 4, y: by + TL.bar - 3 }, took));
+    }
+  }
+  return g;
+}
+
+// A saga-level moment on the row it concerns: stuck, or an operator's action.
+function drawMarker(m, mx, y, start) {
+  const names = { SagaStuck: 'stuck', OperatorRetried: 'retried', OperatorResolved: 'resolved' };
+  return svg('g', { class: 'tl-marker m-' + m.type, 'data-step': m.row.step },
+    svg('line', { x1: mx, x2: mx, y1: y + 1, y2: y + TL.row - 1 }),
+    svg('text', { x: mx + 3, y: y + 9 }, names[m.type]),
+    svg('title', {}, `${names[m.type]} at +${formatDuration(m.t - start)}` + (m.note ? ': ' + m.note : '')));
+}
+
+// What the colours mean, and the span drawn.
+function legend(start, end) {
+  const item = (cls, label) => el('li', {}, el('span', { className: 'sw ' + cls }), label);
+  return el('ul', { className: 'tl-legend', id: 'timeline-legend' },
+    item('o-ok', 'ok'), item('o-failed', 'business failure'), item('o-transient', 'transient'),
+    item('o-timeout', 'timed out / unknown'), item('o-running', 'in flight'), item('sw-wait', 'retry wait'),
+    item('sw-stuck', 'stuck, waiting for an operator'),
+    item('sw-pivot', 'pivot'),
+    el('li', { className: 'muted' }, `${formatDuration(end - start)} from the first event to ` +
+      new Date(end).toISOString()));
+}
+
 // ---- one saga ---------------------------------------------------------------------
 
-function sagaPage(root, id) {
+// `params.at` (RFC 3339) shows the saga as it stood then: the API folds its
+// events up to that moment (?at=), the timeline and the log stop there, and
+// the actions, which act on the saga as it is now, are disabled.
+function sagaPage(root, id, params) {
   let stopped = false;
+  const at = params.get('at') || '';
+  const atMs = at ? Date.parse(at) : NaN;
+  const sagaHash = '#/sagas/' + encodeURIComponent(id);
   const notice = el('div', { id: 'action-result' });
   const summary = el('div', { id: 'saga-summary' });
+  const timeline = el('div', { id: 'timeline', className: 'timeline-box' });
   const steps = el('tbody', { id: 'step-rows' });
   const input = el('div', { id: 'saga-input' });
   const events = el('tbody', { id: 'event-rows' });
@@ -342,14 +576,42 @@ function sagaPage(root, id) {
     }
   }
 
+  // The time input is filled once, here: a poll never overwrites what is being typed.
+  const atInput = el('input', { type: 'datetime-local', id: 'at-input', step: '0.001',
+    value: at ? toLocalInput(at, true) : '' });
+  const atForm = el('form', { id: 'at-form', className: 'filters' },
+    el('label', {}, 'As it stood at (your local time)', atInput),
+    el('button', { type: 'submit' }, 'Show'),
+    at ? el('a', { href: sagaHash, id: 'at-now' }, 'back to now') : null);
+  atForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const when = atInput.value ? toRfc3339(atInput.value) : '';
+    location.hash = sagaHash + (when ? '?at=' + encodeURIComponent(when) : '');
+  });
+  const past = at
+    ? el('p', { className: 'notice past', id: 'past-view' }, 'Past view: this is the saga as it stood at ' + at +
+      ' (' + new Date(atMs).toLocaleString() + '), not as it is now. ',
+    el('a', { href: sagaHash }, 'Back to now'))
+    : null;
+  const cancel = el('button', { type: 'button', id: 'cancel', className: 'danger', onclick: () => act('cancel') }, 'Cancel');
+  const retry = el('button', { type: 'button', id: 'retry', onclick: () => act('retry') }, 'Retry');
+  if (at) {
+    for (const b of [cancel, retry]) {
+      b.disabled = true;
+      b.title = 'actions apply to the saga as it is now: go back to now first';
+    }
+  }
+
   root.append(
     el('p', {}, el('a', { href: '#/sagas', id: 'back' }, '« all sagas')),
     el('h1', {}, 'Saga ', el('span', { className: 'mono' }, id)),
+    ...(past ? [past] : []),
+    atForm,
     summary,
-    el('div', { className: 'actions' },
-      el('button', { type: 'button', id: 'cancel', className: 'danger', onclick: () => act('cancel') }, 'Cancel'),
-      el('button', { type: 'button', id: 'retry', onclick: () => act('retry') }, 'Retry')),
+    el('div', { className: 'actions' }, cancel, retry),
     notice,
+    el('h2', {}, 'Timeline'),
+    timeline,
     el('h2', {}, 'Steps'),
     el('table', { id: 'steps' },
       el('thead', {}, el('tr', {}, ...['Step', 'Type', 'Status', 'Attempts', 'Output', 'Error', 'Compensation']
@@ -396,14 +658,45 @@ function sagaPage(root, id) {
       el('td', {}, text(e.step)), el('td', {}, jsonBlock(e.data)))));
   }
 
+  // Where the time axis ends: a saga that has stopped moving ends at its last
+  // event; one still running (then, or now) runs on to that moment.
+  function axisEnd(s, list) {
+    const last = list.length ? Date.parse(list[list.length - 1].occurred_at) : Date.now();
+    if (!['running', 'compensating'].includes(s.status)) return last;
+    return Math.max(last, at ? atMs : Date.now());
+  }
+
+  // A saga that had not started at the chosen time: the API answers 404.
+  function drawNotYet() {
+    summary.replaceChildren(el('p', { className: 'muted', id: 'not-yet' }, 'This saga had not started at that time.'));
+    timeline.replaceChildren();
+    steps.replaceChildren();
+    input.replaceChildren();
+    events.replaceChildren();
+  }
+
   const page = {
     stop() { stopped = true; },
     async refresh() {
       const path = '/v1/sagas/' + encodeURIComponent(id);
-      const [saga, log] = await Promise.all([api('GET', path), api('GET', path + '/events')]);
+      let saga;
+      let log;
+      try {
+        [saga, log] = await Promise.all([api('GET', path + (at ? '?at=' + encodeURIComponent(at) : '')),
+          api('GET', path + '/events')]);
+      } catch (e) {
+        if (at && e instanceof ApiError && e.status === 404) {
+          if (!stopped) drawNotYet();
+          return;
+        }
+        throw e;
+      }
       if (stopped) return;
+      // The API includes the whole millisecond of `at`, and so does this.
+      const list = at ? log.events.filter((e) => Date.parse(e.occurred_at) <= atMs) : log.events;
       drawSaga(saga);
-      drawEvents(log.events);
+      drawTimeline(timeline, saga, list, axisEnd(saga, list));
+      drawEvents(list);
     },
   };
   return page;

@@ -214,6 +214,21 @@ async function main() {
     }
   }
 
+  // The timeline's rows as drawn: step, kind, the row's y, and each bar's x,
+  // width, outcome, event seq and tooltip.
+  const timelineRows = () => page.$$eval('#timeline-svg .tl-row', (rs) => rs.map((r) => ({
+    step: r.dataset.step,
+    kind: r.dataset.kind,
+    y: Number(r.querySelector('.tl-band').getAttribute('y')),
+    pivot: r.querySelector('.tl-pivot') !== null,
+    waits: r.querySelectorAll('.tl-wait').length,
+    bars: [...r.querySelectorAll('.tl-bar')].map((b) => ({
+      x: Number(b.getAttribute('x')), width: Number(b.getAttribute('width')), outcome: b.dataset.outcome,
+      seq: Number(b.dataset.seq), title: b.querySelector('title').textContent,
+      fromMs: Number(b.dataset.fromMs), toMs: Number(b.dataset.toMs),
+    })),
+  })));
+
   // The token form, then the list.
   await page.goto(`${base}/`, { waitUntil: 'load' });
   check(page.url().startsWith(`${base}/ui/`), `the browser lands on /ui/ (${page.url()})`);
@@ -303,6 +318,38 @@ async function main() {
   check(eventTypes[0] === 'SagaStarted' && eventTypes.includes('StepFailed'), `the event log is shown (${eventTypes.length} events)`);
   await page.screenshot({ path: join(shots, 'saga-compensated.png'), fullPage: true });
 
+  // Its timeline: bars for the forward steps, then the compensations running
+  // back in reverse step order, each after the failed step's bar.
+  await page.waitForSelector('#timeline-svg .tl-row[data-kind="compensate"] .tl-bar', { timeout: 10000 })
+    .catch(() => fail('the compensated saga\'s timeline has no compensation bar'));
+  const rows = await timelineRows();
+  const forward = rows.filter((r) => r.kind === 'action');
+  const undo = rows.filter((r) => r.kind === 'compensate');
+  check(JSON.stringify(forward.map((r) => r.step)) === JSON.stringify(api.steps.map((s) => s.name)),
+    `the timeline has a row per step in order (${forward.map((r) => r.step)})`);
+  const failedStep = api.steps.find((s) => s.status === 'failed');
+  const failedBar = forward.find((r) => r.step === failedStep.name).bars.at(-1);
+  check(failedBar && failedBar.outcome === 'failed', `step ${failedStep.name}'s bar is drawn as a business failure`);
+  const done = api.steps.filter((s) => s.compensation !== null).map((s) => s.name);
+  check(done.every((n) => forward.find((r) => r.step === n).bars.some((b) => b.outcome === 'ok')),
+    `the steps done before it (${done}) have ok bars`);
+  check(JSON.stringify(undo.map((r) => r.step)) === JSON.stringify([...done].reverse()),
+    `the compensation rows run in reverse step order (${undo.map((r) => r.step)})`);
+  check(undo.every((r) => r.y > forward.at(-1).y), 'the compensation rows are drawn below the forward steps');
+  const undoBars = undo.map((r) => r.bars[0]);
+  // A bar is drawn at least 2 px wide, so where it ends is read from its true
+  // end (ms from the start): the failure and the first undo may share a millisecond.
+  check(undoBars.every((b) => b && b.outcome === 'ok' && b.fromMs >= failedBar.toMs && b.x >= failedBar.x),
+    `every compensation bar starts after the failed step's bar (x ${undoBars.map((b) => b.x.toFixed(1))} from ` +
+    `${failedBar.x.toFixed(1)}; +${undoBars.map((b) => b.fromMs)} ms ≥ its end, +${failedBar.toMs} ms)`);
+  check(undoBars.every((b, i) => i === 0 || (b.x >= undoBars[i - 1].x && b.seq > undoBars[i - 1].seq)),
+    'each compensation starts no earlier than the one before it (x and event order)');
+  check(rows.every((r) => r.bars.every((b) => /\d (ms|s|m)\b/.test(b.title))), 'every bar\'s tooltip gives its duration');
+  const ticks = await page.$$eval('#timeline-svg .tl-tick', (t) => t.map((n) => n.textContent));
+  check(ticks.length >= 2 && ticks[0] === '0 ms' && ticks.every((t) => /^[\d.]+ (ms|s)$|^\d+ m \d+ s$/.test(t)),
+    `the time axis is labelled with durations (${ticks.join(', ')})`);
+  await page.screenshot({ path: join(shots, 'saga-timeline.png') });
+
   // Retry and cancel of a finished saga: the API's 409 detail is shown.
   for (const action of ['retry', 'cancel']) {
     const refused = await fetch(`${base}/v1/sagas/${compensated.id}/${action}`, { method: 'POST', headers: auth });
@@ -322,6 +369,16 @@ async function main() {
   await page.waitForFunction(() => document.querySelector('#saga-summary .badge')?.textContent === 'stuck', { timeout: 10000 })
     .catch(() => fail('the stuck saga\'s page does not show it stuck'));
   await page.screenshot({ path: join(shots, 'saga-stuck.png'), fullPage: true });
+  await page.waitForSelector('#timeline-svg .tl-marker', { timeout: 10000 })
+    .catch(() => fail('the stuck saga\'s timeline shows no stuck marker'));
+  const stuckRows = await timelineRows();
+  const pivotRows = stuckRows.filter((r) => r.pivot);
+  check(pivotRows.length === 1 && pivotRows[0].step === 'confirm' && pivotRows[0].kind === 'action',
+    'the stuck saga\'s timeline marks the pivot (confirm) and no other step');
+  check(pivotRows[0].bars.length >= 2 && pivotRows[0].waits >= 1 && pivotRows[0].bars[0].outcome !== 'ok',
+    `the pivot's attempts are bars with retry waits between them (${pivotRows[0].bars.map((b) => b.outcome)})`);
+  check(await page.$eval('#timeline-svg .tl-marker', (m) => m.dataset.step) === 'confirm',
+    'the timeline marks where the saga got stuck');
   await page.click('#retry');
   await page.waitForFunction(() => document.querySelector('#action-result .notice.ok'), { timeout: 10000 })
     .catch(() => fail('retry of the stuck saga was not accepted'));
@@ -329,6 +386,50 @@ async function main() {
     { timeout: 15000 }).catch(() => fail('after retry the stuck saga did not complete on its page'));
   const retried = await sagaOf(stuck.id);
   check(retried.status === 'completed', 'Retry of the stuck saga from the console makes it finish (completed)');
+
+  // "As it stood at" the moment it got stuck: the earlier status, fewer bars,
+  // a past view that says so, and the way back to now.
+  await page.waitForFunction(() => document.querySelectorAll('#timeline-svg .m-OperatorRetried').length === 1,
+    { timeout: 10000 }).catch(() => fail('the retried saga\'s timeline does not mark the operator\'s retry'));
+  await page.screenshot({ path: join(shots, 'saga-timeline-retried.png') });
+  const barsNow = (await timelineRows()).flatMap((r) => r.bars).length;
+  const stuckLog = (await (await fetch(`${base}/v1/sagas/${stuck.id}/events`, { headers: auth })).json()).events;
+  const stuckEvent = stuckLog.find((e) => e.type === 'SagaStuck');
+  await page.$eval('#at-input', (input, iso) => {
+    const d = new Date(iso);
+    const pad = (n, w = 2) => String(n).padStart(w, '0');
+    input.value = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:` +
+      `${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+  }, stuckEvent.occurred_at);
+  const typed = await page.$eval('#at-input', (i) => i.value);
+  await new Promise((r) => setTimeout(r, 2500));  // a poll later, the time being chosen is still there
+  check(typed !== '' && await page.$eval('#at-input', (i) => i.value) === typed,
+    `the time typed into "as it stood at" survives a refresh (${typed})`);
+  await page.click('#at-form button[type=submit]');
+  await page.waitForFunction(() => document.querySelector('#past-view') &&
+    document.querySelector('#saga-summary .badge')?.textContent === 'stuck', { timeout: 10000 })
+    .catch(() => fail('"as it stood at" the SagaStuck event does not show the saga stuck in a past view'));
+  check(page.url().includes('?at=' + encodeURIComponent(new Date(stuckEvent.occurred_at).toISOString())),
+    'the chosen time is in the URL (?at=)');
+  const pastText = await page.$eval('#past-view', (p) => p.textContent);
+  check(/Past view/.test(pastText) && pastText.includes('not as it is now'), `the page says it is a past view: "${pastText}"`);
+  await page.waitForFunction(() => document.querySelectorAll('#timeline-svg .tl-bar').length > 0, { timeout: 10000 });
+  const pastRows = await timelineRows();
+  const pastBars = pastRows.flatMap((r) => r.bars);
+  check(pastBars.length < barsNow && pastBars.every((b) => b.seq <= stuckEvent.seq) &&
+    await page.$$eval('#timeline-svg .m-OperatorRetried', (m) => m.length) === 0,
+  `the past timeline stops at that time (${pastBars.length} bars then, ${barsNow} now, no retry yet)`);
+  const pastEvents = await page.$$eval('#event-rows tr td:first-child', (tds) => tds.map((t) => Number(t.textContent)));
+  check(pastEvents.length === stuckEvent.seq && pastEvents.at(-1) === stuckEvent.seq,
+    `the past event log ends with the SagaStuck event (seq ${stuckEvent.seq})`);
+  check(await page.$eval('#retry', (b) => b.disabled) && await page.$eval('#cancel', (b) => b.disabled),
+    'Cancel and Retry are disabled in a past view');
+  await page.screenshot({ path: join(shots, 'saga-as-it-stood.png'), fullPage: true });
+  await page.click('#at-now');
+  await page.waitForFunction(() => !document.querySelector('#past-view') &&
+    document.querySelector('#saga-summary .badge')?.textContent === 'completed', { timeout: 10000 })
+    .catch(() => fail('"back to now" does not show the saga completed'));
+  check(page.url().endsWith(`#/sagas/${stuck.id}`), '"back to now" shows the saga as it is now');
 
   // The hostile input stays text, on its saga's page, and nothing runs.
   await page.goto(`${base}/ui/#/sagas/${hostile.id}`, { waitUntil: 'load' });
