@@ -7,7 +7,7 @@
 // - The bearer token lives in sessionStorage only (this tab, until it closes),
 //   never in a URL or localStorage, and is sent as `Authorization: Bearer`.
 // - Where the user is lives in the URL hash (#/sagas?status=…&after=…,
-//   #/sagas/{id}), so back and forward work and a refresh keeps the place.
+//   #/sagas/{id}, #/workflows), so back and forward work and a refresh keeps the place.
 // - Live updates poll every 2 s (EventSource cannot send the token); a poll
 //   redraws the data only, never the filter form the user may be typing in.
 'use strict';
@@ -137,7 +137,11 @@ function render() {
   root.replaceChildren();
   const m = path.match(/^\/sagas\/(.+)$/);
   if (m) view = sagaPage(root, decodeURIComponent(m[1]), params);
+  else if (path === '/workflows') view = workflowsPage(root);
   else view = listPage(root, params);
+  for (const a of document.querySelectorAll('.top nav a')) {
+    a.classList.toggle('active', (path === '/workflows') === (a.getAttribute('href') === '#/workflows'));
+  }
   poll();
 }
 
@@ -213,14 +217,105 @@ function listPage(root, params) {
   statusSelect.addEventListener('change', apply);
   workflowSelect.addEventListener('change', apply);
 
+  // Batch actions. The selection and the results live here, outside what a
+  // poll redraws: a refresh re-checks the boxes from `selected` and leaves
+  // the results alone until the user dismisses them.
+  const selected = new Set();
+  let shownIds = [];
+  const selectAll = el('input', { type: 'checkbox', id: 'select-all', title: 'select all on this page',
+    ariaLabel: 'select all on this page' });
+  selectAll.addEventListener('change', () => {
+    for (const id of shownIds) {
+      if (selectAll.checked) selected.add(id);
+      else selected.delete(id);
+    }
+    syncSelection();
+  });
+  const selectionText = el('span', { id: 'batch-count', className: 'muted' });
+  const batchCancel = el('button', { type: 'button', id: 'batch-cancel', className: 'danger',
+    onclick: () => confirmBatch('cancel') }, 'Cancel selected');
+  const batchRetry = el('button', { type: 'button', id: 'batch-retry', onclick: () => confirmBatch('retry') },
+    'Retry selected');
+  const confirmPanel = el('div', { id: 'batch-confirm', className: 'confirm', hidden: true });
+  const results = el('div', { id: 'batch-results', hidden: true });
+  const batchBar = el('div', { className: 'actions batch', id: 'batch' }, selectionText, batchCancel, batchRetry);
+
   const tbody = el('tbody', { id: 'saga-rows' });
   const table = el('table', { id: 'sagas' },
-    el('thead', {}, el('tr', {}, ...['Saga', 'Workflow', 'Status', 'Current step', 'Created', 'Updated', 'Error']
-      .map((h) => el('th', {}, h)))),
+    el('thead', {}, el('tr', {}, el('th', { className: 'pick' }, selectAll),
+      ...['Saga', 'Workflow', 'Status', 'Current step', 'Created', 'Updated', 'Error'].map((h) => el('th', {}, h)))),
     tbody);
   const pager = el('div', { className: 'pager' });
   const message = el('p', { className: 'muted', id: 'list-message' });
-  root.append(el('h1', {}, 'Sagas'), counts, form, message, table, pager);
+  root.append(el('h1', {}, 'Sagas'), counts, form, batchBar, confirmPanel, results, message, table, pager);
+
+  // The buttons, the count and the header box follow the selection; a saga
+  // selected on another page (before paging) stays selected and counted.
+  function syncSelection() {
+    for (const box of tbody.querySelectorAll('input.pick')) box.checked = selected.has(box.dataset.id);
+    const onPage = shownIds.filter((id) => selected.has(id)).length;
+    selectAll.checked = shownIds.length > 0 && onPage === shownIds.length;
+    selectAll.indeterminate = onPage > 0 && onPage < shownIds.length;
+    selectionText.textContent = selected.size ? selected.size + ' selected' : 'Select sagas to cancel or retry them';
+    batchCancel.disabled = batchRetry.disabled = selected.size === 0 || !confirmPanel.hidden;
+  }
+
+  // An in-page confirmation (a window.confirm would block the page and its polling).
+  function confirmBatch(action) {
+    const ids = [...selected];
+    if (!ids.length) return;
+    const yes = el('button', { type: 'button', id: 'batch-confirm-yes', className: action === 'cancel' ? 'danger' : '',
+      onclick: () => { closeConfirm(); runBatch(action, ids); } },
+    (action === 'cancel' ? 'Cancel ' : 'Retry ') + ids.length + (ids.length === 1 ? ' saga' : ' sagas'));
+    const no = el('button', { type: 'button', id: 'batch-confirm-no', onclick: closeConfirm }, 'Keep them as they are');
+    confirmPanel.replaceChildren(
+      el('p', { id: 'batch-confirm-text' }, `${action === 'cancel' ? 'Cancel' : 'Retry'} ${ids.length} ` +
+        `selected saga${ids.length === 1 ? '' : 's'}? Each is sent its own POST /v1/sagas/{id}/${action}; ` +
+        'the API refuses (409) those not in a state for it.'),
+      el('div', { className: 'actions' }, yes, no));
+    confirmPanel.hidden = false;
+    syncSelection();
+    yes.focus();
+  }
+
+  function closeConfirm() {
+    confirmPanel.hidden = true;
+    confirmPanel.replaceChildren();
+    syncSelection();
+  }
+
+  // One call per saga, one after the other (a batch of hundreds must not
+  // open hundreds of connections at once); each answer is listed as it comes.
+  async function runBatch(action, ids) {
+    const list = el('ul', { className: 'batch-list' });
+    const heading = el('p', { id: 'batch-heading' }, `${action} of ${ids.length} saga(s): running…`);
+    results.replaceChildren(heading, list);
+    results.hidden = false;
+    let ok = 0;
+    for (const id of ids) {
+      const link = el('a', { href: '#/sagas/' + encodeURIComponent(id), className: 'mono' }, id);
+      try {
+        await api('POST', '/v1/sagas/' + encodeURIComponent(id) + '/' + action, {});
+        ok += 1;
+        list.append(el('li', { className: 'ok', dataset: { id, outcome: 'ok' } }, link, ' — 202 ' + action + ' accepted'));
+      } catch (e) {
+        if (e instanceof NeedToken) {
+          list.append(el('li', { className: 'error', dataset: { id, outcome: 'refused' } }, link, ' — not sent: the API needs a token'));
+          break;
+        }
+        // The API's problem detail as it gave it: it says why this saga was refused.
+        const status = e instanceof ApiError ? e.status + ' ' : '';
+        list.append(el('li', { className: 'error', dataset: { id, outcome: 'refused' } }, link, ' — ' + status + e.message));
+      }
+    }
+    heading.replaceChildren(`${action} of ${ids.length} saga(s): ${ok} accepted, ${ids.length - ok} refused `,
+      el('button', { type: 'button', id: 'batch-dismiss', onclick: () => { results.hidden = true; results.replaceChildren(); } },
+        'Dismiss'));
+    // Acted on: the selection is spent, the results stay.
+    selected.clear();
+    syncSelection();
+    if (!stopped) page.refresh().catch(() => {});
+  }
 
   // The workflows for the filter, once.
   api('GET', '/v1/workflows').then((data) => {
@@ -242,9 +337,20 @@ function listPage(root, params) {
   }
 
   function drawRows(sagas) {
+    shownIds = sagas.map((s) => s.id);
     tbody.replaceChildren(...sagas.map((s) => {
+      const box = el('input', { type: 'checkbox', className: 'pick', dataset: { id: s.id },
+        ariaLabel: 'select saga ' + s.id });
+      box.addEventListener('change', () => {
+        if (box.checked) selected.add(s.id);
+        else selected.delete(s.id);
+        syncSelection();
+      });
+      // The box's cell is not a link to the saga: a click there selects only.
+      const pick = el('td', { className: 'pick', onclick: (e) => e.stopPropagation() }, box);
       const row = el('tr', { className: 'saga-row', dataset: { id: s.id },
         onclick: () => { location.hash = '#/sagas/' + encodeURIComponent(s.id); } },
+        pick,
         el('td', { className: 'mono' }, el('a', { href: '#/sagas/' + encodeURIComponent(s.id) }, s.id)),
         el('td', {}, text(s.workflow) + ' v' + text(s.version)),
         el('td', {}, badge(s.status)),
@@ -255,6 +361,7 @@ function listPage(root, params) {
       return row;
     }));
     message.textContent = sagas.length ? '' : 'No saga matches.';
+    syncSelection();
   }
 
   function drawPager(next) {
@@ -294,7 +401,8 @@ function listPage(root, params) {
     return [...found.values()];
   }
 
-  return {
+  syncSelection();
+  const page = {
     stop() { stopped = true; },
     async refresh() {
       const filters = new URLSearchParams();
@@ -314,12 +422,13 @@ function listPage(root, params) {
       }
       const p = new URLSearchParams(filters);
       if (params.get('after')) p.set('after', params.get('after'));
-      const page = await api('GET', '/v1/sagas' + (p.toString() ? '?' + p.toString() : ''));
+      const found = await api('GET', '/v1/sagas' + (p.toString() ? '?' + p.toString() : ''));
       if (stopped) return;
-      drawRows(page.sagas);
-      drawPager(page.next);
+      drawRows(found.sagas);
+      drawPager(found.next);
     },
   };
+  return page;
 }
 
 // ---- the timeline -------------------------------------------------------------------
@@ -700,6 +809,92 @@ function sagaPage(root, id, params) {
     },
   };
   return page;
+}
+
+// ---- the workflows ------------------------------------------------------------------
+//
+// Each loaded definition from GET /v1/workflows, drawn as its steps in order:
+// a box per step with its call, its compensation under it, the pivot marked,
+// and the steps after the pivot grouped as the retriable tail (past the pivot
+// the saga only goes forward: docs/semantics.md). The API gives the version
+// loaded now only; older versions and the YAML source are not in it yet.
+
+function workflowsPage(root) {
+  let stopped = false;
+  let drawn = '';
+  const list = el('div', { id: 'workflows' });
+  root.append(el('h1', {}, 'Workflows'),
+    el('p', { className: 'muted' }, 'The definitions this server has loaded, as it runs them: steps left to right, ' +
+      'each one\'s compensation under it.'),
+    el('ul', { className: 'tl-legend wf-legend' },
+      el('li', {}, el('span', { className: 'sw sw-pivot' }), 'pivot: once it succeeds the saga goes forward only'),
+      el('li', {}, el('span', { className: 'sw wf-sw-tail' }), 'retriable tail: retried until done, never undone'),
+      el('li', {}, el('span', { className: 'sw wf-sw-comp' }), 'compensation: runs, in reverse, if a later step fails')),
+    list);
+
+  function stepBox(step, pivot) {
+    const isPivot = step.type === 'pivot' || step.name === pivot;
+    const box = el('div', { className: 'wf-step' + (isPivot ? ' wf-pivot' : '') +
+      (step.type === 'retriable' ? ' wf-retriable' : ''), dataset: { step: String(step.name), type: String(step.type) } },
+    el('div', { className: 'wf-name' }, text(step.name)),
+    el('div', { className: 'mono muted' }, text(step.call)),
+    el('div', { className: 'wf-type' }, isPivot ? '◆ pivot' : text(step.type)));
+    const comp = step.compensate
+      ? el('div', { className: 'wf-comp' }, '↩ ', el('span', { className: 'mono' }, String(step.compensate)))
+      : el('div', { className: 'wf-comp wf-none muted' }, 'no compensation');
+    return el('div', { className: 'wf-col', dataset: { step: String(step.name) } }, box, comp);
+  }
+
+  function drawWorkflow(w) {
+    const steps = Array.isArray(w.steps) ? w.steps : [];
+    const p = steps.findIndex((s) => s.name === w.pivot);
+    const row = el('div', { className: 'wf-steps' });
+    // Before the tail: the steps up to and including the pivot (all of them when there is none).
+    const head = p < 0 ? steps : steps.slice(0, p + 1);
+    head.forEach((s, i) => {
+      if (i) row.append(el('span', { className: 'wf-arrow' }, '→'));
+      row.append(stepBox(s, w.pivot));
+    });
+    if (p >= 0 && p + 1 < steps.length) {
+      const tail = el('div', { className: 'wf-tail' });
+      steps.slice(p + 1).forEach((s, i) => {
+        if (i) tail.append(el('span', { className: 'wf-arrow' }, '→'));
+        tail.append(stepBox(s, w.pivot));
+      });
+      // The arrow into the tail wraps with it: a row never ends on a dangling arrow.
+      row.append(el('div', { className: 'wf-tail-wrap' }, el('span', { className: 'wf-arrow' }, '→'),
+        el('div', { className: 'wf-tail-box' }, el('div', { className: 'wf-tail-label' }, 'retriable tail'), tail)));
+    }
+    const redact = Array.isArray(w.redact) && w.redact.length ? w.redact.map(String).join(', ') : 'nothing';
+    return el('section', { className: 'workflow panel', dataset: { name: String(w.name) } },
+      el('h2', {}, text(w.name), ' ', el('span', { className: 'muted' }, 'v' + text(w.version))),
+      el('p', {}, text(w.description)),
+      el('p', {}, el('a', { href: listHash(new URLSearchParams({ workflow: String(w.name) })), className: 'wf-sagas' },
+        'its sagas »')),
+      row,
+      el('dl', { className: 'facts' },
+        el('dt', {}, 'Pivot'), el('dd', {}, w.pivot === null || w.pivot === undefined ? 'none' : String(w.pivot)),
+        el('dt', {}, 'Redacted'), el('dd', { className: 'mono' }, redact),
+        el('dt', {}, 'File SHA-256'), el('dd', { className: 'mono' }, text(w.hash))),
+      el('h3', {}, 'Input schema'),
+      el('div', { className: 'wf-schema' }, w.input === null || w.input === undefined
+        ? el('span', { className: 'muted' }, 'none: any JSON object is accepted') : jsonBlock(w.input)));
+  }
+
+  return {
+    stop() { stopped = true; },
+    async refresh() {
+      const data = await api('GET', '/v1/workflows');
+      if (stopped) return;
+      // Redrawn only when the definitions changed (a reload): a poll must not
+      // reset the schema's scroll or a selection of its text.
+      const now = JSON.stringify(data.workflows);
+      if (now === drawn) return;
+      drawn = now;
+      list.replaceChildren(...(data.workflows.length ? data.workflows.map(drawWorkflow)
+        : [el('p', { className: 'muted' }, 'No workflow is loaded.')]));
+    },
+  };
 }
 
 // ---- start ----------------------------------------------------------------------

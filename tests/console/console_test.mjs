@@ -2,7 +2,8 @@
 //   node tests/console/console_test.mjs BUILD_DIR
 // starts the example step services and `usher serve` with a token, books a
 // completed, a compensated, a stuck and a hostile-input group booking through
-// the API, then drives Debian's chromium (headless, through puppeteer-core, which never
+// the API (and, for the batch case at the end, a second stuck one), then
+// drives Debian's chromium (headless, through puppeteer-core, which never
 // downloads a browser) over the console. Screenshots go to
 // BUILD_DIR/console-screenshots/. Exits 1 with the failed check's message, and
 // when /usr/bin/chromium is missing (scripts/install-deps.sh installs it): a
@@ -135,26 +136,31 @@ async function main() {
     if (res.status !== 200) fail(`${url}/_control ${operation} ${mode} answered ${res.status}`);
   }
   const sagaOf = async (id) => (await fetch(`${base}/v1/sagas/${id}`, { headers: auth })).json();
-  await control(env.TICKETS_URL, 'issue', 'hang', 1);
-  const stuckStart = await fetch(`${base}/v1/workflows/group-booking/sagas`, {
-    method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ ...booking, userId: 'fan-5', seats: ['E1', 'E2'] }),
-  });
-  const stuckId = (await stuckStart.json()).id;
-  let stuck = null;
-  for (let i = 0; i < 300; i++) {
-    stuck = await sagaOf(stuckId);
-    if (stuck.steps.find((st) => st.name === 'confirm').attempts >= 1) break;
-    await new Promise((r) => setTimeout(r, 100));
+  // Made twice: one for the saga page's Retry, one (later) for the batch's.
+  async function bookStuck(userId, seats) {
+    await control(env.TICKETS_URL, 'issue', 'hang', 1);
+    const stuckStart = await fetch(`${base}/v1/workflows/group-booking/sagas`, {
+      method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ ...booking, userId, seats }),
+    });
+    const stuckId = (await stuckStart.json()).id;
+    let saga = null;
+    for (let i = 0; i < 300; i++) {
+      saga = await sagaOf(stuckId);
+      if (saga.steps.find((st) => st.name === 'confirm').attempts >= 1) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 300));  // the hanging attempt has reached the service
+    await control(env.TICKETS_URL, 'issue', 'transient');
+    for (let i = 0; i < 300 && saga.status !== 'stuck'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      saga = await sagaOf(stuckId);
+    }
+    await control(env.TICKETS_URL, 'issue', 'ok');
+    check(saga.status === 'stuck', `booking ${saga.id} (the pivot unanswered, then 503s) is stuck (${saga.error})`);
+    return saga;
   }
-  await new Promise((r) => setTimeout(r, 300));  // the hanging attempt has reached the service
-  await control(env.TICKETS_URL, 'issue', 'transient');
-  for (let i = 0; i < 300 && stuck.status !== 'stuck'; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    stuck = await sagaOf(stuckId);
-  }
-  await control(env.TICKETS_URL, 'issue', 'ok');
-  check(stuck.status === 'stuck', `booking ${stuck.id} (the pivot unanswered, then 503s) is stuck (${stuck.error})`);
+  const stuck = await bookStuck('fan-5', ['E1', 'E2']);
   const xssText = '<img src=x onerror=alert(1)>';
   const hostile = await book({ ...booking, userId: 'fan-3', seats: ['C1', 'C2'], groupName: xssText });
   check(completed.status === 'completed', `booking ${completed.id} completed`);
@@ -449,6 +455,98 @@ async function main() {
   await page.goForward();
   await page.waitForFunction((id) => location.hash === '#/sagas/' + id, { timeout: 10000 }, hostile.id);
   check(true, 'forward returns to the hostile saga page');
+
+  // The workflows page: group-booking drawn as its steps in order, the pivot
+  // marked, the steps after it in the retriable tail, each compensation under its step.
+  const workflows = (await (await fetch(`${base}/v1/workflows`, { headers: auth })).json()).workflows;
+  const gb = workflows.find((w) => w.name === 'group-booking');
+  await page.click('.top nav a[href="#/workflows"]');
+  await page.waitForSelector('.workflow[data-name="group-booking"] .wf-step', { timeout: 10000 })
+    .catch(() => fail('the Workflows link shows no group-booking'));
+  const shownWorkflows = await page.$$eval('.workflow', (ws) => ws.map((w) => w.dataset.name));
+  check(JSON.stringify(shownWorkflows) === JSON.stringify(workflows.map((w) => w.name)),
+    `the workflows page lists every loaded workflow (${shownWorkflows})`);
+  const drawn = await page.$$eval('.workflow[data-name="group-booking"] .wf-col', (cols) => cols.map((c) => ({
+    step: c.dataset.step,
+    pivot: c.querySelector('.wf-step').classList.contains('wf-pivot'),
+    tail: c.closest('.wf-tail') !== null,
+    type: c.querySelector('.wf-step').dataset.type,
+    comp: c.querySelector('.wf-comp').textContent,
+  })));
+  check(JSON.stringify(drawn.map((d) => d.step)) === JSON.stringify(gb.steps.map((s) => s.name)),
+    `group-booking's steps are drawn in order (${drawn.map((d) => d.step)})`);
+  const pivotAt = gb.steps.findIndex((s) => s.name === gb.pivot);
+  check(pivotAt >= 0 && drawn.filter((d) => d.pivot).map((d) => d.step).join() === gb.pivot,
+    `its pivot (${gb.pivot}) is marked, and no other step`);
+  check(drawn.every((d, i) => d.tail === (i > pivotAt)) && drawn.slice(pivotAt + 1).every((d) => d.type === 'retriable'),
+    `the steps after the pivot are drawn as the retriable tail (${drawn.filter((d) => d.tail).map((d) => d.step)})`);
+  check(gb.steps.every((s, i) => drawn[i].comp === (s.compensate ? '↩ ' + s.compensate : 'no compensation')),
+    `each step's compensation is drawn under it (${drawn.map((d) => d.comp)})`);
+  const schemaText = await page.$eval('.workflow[data-name="group-booking"] .wf-schema', (d) => d.textContent);
+  check(JSON.stringify(JSON.parse(schemaText)) === JSON.stringify(gb.input), 'its input schema is shown as JSON text');
+  await page.screenshot({ path: join(shots, 'workflows.png'), fullPage: true });
+  await page.click('.workflow[data-name="group-booking"] a.wf-sagas');
+  await waitRows(() => location.hash.includes('workflow=group-booking') &&
+    document.querySelector('#filter-workflow')?.value === 'group-booking' &&
+    document.querySelectorAll('#saga-rows tr').length > 0, 'the link from a workflow to its sagas');
+  check(true, 'a workflow links to the sagas list filtered by it');
+
+  // Batch: a second stuck saga and a completed one, "Retry selected", an
+  // in-page confirmation, then one result per saga: 202 for the stuck one,
+  // the API's 409 for the completed one; the stuck one then finishes.
+  const stuck2 = await bookStuck('fan-6', ['F1', 'F2']);
+  await page.goto(`${base}/ui/#/sagas`, { waitUntil: 'load' });
+  await waitRows((a, b) => [a, b].every((id) => document.querySelector(`#saga-rows tr[data-id="${id}"]`)),
+    'the list with the batch\'s sagas', stuck2.id, completed.id);
+  check(await page.$eval('#batch-retry', (b) => b.disabled) && await page.$eval('#batch-cancel', (b) => b.disabled),
+    'with nothing selected the batch buttons are disabled');
+  await page.click('#select-all');
+  const allPicked = await page.$$eval('#saga-rows input.pick', (bs) => bs.every((b) => b.checked));
+  check(allPicked && (await page.$eval('#batch-count', (s) => s.textContent)) ===
+    `${(await rowIds()).length} selected`, '"select all on this page" selects every row');
+  await page.click('#select-all');
+  check(await page.$$eval('#saga-rows input.pick', (bs) => bs.every((b) => !b.checked)), 'and clears them again');
+  await page.click(`#saga-rows tr[data-id="${stuck2.id}"] input.pick`);
+  await page.click(`#saga-rows tr[data-id="${completed.id}"] input.pick`);
+  check(page.url().endsWith('#/sagas'), 'a click on a row\'s box selects it without opening the saga');
+  await new Promise((r) => setTimeout(r, 2500));  // a poll later, the selection stands
+  const picked = await page.$$eval('#saga-rows input.pick', (bs) => bs.filter((b) => b.checked).map((b) => b.dataset.id));
+  check(picked.length === 2 && picked.includes(stuck2.id) && picked.includes(completed.id),
+    'the selection survives the 2 s refresh');
+  await page.click('#batch-retry');
+  await page.waitForSelector('#batch-confirm:not([hidden]) #batch-confirm-yes', { timeout: 10000 })
+    .catch(() => fail('"Retry selected" asks for no confirmation'));
+  const confirmText = await page.$eval('#batch-confirm-text', (p) => p.textContent);
+  check(/^Retry 2 selected sagas\?/.test(confirmText), `the confirmation names the action and the count: "${confirmText}"`);
+  const refusedRetry = await fetch(`${base}/v1/sagas/${completed.id}/retry`, { method: 'POST', headers: auth });
+  const refusedProblem = await refusedRetry.json();
+  check(refusedRetry.status === 409, `retry of a completed saga is refused 409 by the API ("${refusedProblem.detail}")`);
+  await page.click('#batch-confirm-yes');
+  await page.waitForFunction(() => document.querySelectorAll('#batch-results li').length === 2 &&
+    document.querySelector('#batch-dismiss'), { timeout: 15000 })
+    .catch(() => fail('the batch shows no result per saga'));
+  const outcomes = await page.$$eval('#batch-results li', (lis) => lis.map((l) => ({
+    id: l.dataset.id, outcome: l.dataset.outcome, text: l.textContent })));
+  const okOne = outcomes.find((o) => o.id === stuck2.id);
+  const badOne = outcomes.find((o) => o.id === completed.id);
+  check(okOne && okOne.outcome === 'ok' && okOne.text.includes('202'), `the stuck saga's retry succeeded: "${okOne?.text}"`);
+  check(badOne && badOne.outcome === 'refused' && badOne.text.includes('409') && badOne.text.includes(refusedProblem.detail),
+    `the completed saga's retry shows the API's 409 detail: "${badOne?.text}"`);
+  let finished = null;
+  for (let i = 0; i < 150; i++) {
+    finished = await sagaOf(stuck2.id);
+    if (finished.status === 'completed') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  check(finished.status === 'completed', `the batch-retried stuck saga finishes (${finished.status})`);
+  await new Promise((r) => setTimeout(r, 2500));  // a poll later, the results are still there
+  check(await page.$$eval('#batch-results li', (lis) => lis.length) === 2 &&
+    await page.$eval(`#saga-rows tr[data-id="${stuck2.id}"] .badge`, (b) => b.textContent) === 'completed',
+  'the results stay through the refresh, which shows the saga completed');
+  await page.screenshot({ path: join(shots, 'batch.png'), fullPage: true });
+  await page.click('#batch-dismiss');
+  check(await page.$eval('#batch-results', (d) => d.hidden), 'Dismiss clears the results');
+  check(dialogs.length === 0, `no dialog opened during the batch (${JSON.stringify(dialogs)})`);
 
   // Everything the page asked for went to this server, and the token never in a URL.
   // data: URLs are no requests to anywhere: chromium draws the date picker's
