@@ -42,12 +42,13 @@ fuzz:
 	bash tests/fuzz/run_fuzz.sh $(FUZZ_BUILD_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # Installs what is missing, builds what scripts/demo.sh runs (no tests,
-# benchmarks or fuzz targets), runs the demo.
+# benchmarks or fuzz targets), runs the demo. KEEP=1 leaves the server and the
+# services running afterwards, for the web console, until Ctrl-C.
 DEMO_TARGETS = usher usher-example-services usher-kafka-sandbox usher-kafka-payments usher-booking-history
 demo: deps
 	$(MAKE) configure
 	cmake --build $(BUILD_DIR) -j $(JOBS) --target $(DEMO_TARGETS)
-	bash scripts/demo.sh $(BUILD_DIR)
+	bash scripts/demo.sh $(BUILD_DIR) $(if $(KEEP),--keep)
 
 # The same demo with the saga log on a throwaway PostgreSQL cluster, stopped
 # and removed at the end (scripts/demo-postgres.sh).
@@ -112,3 +113,12 @@ chaos: deps
 
 clean:
 	rm -rf $(BUILD_DIR) build-asan
+
+# The web console's browser test (tests/console) takes a screenshot of each
+# page into $(BUILD_DIR)/console-screenshots; this runs it and refreshes the
+# README's picture of a saga's timeline from it.
+.PHONY: console-screenshot
+console-screenshot: deps
+	$(MAKE) build
+	cd $(BUILD_DIR) && ctest -R '^console$$' --output-on-failure
+	cp $(BUILD_DIR)/console-screenshots/saga-timeline.png docs/images/console-timeline.png

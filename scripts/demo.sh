@@ -14,12 +14,22 @@
 #   5. prints both timelines with `usher show`, the declined one also as it
 #      stood before the decline (`--at`), then `usher ls` and `usher stats`.
 # Everything it starts is stopped on exit, whatever happens; if something does
-# not come up in time the script fails with the logs.
+# not come up in time the script fails with the logs. With --keep (`make demo
+# KEEP=1`) it then leaves everything running, so the two sagas can be browsed
+# in the web console, until Ctrl-C.
 # USHER_DEMO_DB names the saga log (`make demo-postgres` sets a postgresql://
 # URI); by default a throw-away SQLite file.
 set -euo pipefail
 
-build=${1:-build}
+build=build
+keep=false
+for arg in "$@"; do
+  case $arg in
+    --keep) keep=true ;;
+    *) build=$arg ;;
+  esac
+done
+build_arg=$build
 cd "$(dirname "$0")/.."
 root=$PWD
 [[ $build == /* ]] || build=$root/$build
@@ -29,7 +39,7 @@ sandbox_bin=$build/examples/kafka-sandbox/usher-kafka-sandbox
 payments_bin=$build/examples/kafka-payments/usher-kafka-payments
 history_bin=$build/examples/booking-history/usher-booking-history
 for bin in "$usher" "$services_bin" "$sandbox_bin" "$payments_bin" "$history_bin"; do
-  [[ -x $bin ]] || { echo "demo: $bin is missing; build first (make build BUILD_DIR=${1:-build})" >&2; exit 1; }
+  [[ -x $bin ]] || { echo "demo: $bin is missing; build first (make build BUILD_DIR=$build_arg)" >&2; exit 1; }
 done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/usher-demo.XXXXXX")
@@ -122,8 +132,12 @@ listening=$(wait_for_line "$work/serve.out" '^usher: listening on ' "${pids[-1]}
 export USHER_SERVER=http://${listening#usher: listening on }
 unset USHER_TOKEN
 echo "usher serve: $USHER_SERVER (saga log ${saga_log%%\?*})"
-# The web console (docs/console.md); this demo's server stops when the demo ends.
-echo "console: open $USHER_SERVER/ui/ while usher serve runs"
+# The web console (docs/console.md).
+if $keep; then
+  echo "console: $USHER_SERVER/ui/ (kept running after the demo: --keep)"
+else
+  echo "console: $USHER_SERVER/ui/ while the demo runs (make demo KEEP=1 keeps it running afterwards)"
+fi
 
 # saga_status ID: the saga's status as the API reports it.
 saga_status() {
@@ -172,3 +186,16 @@ section "done"
 echo "Both sagas settled as expected. The same views read the saga log directly, with or"
 echo "without a server: usher ls --db LOG, usher show ID --db LOG, usher events ID --json,"
 echo "where LOG is a SQLite file or a postgresql:// URI."
+
+if $keep; then
+  section "still running (--keep)"
+  echo "Open $USHER_SERVER/ui/ to browse both sagas in the web console: the list, each"
+  echo "saga's timeline, its steps and its events. usher serve, the step services and"
+  echo "Kafka run until you press Ctrl-C; then everything is stopped as usual."
+  # `wait` on a background sleep returns at once on a signal, so Ctrl-C stops
+  # the demo without waiting out the sleep.
+  while true; do
+    sleep 3600 &
+    wait $! || true
+  done
+fi
