@@ -172,9 +172,11 @@ usher::api::ApiRequest request_of(std::string_view input) {
   return req;
 }
 
+// The statuses docs/api.md and schemas/openapi.yaml give (302: `/` and `/ui`
+// redirect to the web console).
 bool documented(unsigned status) {
   switch (status) {
-    case 200: case 201: case 202: case 400: case 401: case 404: case 405:
+    case 200: case 201: case 202: case 302: case 400: case 401: case 404: case 405:
     case 409: case 413: case 422: case 431: case 500: case 503:
       return true;
     default:
