@@ -6,6 +6,7 @@
 // its way comes back up and finishes the saga. An error text of a megabyte of
 // terminal escapes is stored as 512 bytes of plain text.
 #include <doctest/doctest.h>
+#include <sys/wait.h>
 
 #include "e2e_harness.h"
 #include "scripted_service.h"
@@ -33,7 +34,14 @@ steps:
 
 const std::string kDeep = std::string(200'000, '[') + std::string(200'000, ']');
 
-bool alive(Server& server) { return ::kill(server.child().pid(), 0) == 0; }
+// True while the server has not exited. waitid with WNOWAIT looks without
+// reaping, so the Child can still reap it; kill(pid, 0) would also be true of
+// a server that crashed and is a zombie.
+bool alive(Server& server) {
+  siginfo_t info{};
+  return ::waitid(P_PID, static_cast<id_t>(server.child().pid()), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+         info.si_pid == 0;
+}
 
 }  // namespace
 
