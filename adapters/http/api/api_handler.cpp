@@ -186,7 +186,33 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-Json workflow_json(const Definition& def) {
+// The versions of def's workflow worth showing: the loaded one (def) always,
+// and every other definition that unfinished sagas are still pinned to, since
+// they run it to the end. Newest version first; on a tie (an edit that kept
+// the version) the loaded one first. `pinned` is as
+// Engine::unfinished_by_definition() gives it.
+Json versions_json(const Definition& def, const Json& pinned) {
+  Json versions = Json::array();
+  int64_t loaded_unfinished = 0;
+  for (const Json& p : pinned.at("definitions")) {
+    if (p.at("workflow") != def.name) continue;
+    if (p.at("hash") == def.hash) {
+      loaded_unfinished = p.at("unfinished").get<int64_t>();
+      continue;
+    }
+    versions.push_back({{"version", p.at("version")}, {"hash", p.at("hash")}, {"loaded", false},
+                        {"unfinished", p.at("unfinished")}});
+  }
+  versions.push_back({{"version", def.version}, {"hash", def.hash}, {"loaded", true}, {"unfinished", loaded_unfinished}});
+  std::stable_sort(versions.begin(), versions.end(), [](const Json& a, const Json& b) {
+    const int64_t va = a.at("version").get<int64_t>(), vb = b.at("version").get<int64_t>();
+    if (va != vb) return va > vb;
+    return a.at("loaded").get<bool>() && !b.at("loaded").get<bool>();
+  });
+  return versions;
+}
+
+Json workflow_json(const Definition& def, const Json& pinned) {
   Json steps = Json::array();
   for (const Step& s : def.steps) {
     Json comp = nullptr;
@@ -205,7 +231,8 @@ Json workflow_json(const Definition& def) {
           {"pivot", def.pivot ? Json(def.steps[*def.pivot].name) : Json(nullptr)},
           {"steps", std::move(steps)},
           {"input", def.input_schema ? *def.input_schema : Json(nullptr)},
-          {"redact", redact}};
+          {"redact", redact},
+          {"versions", versions_json(def, pinned)}};
 }
 
 // The 422 of a start whose input breaks the workflow's schema: the detail
@@ -436,15 +463,26 @@ void ApiHandler::Impl::route(const ApiRequest& req, Target& t, std::shared_ptr<C
   if (seg.size() >= 2 && seg[0] == "v1" && seg[1] == "workflows") {
     if (seg.size() == 2) {
       if (!allow(http::verb::get)) return;
-      Json list = Json::array();
-      for (const auto& def : engine.definitions()) list.push_back(workflow_json(*def));
-      return ctx->ok(200, {{"workflows", std::move(list)}});
+      // The versions read the log, which may wait for the disk or the database.
+      return on_worker(std::move(ctx), [this](const Ctx& c) {
+        auto pinned = engine.unfinished_by_definition();
+        if (!pinned.is_ok()) return c.fail(pinned.status(), ProblemKind::kNotFound);
+        Json list = Json::array();
+        for (const auto& def : engine.definitions()) list.push_back(workflow_json(*def, pinned.value()));
+        c.ok(200, {{"workflows", std::move(list)}});
+      });
     }
     if (seg.size() == 3 && !seg[2].empty()) {
       if (!allow(http::verb::get)) return;
       auto def = engine.definition(seg[2]);
       if (!def) return ctx->fail(ProblemKind::kWorkflowNotFound, "workflow \"" + seg[2] + "\" is not loaded");
-      return ctx->ok(200, workflow_json(*def));
+      return on_worker(std::move(ctx), [this, def](const Ctx& c) {
+        auto pinned = engine.unfinished_by_definition();
+        if (!pinned.is_ok()) return c.fail(pinned.status(), ProblemKind::kNotFound);
+        Json body = workflow_json(*def, pinned.value());
+        body["source"] = def->source;
+        c.ok(200, body);
+      });
     }
     if (seg.size() == 4 && !seg[2].empty() && seg[3] == "sagas") {
       if (!allow(http::verb::post)) return;

@@ -185,6 +185,13 @@ class Engine {
   //    "total": n, "oldest_unfinished_created_at": RFC 3339 | null}
   // (the oldest running or compensating saga's start).
   virtual Result<Json> saga_counts() = 0;
+  // The definitions unfinished (running, compensating or stuck) sagas are
+  // pinned to, with how many run each, from the log's index of unfinished
+  // sagas (GET /v1/workflows), every node's included:
+  //   {"definitions": [{"workflow", "version", "hash", "unfinished"}…]}
+  // by workflow, then newest version first. A definition no unfinished saga
+  // runs is not listed, loaded or not.
+  virtual Result<Json> unfinished_by_definition() = 0;
 
   virtual EngineStats stats() const = 0;
 

@@ -182,6 +182,17 @@ class EngineImpl final : public Engine {
     return reads_.now([](LogInspectorImpl& r) { return r.stats(); });
   }
 
+  Result<Json> unfinished_by_definition() override {
+    auto pinned = reads_.now([](LogInspectorImpl& r) { return r.reader().unfinished_by_definition(); });
+    if (!pinned.is_ok()) return pinned.status();
+    Json definitions = Json::array();
+    for (const PinnedVersion& p : pinned.value()) {
+      definitions.push_back(
+          {{"workflow", p.workflow}, {"version", p.version}, {"hash", p.definition_hash}, {"unfinished", p.unfinished}});
+    }
+    return Json{{"definitions", std::move(definitions)}};
+  }
+
   Result<Json> cluster() override {
     auto nodes = reads_.now([](LogInspectorImpl& r) { return r.reader().nodes(); });
     if (!nodes.is_ok()) return nodes.status();

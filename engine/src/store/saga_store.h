@@ -112,6 +112,17 @@ struct SagaCounts {
   }
 };
 
+// How many unfinished sagas (running, compensating or stuck) run one
+// definition of a workflow: a saga stays on the definition it started with,
+// so after a newer version is loaded the older ones it is pinned to live on
+// until their last saga finishes (GET /v1/workflows shows them).
+struct PinnedVersion {
+  std::string workflow;
+  int64_t version = 0;
+  std::string definition_hash;
+  int64_t unfinished = 0;
+};
+
 // A read connection. Not thread-safe: open one per thread. Reads a consistent
 // snapshot while writers (in this or another process) keep committing.
 class SagaStoreReader {
@@ -154,6 +165,10 @@ class SagaStoreReader {
   // saga is folded): GROUP BY over sagas_by_status, and the running and
   // compensating sagas' created_at.
   virtual Result<SagaCounts> counts() = 0;
+  // The unfinished sagas counted per (workflow, version, definition_hash),
+  // by workflow, then newest version first: a GROUP BY over the partial index
+  // sagas_unfinished, so finished sagas are never read.
+  virtual Result<std::vector<PinnedVersion>> unfinished_by_definition() = 0;
   // counts().by_status alone.
   Result<std::vector<std::pair<std::string, int64_t>>> count_by_status() {
     auto c = counts();

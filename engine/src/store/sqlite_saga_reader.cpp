@@ -40,6 +40,7 @@ class SqliteSagaReader final : public SagaStoreReader {
   Result<std::optional<std::string>> definition_source(const std::string& hash) override;
   Status for_each_unfinished(const std::function<void(const SagaRow&, std::vector<Event>&&)>& each) override;
   Result<SagaCounts> counts() override;
+  Result<std::vector<PinnedVersion>> unfinished_by_definition() override;
 
  private:
   Status error(int rc, const std::string& what) const { return sqlite::to_status(rc, db_.get(), what + " in " + path_); }
@@ -56,6 +57,7 @@ class SqliteSagaReader final : public SagaStoreReader {
   sqlite::Statement unfinished_;
   sqlite::Statement counts_;
   sqlite::Statement oldest_;
+  sqlite::Statement pinned_;
   // list() has a statement per filter shape (list_filter.h), prepared on
   // first use, so each is planned for its indexes.
   std::array<sqlite::Statement, kListShapes> list_;
@@ -93,6 +95,11 @@ Status SqliteSagaReader::prepare_statements() {
       // Through sagas_by_status too: reads the running and compensating sagas only.
       {&oldest_, "SELECT min(created_at) FROM sagas INDEXED BY sagas_by_status"
                  " WHERE status IN ('running', 'compensating')"},
+      // Reads the unfinished sagas alone, through the partial index.
+      {&pinned_, std::string("SELECT workflow, version, definition_hash, count(*)"
+                             " FROM sagas INDEXED BY sagas_unfinished WHERE ") + kUnfinished +
+                     " GROUP BY workflow, version, definition_hash"
+                     " ORDER BY workflow, version DESC, definition_hash"},
   };
   for (const auto& [stmt, sql] : all) {
     auto prepared = db_.prepare(sql);
@@ -244,6 +251,21 @@ Result<SagaCounts> SqliteSagaReader::counts() {
   const int rc = oldest_.step();
   if (rc != SQLITE_ROW) return error(rc, "find the oldest unfinished saga");
   if (!oldest_.is_null(0)) out.oldest_unfinished_created_at = oldest_.int64(0);
+  return out;
+}
+
+Result<std::vector<PinnedVersion>> SqliteSagaReader::unfinished_by_definition() {
+  sqlite::ResetOnExit reset(pinned_);
+  std::vector<PinnedVersion> out;
+  int rc;
+  while ((rc = pinned_.step()) == SQLITE_ROW) {
+    PinnedVersion& p = out.emplace_back();
+    p.workflow = pinned_.text(0);
+    p.version = pinned_.int64(1);
+    p.definition_hash = pinned_.text(2);
+    p.unfinished = pinned_.int64(3);
+  }
+  if (rc != SQLITE_DONE) return error(rc, "count unfinished sagas by definition");
   return out;
 }
 

@@ -35,8 +35,8 @@ struct Statement {
   std::string sql;
 };
 
-const std::array<Statement, 11>& statements() {
-  static const std::array<Statement, 11> all = {{
+const std::array<Statement, 12>& statements() {
+  static const std::array<Statement, 12> all = {{
       {"saga", "SELECT " + saga_columns() + " FROM sagas WHERE id = $1::uuid"},
       {"by_key", "SELECT id::text FROM sagas WHERE idempotency_key = $1"},
       {"events", "SELECT " + event_columns() +
@@ -64,6 +64,10 @@ const std::array<Statement, 11>& statements() {
                 " n.stopped_at IS NOT NULL, n.stopped_at IS NULL AND n.lease_until > clock_timestamp(),"
                 " (SELECT count(*) FROM sagas AS s WHERE s.owner = n.id AND s.status IN ('running', 'compensating'))"
                 " FROM usher_nodes AS n ORDER BY n.id"},
+      // The WHERE clause is the partial index sagas_unfinished's, so the
+      // planner can read the unfinished sagas alone.
+      {"pinned", std::string("SELECT workflow, version, definition_hash, count(*) FROM sagas WHERE ") + kUnfinished +
+                     " GROUP BY workflow, version, definition_hash ORDER BY workflow, version DESC, definition_hash"},
   }};
   return all;
 }
@@ -136,6 +140,7 @@ class PgSagaReader final : public SagaStoreReader {
                        const std::function<void(const SagaRow&, std::vector<Event>&&)>& each) override;
   Result<SagaCounts> counts() override;
   Result<std::vector<NodeRow>> nodes() override;
+  Result<std::vector<PinnedVersion>> unfinished_by_definition() override;
 
  private:
   // Reads a result of sagas joined with their events, ordered by saga, whole,
@@ -387,6 +392,21 @@ Result<std::vector<NodeRow>> PgSagaReader::nodes() {
     n.stopped = text_at(res, i, 5) == "t";
     n.live = text_at(res, i, 6) == "t";
     n.sagas_owned = int_at(res, i, 7);
+  }
+  return out;
+}
+
+Result<std::vector<PinnedVersion>> PgSagaReader::unfinished_by_definition() {
+  auto r = run("pinned", {}, "count unfinished sagas by definition");
+  if (!r) return r.status();
+  std::vector<PinnedVersion> out;
+  const PGresult* res = r->get();
+  for (int i = 0; i < PQntuples(res); ++i) {
+    PinnedVersion& p = out.emplace_back();
+    p.workflow = text_at(res, i, 0);
+    p.version = int_at(res, i, 1);
+    p.definition_hash = text_at(res, i, 2);
+    p.unfinished = int_at(res, i, 3);
   }
   return out;
 }
