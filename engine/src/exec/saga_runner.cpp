@@ -43,7 +43,7 @@ Saga& SagaRunner::hold(const std::string& id, std::unique_ptr<Saga> saga) {
 std::optional<Json> SagaRunner::held_view(const std::string& id) const {
   auto it = sagas_.find(id);
   if (it == sagas_.end()) return std::nullopt;
-  return saga_to_json(*it->second->def, it->second->state);
+  return saga_detail_json(*it->second->def, it->second->state);
 }
 
 Result<Json> SagaRunner::view_of(const std::string& id) {
@@ -63,7 +63,7 @@ void SagaRunner::process(Saga& saga, const Input& in, std::function<void(Result<
   }
   if (!d.ignored.empty()) spdlog::debug("saga {}: {}", saga.state.id, d.ignored);
   if (d.events.empty()) {
-    if (reply) reply(saga_to_json(*saga.def, saga.state));
+    if (reply) reply(saga_detail_json(*saga.def, saga.state));
     return;
   }
   std::string id = saga.state.id;

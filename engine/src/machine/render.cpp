@@ -12,19 +12,17 @@ std::string idempotency_key(const std::string& saga_id, const std::string& step,
   return key;
 }
 
-Result<std::pair<Json, std::optional<std::string>>> render_request(const Definition& def, const SagaState& s,
-                                                                    size_t step, CallKind kind) {
-  const CallSpec& cs = kind == CallKind::kAction ? def.steps[step].action : *def.steps[step].compensate;
-  if (!s.unredacted_input) {
-    for (size_t i : cs.reads_redacted) {
-      const Redaction& r = def.redact[i];
-      if (had_value(s.input, r))
-        return Status::failed_precondition("it reads the redacted input " + r.pointer +
-                                           ", which usher holds in memory only and lost in a restart");
-    }
-  }
+namespace {
+
+const CallSpec& call_spec(const Definition& def, size_t step, CallKind kind) {
+  return kind == CallKind::kAction ? def.steps[step].action : *def.steps[step].compensate;
+}
+
+Result<std::pair<Json, std::optional<std::string>>> render_from(const Definition& def, const SagaState& s,
+                                                                 size_t step, CallKind kind, const Json& input) {
+  const CallSpec& cs = call_spec(def, step, kind);
   RenderContext ctx;
-  ctx.input = s.unredacted_input ? s.unredacted_input.get() : &s.input;
+  ctx.input = &input;
   ctx.saga_id = s.id;
   ctx.workflow = def.name;
   ctx.step_output = [&](std::string_view name) -> const Json* {
@@ -42,6 +40,26 @@ Result<std::pair<Json, std::optional<std::string>>> render_request(const Definit
     path = std::move(p.value());
   }
   return std::make_pair(std::move(body.value()), std::move(path));
+}
+
+}  // namespace
+
+Result<std::pair<Json, std::optional<std::string>>> render_request(const Definition& def, const SagaState& s,
+                                                                    size_t step, CallKind kind) {
+  if (s.unredacted_input) return render_from(def, s, step, kind, *s.unredacted_input);
+  for (size_t i : call_spec(def, step, kind).reads_redacted) {
+    const Redaction& r = def.redact[i];
+    if (had_value(s.input, r))
+      return Status::failed_precondition("it reads the redacted input " + r.pointer +
+                                         ", which usher holds in memory only and lost in a restart");
+  }
+  return render_from(def, s, step, kind, s.input);
+}
+
+Result<std::pair<Json, std::optional<std::string>>> render_logged_request(const Definition& def,
+                                                                           const SagaState& s, size_t step,
+                                                                           CallKind kind) {
+  return render_from(def, s, step, kind, s.input);
 }
 
 }  // namespace usher

@@ -17,6 +17,13 @@ namespace usher {
 Result<std::pair<Json, std::optional<std::string>>> render_request(const Definition& def, const SagaState& state,
                                                                     size_t step, CallKind kind);
 
+// The same request as the log can show it: rendered from the input as logged,
+// so a secret reads "[redacted]" wherever the call puts it. For views only;
+// it is never what is sent.
+Result<std::pair<Json, std::optional<std::string>>> render_logged_request(const Definition& def,
+                                                                           const SagaState& state, size_t step,
+                                                                           CallKind kind);
+
 // The idempotency key every attempt of a call carries:
 // "{sagaId}:{step}:{action|compensate}".
 std::string idempotency_key(const std::string& saga_id, const std::string& step, CallKind kind);

@@ -54,7 +54,7 @@ Result<std::pair<DefinitionPtr, SagaState>> LogInspectorImpl::load(const std::st
 Result<Json> LogInspectorImpl::saga(const std::string& id, std::optional<int64_t> at_us) {
   auto loaded = load(id, at_us);
   if (!loaded.is_ok()) return loaded.status();
-  return saga_to_json(*loaded->first, loaded->second);
+  return saga_detail_json(*loaded->first, loaded->second);
 }
 
 Result<Json> LogInspectorImpl::events(const std::string& id) {
@@ -130,10 +130,15 @@ Result<Json> LogInspectorImpl::stats() {
     by_status[status] = n;
     total += n;
   }
+  // Where the event feed ends now: a reader that starts after it (the
+  // console's live updates) sees what happens next without reading history.
+  auto last = reader_->last_position();
+  if (!last.is_ok()) return last.status();
   const auto& oldest = counts->oldest_unfinished_created_at;
   return Json{{"sagas", std::move(by_status)},
               {"total", total},
-              {"oldest_unfinished_created_at", oldest ? Json(format_time(*oldest)) : Json(nullptr)}};
+              {"oldest_unfinished_created_at", oldest ? Json(format_time(*oldest)) : Json(nullptr)},
+              {"last_cursor", feed_cursor(last.value())}};
 }
 
 Result<Json> LogInspectorImpl::cluster() {

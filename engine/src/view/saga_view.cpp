@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "machine/render.h"
 #include "usher/inspect.h"
 
 namespace usher {
@@ -139,6 +140,54 @@ Json saga_to_json(const Definition& def, const SagaState& s) {
           {"error", show_error ? text_or_null(s.last_error) : Json(nullptr)},
           {"current_step", text_or_null(current)},
           {"steps", std::move(steps)}};
+}
+
+namespace {
+
+// A call's request as saga_detail_json() shows it, or null when it cannot be
+// rendered from what the log holds.
+Json request_json(const Definition& def, const SagaState& s, size_t step, CallKind kind) {
+  auto rendered = render_logged_request(def, s, step, kind);
+  if (!rendered.is_ok()) return nullptr;
+  auto& [body, path] = rendered.value();
+  const CallSpec& spec = kind == CallKind::kAction ? def.steps[step].action : *def.steps[step].compensate;
+  const Service& service = def.services.at(spec.service);
+  Json out = Json::object();
+  switch (service.transport) {
+    case Transport::kHttp: {
+      std::string method = spec.http ? spec.http->method : "POST";
+      std::string base = service.url;
+      while (base.ends_with('/')) base.pop_back();
+      out["method"] = method;
+      out["url"] = base + (path ? *path : "/" + spec.operation);
+      if (method == "GET" || method == "HEAD") body = nullptr;  // sent without a body
+      break;
+    }
+    case Transport::kKafka:
+      out["topic"] = service.topic;
+      break;
+    case Transport::kLocal:
+      out["operation"] = spec.operation;
+      break;
+  }
+  out["idempotency_key"] = idempotency_key(s.id, def.steps[step].name, kind);
+  out["body"] = std::move(body);
+  return out;
+}
+
+}  // namespace
+
+Json saga_detail_json(const Definition& def, const SagaState& s) {
+  Json saga = saga_to_json(def, s);
+  Json& steps = saga["steps"];
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const StepState& st = s.steps[i];
+    steps[i]["request"] = st.action.attempts > 0 ? request_json(def, s, i, CallKind::kAction) : Json(nullptr);
+    if (steps[i]["compensation"].is_object())
+      steps[i]["compensation"]["request"] =
+          st.compensation.attempts > 0 ? request_json(def, s, i, CallKind::kCompensate) : Json(nullptr);
+  }
+  return saga;
 }
 
 Json event_to_json(const Event& e) {

@@ -137,7 +137,8 @@ TEST_CASE("GET /v1/stats counts sagas by status and names the oldest running one
                              {"stuck", 0},
                              {"terminated", 0}}},
                            {"total", 0},
-                           {"oldest_unfinished_created_at", nullptr}});
+                           {"oldest_unfinished_created_at", nullptr},
+                           {"last_cursor", "0"}});
 
   REQUIRE(f.post("/v1/workflows/booking/sagas?wait=10s", kGood).json["status"] == "completed");
   REQUIRE(f.post("/v1/workflows/booking/sagas?wait=10s", kGood).json["status"] == "completed");
@@ -153,5 +154,10 @@ TEST_CASE("GET /v1/stats counts sagas by status and names the oldest running one
   CHECK(stats.json["sagas"]["running"] == 1);
   CHECK(stats.json["total"] == 4);
   CHECK(stats.json["oldest_unfinished_created_at"] == slow.json["created_at"]);
+  // The feed after last_cursor holds nothing yet: it is where the feed ends.
+  auto feed = f.get("/v1/events?after=" + stats.json["last_cursor"].get<std::string>());
+  REQUIRE(feed.status == 200);
+  CHECK(feed.json["events"].empty());
+  CHECK(f.get("/v1/events").json["events"].size() > 0);
   CHECK(f.call(http::verb::post, "/v1/stats").status == 405);
 }
