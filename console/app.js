@@ -8,11 +8,17 @@
 //   never in a URL or localStorage, and is sent as `Authorization: Bearer`.
 // - Where the user is lives in the URL hash (#/sagas?status=…&after=…,
 //   #/sagas/{id}, #/workflows), so back and forward work and a refresh keeps the place.
-// - Live updates poll every 2 s (EventSource cannot send the token); a poll
-//   redraws the data only, never the filter form the user may be typing in.
+// - Live updates follow the event feed (GET /v1/events/stream, read with
+//   fetch, which can send the token where EventSource cannot): an event that
+//   concerns the page shown redraws it at once. While the stream is down the
+//   page is read again every 2 s instead. A redraw replaces the data only,
+//   never the filter form the user may be typing in, nor what they opened.
 'use strict';
 
-const POLL_MS = 2000;
+const POLL_MS = 2000;          // re-read the page this often while the event stream is down
+const STREAM_POLL_MS = 30000;  // and this often while it is up, in case a change came another way
+const EVENT_DELAY_MS = 250;    // events arriving together redraw the page once
+const RATE_WINDOW_MS = 60000;  // rates by status are over the last minute
 const TOKEN_KEY = 'usher.token';
 const STATUSES = ['running', 'compensating', 'completed', 'compensated', 'stuck', 'terminated'];
 // `limit` (sagas a page) has no field in the form; it is kept when given in the hash.
@@ -105,6 +111,7 @@ function setupTokenForm() {
     document.getElementById('token-view').hidden = true;
     document.getElementById('view').hidden = false;
     render();
+    wakeFeed();
   });
 }
 
@@ -126,12 +133,16 @@ function listHash(params) {
   return '#/sagas' + (s ? '?' + s : '');
 }
 
-let view = null;  // the page shown: {refresh(), stop()}
+let view = null;  // the page shown: {refresh(), stop(), wants(event)?}
 let pollTimer = null;
+let pollDue = Infinity;  // when pollTimer fires
+let refreshing = false;  // a refresh is under way: never two at once
+let refreshAgain = false;
 
 function render() {
   if (view) view.stop();
   clearTimeout(pollTimer);
+  pollDue = Infinity;
   const { path, params } = currentRoute();
   const root = document.getElementById('view');
   root.replaceChildren();
@@ -145,23 +156,147 @@ function render() {
   poll();
 }
 
-// Refreshes the page shown, then again 2 s after that answer: never two at once.
+// Reads the page shown again within `delay` ms (sooner if already due).
+function refreshSoon(delay) {
+  const due = Date.now() + delay;
+  if (due >= pollDue) return;
+  clearTimeout(pollTimer);
+  pollDue = due;
+  pollTimer = setTimeout(poll, delay);
+}
+
+// Refreshes the page shown, then again after a while: POLL_MS while the event
+// stream is down, STREAM_POLL_MS while it tells of changes. One at a time: a
+// refresh asked for during another runs right after it.
 async function poll() {
-  const mine = view;
+  pollDue = Infinity;
+  if (refreshing) {
+    refreshAgain = true;
+    return;
+  }
+  refreshing = true;
   const live = document.getElementById('live');
   try {
-    await mine.refresh();
+    await view.refresh();
     live.classList.remove('stale');
-    live.textContent = 'live · ' + new Date().toLocaleTimeString();
+    live.textContent = (feed.up ? 'live (event stream) · ' : 'live (every 2 s) · ') + new Date().toLocaleTimeString();
   } catch (e) {
-    if (e instanceof NeedToken) return;  // the token form is shown; polling resumes after it
+    if (e instanceof NeedToken) {
+      refreshing = false;
+      return;  // the token form is shown; render() starts again after it
+    }
     live.classList.add('stale');
     live.textContent = 'not updated: ' + e.message;
   }
-  if (view === mine) pollTimer = setTimeout(poll, POLL_MS);
+  refreshing = false;
+  const again = refreshAgain;
+  refreshAgain = false;
+  refreshSoon(again ? 0 : feed.up ? STREAM_POLL_MS : POLL_MS);
+}
+
+// ---- the event stream -------------------------------------------------------------
+//
+// GET /v1/events/stream from the feed's end (`last_cursor` of GET /v1/stats),
+// so nothing old is read. Each event goes to the page shown, which says
+// whether it concerns it. When the stream breaks it is opened again after
+// the last event received (nothing is missed), after 1 s, then up to 30 s.
+
+const FEED_SILENCE_MS = 40000;  // the server writes at least every 15 s: silence this long is a dead stream
+const feed = { up: false, cursor: null, retryMs: 1000, wake: null };
+
+// After a token was entered: open the stream now, not after the back-off.
+function wakeFeed() {
+  feed.retryMs = 1000;
+  if (feed.wake) feed.wake();
+}
+
+function feedState(up) {
+  if (feed.up === up) return;
+  feed.up = up;
+  // Up: one refresh covers what changed before the stream opened. Down: back to polling.
+  refreshSoon(up ? 0 : POLL_MS);
+}
+
+function onFeedEvent(event) {
+  if (view && (!view.wants || view.wants(event))) refreshSoon(EVENT_DELAY_MS);
+}
+
+// Server-sent events from a fetch body: blocks end with a blank line, `id:`
+// is the cursor, `data:` the event JSON, and `:` lines keep the line alive.
+async function readEvents(body, alive) {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    alive();
+    buffer += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let id = null;
+      let data = '';
+      for (const line of block.split('\n')) {
+        if (line.startsWith('id:')) id = line.slice(3).trim();
+        else if (line.startsWith('data:')) data += line.slice(5).trim();
+      }
+      if (!data) continue;
+      if (id !== null) feed.cursor = id;
+      try {
+        onFeedEvent(JSON.parse(data));
+      } catch (e) {
+        // Not an event this console understands: the next refresh shows the truth anyway.
+      }
+    }
+  }
+}
+
+async function followFeed() {
+  for (;;) {
+    try {
+      // While the token form is up, wait for it (wakeFeed) rather than ask again.
+      if (!document.getElementById('token-view').hidden) throw new NeedToken('the API needs a token');
+      if (feed.cursor === null) feed.cursor = (await api('GET', '/v1/stats')).last_cursor;
+      const headers = { Accept: 'text/event-stream' };
+      const token = sessionStorage.getItem(TOKEN_KEY);
+      if (token) headers.Authorization = 'Bearer ' + token;
+      // A stream that goes silent (a proxy holding it, a network gone) is cut and opened again.
+      const abort = new AbortController();
+      let silence = null;
+      const alive = () => {
+        clearTimeout(silence);
+        silence = setTimeout(() => abort.abort(), FEED_SILENCE_MS);
+      };
+      alive();
+      try {
+        const res = await fetch('/v1/events/stream?after=' + encodeURIComponent(feed.cursor),
+          { headers, cache: 'no-store', credentials: 'omit', signal: abort.signal });
+        if (res.ok && res.body) {
+          feedState(true);
+          feed.retryMs = 1000;
+          await readEvents(res.body, alive);
+        }
+      } finally {
+        clearTimeout(silence);
+      }
+    } catch (e) {
+      // A refused token brings up the form (api() did); anything else: try again below.
+    }
+    feedState(false);
+    await new Promise((resolve) => {
+      feed.wake = resolve;
+      setTimeout(resolve, feed.retryMs);
+    });
+    feed.wake = null;
+    feed.retryMs = Math.min(feed.retryMs * 2, 30000);
+  }
 }
 
 // ---- the sagas list ---------------------------------------------------------------
+
+const rateSamples = [];  // reads of GET /v1/stats: {t, sagas, total}
 
 // <input type="datetime-local"> holds local time without a zone; the API
 // wants RFC 3339, so it is converted (and back, for the form).
@@ -183,6 +318,7 @@ function toLocalInput(rfc3339, withMs = false) {
 function listPage(root, params) {
   let stopped = false;
   const counts = el('ul', { className: 'counts', id: 'counts' });
+  const rates = el('p', { className: 'rates', id: 'rates' });
   const workflowSelect = el('select', { name: 'workflow', id: 'filter-workflow' }, el('option', { value: '' }, 'any'));
   const statusSelect = el('select', { name: 'status', id: 'filter-status' }, el('option', { value: '' }, 'any'),
     ...STATUSES.map((s) => el('option', { value: s }, s)));
@@ -247,7 +383,7 @@ function listPage(root, params) {
     tbody);
   const pager = el('div', { className: 'pager' });
   const message = el('p', { className: 'muted', id: 'list-message' });
-  root.append(el('h1', {}, 'Sagas'), counts, form, batchBar, confirmPanel, results, message, table, pager);
+  root.append(el('h1', {}, 'Sagas'), counts, rates, form, batchBar, confirmPanel, results, message, table, pager);
 
   // The buttons, the count and the header box follow the selection; a saga
   // selected on another page (before paging) stays selected and counted.
@@ -314,7 +450,7 @@ function listPage(root, params) {
     // Acted on: the selection is spent, the results stay.
     selected.clear();
     syncSelection();
-    if (!stopped) page.refresh().catch(() => {});
+    if (!stopped) refreshSoon(0);
   }
 
   // The workflows for the filter, once.
@@ -322,6 +458,29 @@ function listPage(root, params) {
     for (const w of data.workflows) workflowSelect.append(el('option', { value: w.name }, w.name));
     workflowSelect.value = params.get('workflow') || '';
   }).catch(() => {});
+
+  // Rates by status: how many sagas reached it per minute, from the counts'
+  // growth between reads of GET /v1/stats (kept across pages, in rateSamples).
+  function drawRates(stats) {
+    const now = Date.now();
+    rateSamples.push({ t: now, sagas: stats.sagas || {}, total: stats.total || 0 });
+    // The baseline is the newest read at least RATE_WINDOW_MS old, once there is one.
+    while (rateSamples.length > 2 && rateSamples[1].t <= now - RATE_WINDOW_MS) rateSamples.shift();
+    const first = rateSamples[0];
+    const last = rateSamples[rateSamples.length - 1];
+    const span = last.t - first.t;
+    if (span < 5000) {
+      rates.replaceChildren(el('span', { className: 'muted' }, 'Rates per minute: measuring…'));
+      return;
+    }
+    const perMinute = (a, b) => Math.max(0, Math.round(((b - a) * 60000) / span * 10) / 10);
+    const items = [['started', perMinute(first.total, last.total)]];
+    for (const st of ['completed', 'compensated', 'stuck', 'terminated']) {
+      items.push([st, perMinute(first.sagas[st] ?? 0, last.sagas[st] ?? 0)]);
+    }
+    rates.replaceChildren(el('span', { className: 'muted' }, `Per minute, over the last ${Math.round(span / 1000)} s: `),
+      ...items.map(([name, n]) => el('span', { className: 'rate', dataset: { status: name } }, name + ' ' + n)));
+  }
 
   function drawCounts(stats) {
     const items = [el('li', {}, el('a', { href: listHash(new URLSearchParams()),
@@ -412,6 +571,7 @@ function listPage(root, params) {
       const stats = await api('GET', '/v1/stats');
       if (stopped) return;
       drawCounts(stats);
+      drawRates(stats);
       const q = params.get('q');
       if (q) {
         const sagas = await find(q, filters);
@@ -671,13 +831,32 @@ function sagaPage(root, id, params) {
   const steps = el('tbody', { id: 'step-rows' });
   const input = el('div', { id: 'saga-input' });
   const events = el('tbody', { id: 'event-rows' });
+  const openRequests = new Set();  // "step:action|compensate" of the requests the user opened
+
+  // A call's request (the API's `request`), folded: its target in the summary,
+  // its idempotency key and body inside. It stays open through a refresh.
+  function requestDetails(req, key) {
+    if (!req) return null;
+    const target = req.method ? req.method + ' ' + text(req.url)
+      : req.topic !== undefined ? 'Kafka topic ' + text(req.topic) : 'local ' + text(req.operation);
+    const box = el('details', { className: 'request', dataset: { request: key } },
+      el('summary', {}, 'request ', el('span', { className: 'mono' }, target)),
+      el('div', { className: 'mono muted' }, 'Idempotency-Key: ' + text(req.idempotency_key)),
+      jsonBlock(req.body));
+    box.open = openRequests.has(key);
+    box.addEventListener('toggle', () => {
+      if (box.open) openRequests.add(key);
+      else openRequests.delete(key);
+    });
+    return box;
+  }
 
   async function act(action) {
     notice.replaceChildren();
     try {
       await api('POST', '/v1/sagas/' + encodeURIComponent(id) + '/' + action, {});
       notice.replaceChildren(el('p', { className: 'notice ok' }, action + ' accepted'));
-      await page.refresh();
+      refreshSoon(0);
     } catch (e) {
       if (e instanceof NeedToken) return;
       // A 409 says why the saga is not in a state for this action: shown as is.
@@ -747,10 +926,12 @@ function sagaPage(root, id, params) {
       const c = st.compensation;
       const comp = c
         ? el('div', {}, el('span', { className: 'mono' }, text(c.call)), ' ', badge(c.status),
-          ' ' + text(c.attempts) + ' attempt(s)', c.error ? el('div', { className: 'error' }, String(c.error)) : null)
+          ' ' + text(c.attempts) + ' attempt(s)', c.error ? el('div', { className: 'error' }, String(c.error)) : null,
+          requestDetails(c.request, st.name + ':compensate'))
         : el('span', { className: 'muted' }, '—');
       return el('tr', { dataset: { step: st.name } },
-        el('td', {}, el('strong', {}, st.name), el('div', { className: 'muted mono' }, text(st.call))),
+        el('td', {}, el('strong', {}, st.name), el('div', { className: 'muted mono' }, text(st.call)),
+          requestDetails(st.request, st.name + ':action')),
         el('td', {}, text(st.type)),
         el('td', {}, badge(st.status)),
         el('td', {}, text(st.attempts)),
@@ -786,6 +967,8 @@ function sagaPage(root, id, params) {
 
   const page = {
     stop() { stopped = true; },
+    // A past view never changes; the present one does with each of its events.
+    wants(event) { return !at && event.saga_id === id; },
     async refresh() {
       const path = '/v1/sagas/' + encodeURIComponent(id);
       let saga;
@@ -816,12 +999,15 @@ function sagaPage(root, id, params) {
 // Each loaded definition from GET /v1/workflows, drawn as its steps in order:
 // a box per step with its call, its compensation under it, the pivot marked,
 // and the steps after the pivot grouped as the retriable tail (past the pivot
-// the saga only goes forward: docs/semantics.md). The API gives the version
-// loaded now only; older versions and the YAML source are not in it yet.
+// the saga only goes forward: docs/semantics.md). Under it, its versions: the
+// one loaded and those unfinished sagas are still pinned to; and its YAML
+// source, read from GET /v1/workflows/{name} when first opened.
 
 function workflowsPage(root) {
   let stopped = false;
   let drawn = '';
+  const sources = new Map();     // hash → YAML text, once read
+  const openSources = new Set(); // names whose source the user opened
   const list = el('div', { id: 'workflows' });
   root.append(el('h1', {}, 'Workflows'),
     el('p', { className: 'muted' }, 'The definitions this server has loaded, as it runs them: steps left to right, ' +
@@ -866,6 +1052,14 @@ function workflowsPage(root) {
         el('div', { className: 'wf-tail-box' }, el('div', { className: 'wf-tail-label' }, 'retriable tail'), tail)));
     }
     const redact = Array.isArray(w.redact) && w.redact.length ? w.redact.map(String).join(', ') : 'nothing';
+    const versions = Array.isArray(w.versions) ? w.versions : [];
+    const sagasOf = listHash(new URLSearchParams({ workflow: String(w.name) }));
+    const versionRows = versions.map((v) => el('tr', { className: v.loaded ? 'wf-loaded' : 'wf-pinned',
+      dataset: { version: text(v.version) } },
+    el('td', {}, 'v' + text(v.version)),
+    el('td', {}, v.loaded ? 'loaded: new sagas start on it' : 'pinned: no longer loaded; its sagas finish on it'),
+    el('td', {}, el('a', { href: sagasOf }, text(v.unfinished))),
+    el('td', { className: 'mono' }, text(v.hash))));
     return el('section', { className: 'workflow panel', dataset: { name: String(w.name) } },
       el('h2', {}, text(w.name), ' ', el('span', { className: 'muted' }, 'v' + text(w.version))),
       el('p', {}, text(w.description)),
@@ -876,18 +1070,50 @@ function workflowsPage(root) {
         el('dt', {}, 'Pivot'), el('dd', {}, w.pivot === null || w.pivot === undefined ? 'none' : String(w.pivot)),
         el('dt', {}, 'Redacted'), el('dd', { className: 'mono' }, redact),
         el('dt', {}, 'File SHA-256'), el('dd', { className: 'mono' }, text(w.hash))),
+      el('h3', {}, 'Versions'),
+      el('table', { className: 'wf-versions' },
+        el('thead', {}, el('tr', {}, ...['Version', '', 'Unfinished sagas', 'SHA-256'].map((h) => el('th', {}, h)))),
+        el('tbody', {}, ...versionRows)),
       el('h3', {}, 'Input schema'),
       el('div', { className: 'wf-schema' }, w.input === null || w.input === undefined
-        ? el('span', { className: 'muted' }, 'none: any JSON object is accepted') : jsonBlock(w.input)));
+        ? el('span', { className: 'muted' }, 'none: any JSON object is accepted') : jsonBlock(w.input)),
+      sourceDetails(w));
+  }
+
+  // The loaded version's YAML, as the server read it.
+  function sourceDetails(w) {
+    const name = String(w.name);
+    const pre = el('pre', { className: 'yaml' }, sources.get(w.hash) ?? 'reading…');
+    const box = el('details', { className: 'wf-source' }, el('summary', {}, 'YAML source (v' + text(w.version) + ')'), pre);
+    const load = () => {
+      if (sources.has(w.hash)) return;
+      api('GET', '/v1/workflows/' + encodeURIComponent(name)).then((one) => {
+        sources.set(w.hash, String(one.source ?? ''));
+        pre.textContent = sources.get(w.hash);
+      }).catch((e) => { pre.textContent = 'not read: ' + e.message; });
+    };
+    box.open = openSources.has(name);
+    if (box.open) load();
+    box.addEventListener('toggle', () => {
+      if (box.open) {
+        openSources.add(name);
+        load();
+      } else {
+        openSources.delete(name);
+      }
+    });
+    return box;
   }
 
   return {
     stop() { stopped = true; },
+    // Sagas starting and finishing change the versions' counts of unfinished sagas.
+    wants(event) { return String(event.type).startsWith('Saga'); },
     async refresh() {
       const data = await api('GET', '/v1/workflows');
       if (stopped) return;
-      // Redrawn only when the definitions changed (a reload): a poll must not
-      // reset the schema's scroll or a selection of its text.
+      // Redrawn only when something changed (a reload, a count of unfinished
+      // sagas): a poll must not reset the schema's scroll or a selection of its text.
       const now = JSON.stringify(data.workflows);
       if (now === drawn) return;
       drawn = now;
@@ -903,3 +1129,4 @@ setupTokenForm();
 window.addEventListener('hashchange', render);
 if (!location.hash) history.replaceState(null, '', '#/sagas');
 render();
+followFeed();

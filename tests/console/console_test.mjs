@@ -1,15 +1,17 @@
 // The web console in a real browser (ctest `console`; docs/console.md):
 //   node tests/console/console_test.mjs BUILD_DIR
-// starts the example step services and `usher serve` with a token, books a
-// completed, a compensated, a stuck and a hostile-input group booking through
-// the API (and, for the batch case at the end, a second stuck one), then
+// starts the example step services, a first `usher serve` with group-booking
+// v1 that leaves a booking pinned to it, then `usher serve` with v2 and a
+// token; books a completed, a compensated, a stuck and a hostile-input group
+// booking through the API (and, for the batch case at the end, a second stuck
+// one), then
 // drives Debian's chromium (headless, through puppeteer-core, which never
 // downloads a browser) over the console. Screenshots go to
 // BUILD_DIR/console-screenshots/. Exits 1 with the failed check's message, and
 // when /usr/bin/chromium is missing (scripts/install-deps.sh installs it): a
 // browser test that cannot run must not pass.
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -102,13 +104,57 @@ async function main() {
     TICKETS_URL: `http://127.0.0.1:${ports.tickets}`,
     NOTIFY_URL: `http://127.0.0.1:${ports.notifier}`,
   };
-  const serve = await start('usher serve',
-    [usherBin, 'serve', '--db', join(work, 'usher.db'), '--workflows', join(root, 'workflows'),
-      '--listen', '127.0.0.1:0', '--token-file', tokenFile],
-    env, /^usher: listening on 127\.0\.0\.1:\d+/);
-  const port = Number(serve.line.match(/127\.0\.0\.1:(\d+)/)[1]);
-  const base = `http://127.0.0.1:${port}`;
   const auth = { Authorization: 'Bearer ' + token };
+  const serveArgs = (workflows) => [usherBin, 'serve', '--db', join(work, 'usher.db'), '--workflows', workflows,
+    '--listen', '127.0.0.1:0', '--token-file', tokenFile];
+  const listening = /^usher: listening on 127\.0\.0\.1:\d+/;
+  const baseOf = (line) => `http://127.0.0.1:${Number(line.match(/127\.0\.0\.1:(\d+)/)[1])}`;
+
+  // A saga pinned to an older version: a first server runs group-booking v1
+  // (its holds retried after an hour) and starts a booking whose seat hold
+  // gets a 503; it stops with the booking waiting for that retry. The server
+  // the console talks to loads v2 (the repository's file, renumbered), and
+  // the booking stays on v1, running, for the workflows page to show.
+  const original = readFileSync(join(root, 'workflows/group-booking.yaml'), 'utf8');
+  const v1Dir = join(work, 'workflows-v1');
+  const v2Dir = join(work, 'workflows');
+  mkdirSync(v1Dir);
+  mkdirSync(v2Dir);
+  const v1Yaml = original.replace('retry: { attempts: 3, backoff: 250ms, multiplier: 2, max_backoff: 10s }',
+    'retry: { attempts: 3, backoff: 1h, multiplier: 2, max_backoff: 1h }');
+  if (v1Yaml === original || !/^version: 1$/m.test(original)) fail('workflows/group-booking.yaml changed: update this test');
+  writeFileSync(join(v1Dir, 'group-booking.yaml'), v1Yaml);
+  for (const f of readdirSync(join(root, 'workflows'))) {
+    const text = readFileSync(join(root, 'workflows', f), 'utf8');
+    writeFileSync(join(v2Dir, f), f === 'group-booking.yaml' ? text.replace(/^version: 1$/m, 'version: 2') : text);
+  }
+  const v2Yaml = readFileSync(join(v2Dir, 'group-booking.yaml'), 'utf8');
+  let pinned;
+  {
+    const first = await start('usher serve (v1)', serveArgs(v1Dir), env, listening);
+    const firstBase = baseOf(first.line);
+    const res = await fetch(`${env.SEATS_URL}/_control`,
+      { method: 'POST', body: JSON.stringify({ operation: 'hold-block', mode: 'transient', count: 1 }) });
+    await res.text();
+    if (res.status !== 200) fail(`the seats service's /_control answered ${res.status}`);
+    const started = await fetch(`${firstBase}/v1/workflows/group-booking/sagas`, {
+      method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ userId: 'fan-0', concertId: 'arena-2026', seats: ['Z1', 'Z2'], amount: 300 }),
+    });
+    pinned = await started.json();
+    for (let i = 0; i < 300 && pinned.steps[0].error === null; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      pinned = await (await fetch(`${firstBase}/v1/sagas/${pinned.id}`, { headers: auth })).json();
+    }
+    check(pinned.status === 'running' && pinned.version === 1 && pinned.steps[0].error !== null,
+      `booking ${pinned.id} on group-booking v1 waits an hour to retry its seat hold (${pinned.steps[0].error})`);
+    const exited = new Promise((r) => first.child.once('exit', r));
+    first.child.kill('SIGTERM');
+    await exited;
+  }
+
+  const serve = await start('usher serve', serveArgs(v2Dir), env, listening);
+  const base = baseOf(serve.line);
   console.log(`console: usher serve on ${base}`);
 
   // group-booking: every step over HTTP; payments.charge declines an amount
@@ -123,7 +169,8 @@ async function main() {
   }
   const booking = { userId: 'fan-1', concertId: 'arena-2026', seats: ['A1', 'A2'], amount: 300 };
   const completed = await book(booking, { 'Idempotency-Key': 'order-console-1' });
-  const compensated = await book({ ...booking, userId: 'fan-2', seats: ['B1', 'B2'], amount: 2400 },
+  const card = { number: '4242424242424242', cvc: '123' };  // redacted by the workflow
+  const compensated = await book({ ...booking, userId: 'fan-2', seats: ['B1', 'B2'], amount: 2400, card },
     { 'X-Correlation-Id': 'checkout-console-2' });
   // Stuck: the pivot (tickets.issue) gets no answer to its first attempt (it
   // may have issued the ticket) and 503s to the next ones, so usher gives up
@@ -201,7 +248,11 @@ async function main() {
   const requests = [];
   const dialogs = [];
   const problems = [];
-  page.on('request', (r) => requests.push(r.url()));
+  const streams = [];  // the event stream's requests: URL and whether they carried the token
+  page.on('request', (r) => {
+    requests.push(r.url());
+    if (r.url().includes('/v1/events/stream')) streams.push({ url: r.url(), auth: r.headers().authorization });
+  });
   page.on('dialog', async (d) => { dialogs.push(d.message()); await d.dismiss(); });
   page.on('pageerror', (e) => problems.push('page error: ' + e.message));
   page.on('console', (m) => {
@@ -251,6 +302,14 @@ async function main() {
     await rowStatus(stuck.id) === 'stuck', 'each row shows its saga\'s status');
   const countText = await page.$eval('#counts a[data-status="compensated"]', (a) => a.textContent);
   check(countText === 'compensated 1', `the counts show one compensated saga (${countText})`);
+  // Live updates come from the event stream, opened from the feed's end with the token in a header.
+  await page.waitForFunction(() => /event stream/.test(document.querySelector('#live').textContent), { timeout: 10000 })
+    .catch(() => fail('the console did not open the event stream'));
+  const stats0 = await (await fetch(`${base}/v1/stats`, { headers: auth })).json();
+  check(streams.length >= 1 && streams.every((r) => r.auth === 'Bearer ' + token) &&
+    /\/v1\/events\/stream\?after=\d+$/.test(streams[0].url) && streams[0].url !== `${base}/v1/events/stream?after=0` &&
+    Number(streams[0].url.split('after=')[1]) <= Number(stats0.last_cursor),
+  `the console follows GET /v1/events/stream from the feed's end, the token in its Authorization header (${streams[0]?.url})`);
   const stored = await page.evaluate(() => ({ session: sessionStorage.getItem('usher.token'), local: localStorage.length }));
   check(stored.session === token && stored.local === 0, 'the token is kept in sessionStorage, nothing in localStorage');
   await page.screenshot({ path: join(shots, 'sagas.png'), fullPage: true });
@@ -269,11 +328,25 @@ async function main() {
     document.querySelectorAll('#saga-rows tr').length === 2, 'the status filter');
   ids = await rowIds();
   check(!ids.includes(compensated.id) && ids.includes(completed.id), 'status=completed leaves the compensated saga out');
+  // With the stream up the page polls only every 30 s: a saga showing up
+  // within 10 s came by the stream.
   const later = await book({ ...booking, userId: 'fan-4', seats: ['D1', 'D2'] });
   await waitRows((id) => [...document.querySelectorAll('#saga-rows tr')].some((r) => r.dataset.id === id),
-    `saga ${later.id}, completed after the page loaded, by polling`, later.id);
+    `saga ${later.id}, completed after the page loaded, by the event stream`, later.id);
   check(await page.$eval('#filter-status', (s) => s.value) === 'completed' && page.url().includes('status=completed'),
-    'a new saga appears by polling and the filter is kept');
+    'a new saga appears by the event stream and the filter is kept');
+
+  // Rates by status: per minute, from the counts' growth while the page is open
+  // (shown once 5 s apart; a booking then makes the next reading).
+  await page.waitForFunction(() => rateSamples.length > 0 && Date.now() - rateSamples[0].t > 5500, { timeout: 15000 });
+  await book({ ...booking, userId: 'fan-7', seats: ['G1', 'G2'] });
+  await page.waitForFunction(() => /Per minute/.test(document.querySelector('#rates').textContent), { timeout: 10000 })
+    .catch(() => fail('the list shows no rates by status'));
+  const rates = await page.$$eval('#rates .rate', (rs) => Object.fromEntries(rs.map((r) => [r.dataset.status,
+    Number(r.textContent.split(' ')[1])])));
+  check(rates.started > 0 && rates.completed > 0 && rates.compensated === 0 &&
+    JSON.stringify(Object.keys(rates)) === JSON.stringify(['started', 'completed', 'compensated', 'stuck', 'terminated']),
+  `the list shows rates per minute by status (${JSON.stringify(rates)})`);
 
   // Paging: two a page, then the next page.
   await page.goto(`${base}/ui/#/sagas?limit=2`, { waitUntil: 'load' });
@@ -319,6 +392,27 @@ async function main() {
   }
   check(steps.some((s) => s.status === 'failed' && s.error.includes('card declined')), 'the failed step shows "card declined"');
   check(steps.filter((s) => s.status === 'compensated').length >= 1, 'the steps before it are compensated');
+
+  // Each call's rendered request, folded under its step and its compensation.
+  const targetOf = (r) => r.method + ' ' + r.url;
+  const shownRequests = await page.$$eval('details.request', (ds) => Object.fromEntries(ds.map((d) =>
+    [d.dataset.request, d.querySelector('summary').textContent])));
+  const wantRequests = {};
+  for (const st of api.steps) {
+    if (st.request) wantRequests[st.name + ':action'] = 'request ' + targetOf(st.request);
+    if (st.compensation?.request) wantRequests[st.name + ':compensate'] = 'request ' + targetOf(st.compensation.request);
+  }
+  check(Object.keys(wantRequests).length >= 4 && JSON.stringify(shownRequests) === JSON.stringify(wantRequests),
+    `every request sent is shown with its method and URL (${Object.values(shownRequests).join('; ')})`);
+  check(shownRequests['hold-block:compensate'] === `request POST ${env.SEATS_URL}/release` &&
+    !('confirm:action' in shownRequests), 'the compensation\'s own request is shown; a step never sent has none');
+  await page.click('details.request[data-request="pay:action"] summary');
+  const payBody = await page.$eval('details.request[data-request="pay:action"] pre', (p) => p.textContent);
+  const payApi = api.steps.find((st) => st.name === 'pay').request;
+  check(JSON.stringify(JSON.parse(payBody)) === JSON.stringify(payApi.body) &&
+    JSON.parse(payBody).card.number === '[redacted]' && JSON.parse(payBody).card.cvc === '[redacted]',
+  `the charge's body is shown, its card number and CVC "[redacted]" (${payBody.replace(/\s+/g, ' ')})`);
+  check(!(await page.content()).includes(card.number), 'the card number appears nowhere on the page');
   await page.waitForFunction(() => document.querySelectorAll('#event-rows tr').length > 0, { timeout: 10000 });
   const eventTypes = await page.$$eval('#event-rows tr td:nth-child(3)', (tds) => tds.map((t) => t.textContent));
   check(eventTypes[0] === 'SagaStarted' && eventTypes.includes('StepFailed'), `the event log is shown (${eventTypes.length} events)`);
@@ -385,6 +479,8 @@ async function main() {
     `the pivot's attempts are bars with retry waits between them (${pivotRows[0].bars.map((b) => b.outcome)})`);
   check(await page.$eval('#timeline-svg .tl-marker', (m) => m.dataset.step) === 'confirm',
     'the timeline marks where the saga got stuck');
+  // An opened request stays open while the page follows the saga.
+  await page.click('details.request[data-request="confirm:action"] summary');
   await page.click('#retry');
   await page.waitForFunction(() => document.querySelector('#action-result .notice.ok'), { timeout: 10000 })
     .catch(() => fail('retry of the stuck saga was not accepted'));
@@ -392,6 +488,8 @@ async function main() {
     { timeout: 15000 }).catch(() => fail('after retry the stuck saga did not complete on its page'));
   const retried = await sagaOf(stuck.id);
   check(retried.status === 'completed', 'Retry of the stuck saga from the console makes it finish (completed)');
+  check(await page.$eval('details.request[data-request="confirm:action"]', (d) => d.open),
+    'the request the user opened is still open after the page redrew the saga');
 
   // "As it stood at" the moment it got stuck: the earlier status, fewer bars,
   // a past view that says so, and the way back to now.
@@ -484,6 +582,23 @@ async function main() {
     `each step's compensation is drawn under it (${drawn.map((d) => d.comp)})`);
   const schemaText = await page.$eval('.workflow[data-name="group-booking"] .wf-schema', (d) => d.textContent);
   check(JSON.stringify(JSON.parse(schemaText)) === JSON.stringify(gb.input), 'its input schema is shown as JSON text');
+
+  // Its versions: v2 loaded, and v1, no longer loaded, with the booking still pinned to it.
+  const versions = await page.$$eval('.workflow[data-name="group-booking"] .wf-versions tbody tr', (rs) => rs.map((r) => ({
+    version: r.dataset.version, pinned: r.classList.contains('wf-pinned'),
+    unfinished: r.querySelector('td:nth-child(3)').textContent, hash: r.querySelector('td:nth-child(4)').textContent,
+  })));
+  const apiV1 = (gb.versions || []).find((v) => v.version === 1);
+  check(versions.length === 2 && versions[0].version === '2' && !versions[0].pinned &&
+    versions[0].hash === gb.hash && versions[1].version === '1' && versions[1].pinned && versions[1].unfinished === '1' &&
+    apiV1 && apiV1.unfinished === 1 && apiV1.loaded === false && versions[1].hash === apiV1.hash,
+  `its versions are shown: v2 loaded, v1 pinned by the unfinished booking ${pinned.id} (${JSON.stringify(versions)})`);
+  // Its YAML source, read when opened.
+  await page.click('.workflow[data-name="group-booking"] details.wf-source summary');
+  await page.waitForFunction(() => document.querySelector('.workflow[data-name="group-booking"] pre.yaml')
+    ?.textContent.startsWith('#'), { timeout: 10000 }).catch(() => fail('the YAML source was not shown'));
+  const yamlShown = await page.$eval('.workflow[data-name="group-booking"] pre.yaml', (p) => p.textContent);
+  check(yamlShown === v2Yaml, `its YAML source is shown as loaded (${yamlShown.length} characters)`);
   await page.screenshot({ path: join(shots, 'workflows.png'), fullPage: true });
   await page.click('.workflow[data-name="group-booking"] a.wf-sagas');
   await waitRows(() => location.hash.includes('workflow=group-booking') &&
