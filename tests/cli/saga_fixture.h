@@ -106,10 +106,15 @@ struct SagaFixture {
       REQUIRE_MESSAGE(started.is_ok(), started.status().to_string());
       return started->id;
     };
+    // The settled saga as one saga's answer shows it (GET /v1/sagas/{id},
+    // `usher show`): with each call's request, which wait() leaves out.
     auto settle = [&](const std::string& id) {
       auto done = engine->wait(id);
       REQUIRE(done.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
-      return done.get();
+      done.get();
+      auto saga = engine->get(id);
+      REQUIRE(saga.is_ok());
+      return saga.value();
     };
     completed = run("booking", {{"seat", "A1"}, {"amount", 100}, {"user", "ann"}});
     completed_saga = settle(completed);
