@@ -26,6 +26,14 @@ const LIST_PARAMS = ['status', 'workflow', 'created_after', 'created_before', 'q
 
 // ---- small DOM helpers --------------------------------------------------------
 
+// Appends nodes and strings (as text nodes) to `node`, skipping null and undefined.
+function appendAll(node, children) {
+  for (const c of children) {
+    if (c === null || c === undefined) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+}
+
 // el('td', {className: 'x'}, 'text', child…): strings become text nodes.
 function el(tag, props, ...children) {
   const node = document.createElement(tag);
@@ -34,10 +42,7 @@ function el(tag, props, ...children) {
     else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
     else node[k] = v;
   }
-  for (const c of children) {
-    if (c === null || c === undefined) continue;
-    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
+  appendAll(node, children);
   return node;
 }
 
@@ -52,6 +57,17 @@ function jsonBlock(value) {
 
 function text(value) {
   return value === null || value === undefined ? '—' : String(value);
+}
+
+// Keeps `box` (a <details>) open or folded as the user left it, across
+// redraws that make it anew: `opened` holds the keys of those open.
+function rememberOpen(box, opened, key) {
+  box.open = opened.has(key);
+  box.addEventListener('toggle', () => {
+    if (box.open) opened.add(key);
+    else opened.delete(key);
+  });
+  return box;
 }
 
 // ---- the API ------------------------------------------------------------------
@@ -611,10 +627,7 @@ const OUTCOME_LABEL = {
 function svg(tag, attrs, ...children) {
   const node = document.createElementNS(SVG_NS, tag);
   for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
-  for (const c of children) {
-    if (c === null || c === undefined) continue;
-    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
+  appendAll(node, children);
   return node;
 }
 
@@ -643,12 +656,20 @@ function buildTimeline(events, stepNames, end) {
   const rows = new Map();
   const markers = [];
   let compensationStart = null;
+  const newRow = (step, kind) => ({ step, kind, attempts: [], waits: [], first: null, stuck: false });
   const rowOf = (step, kind) => {
     const key = kind + '\u0000' + step;
-    if (!rows.has(key)) rows.set(key, { step, kind, attempts: [], waits: [], first: null, stuck: false });
+    if (!rows.has(key)) rows.set(key, newRow(step, kind));
     return rows.get(key);
   };
   const open = (row) => row.attempts.findLast((a) => a.end === null);
+  // An attempt begun at t by event e, in flight until its outcome.
+  const begin = (row, d, t, e) => {
+    const a = { attempt: d.attempt, start: t, end: null, outcome: 'running', error: null, seq: e.seq };
+    row.attempts.push(a);
+    if (row.first === null) row.first = e.seq;
+    return a;
+  };
   for (const e of events) {
     const t = Date.parse(e.occurred_at);
     const d = e.data && typeof e.data === 'object' ? e.data : {};
@@ -663,15 +684,10 @@ function buildTimeline(events, stepNames, end) {
       if (prev && prev.end !== null) row.waits.push({ from: prev.end, to: t, pending: false, stuck: row.stuck });
       row.stuck = false;
       row.waits = row.waits.filter((w) => !w.pending);
-      row.attempts.push({ attempt: d.attempt, start: t, end: null, outcome: 'running', error: null, seq: e.seq });
-      if (row.first === null) row.first = e.seq;
+      begin(row, d, t, e);
     } else if (e.type === 'StepSucceeded' || e.type === 'StepFailed') {
-      let a = open(row);
-      if (!a) {  // an outcome with no attempt sent (e.g. "sent": false): drawn as an instant
-        a = { attempt: d.attempt, start: t, end: null, outcome: 'running', error: null, seq: e.seq };
-        row.attempts.push(a);
-        if (row.first === null) row.first = e.seq;
-      }
+      // An outcome with no attempt sent (e.g. "sent": false) is drawn as an instant.
+      const a = open(row) || begin(row, d, t, e);
       a.end = t;
       // Only the outcomes the engine writes become a class name; anything else reads as a failure.
       a.outcome = e.type === 'StepSucceeded' ? 'ok'
@@ -691,8 +707,7 @@ function buildTimeline(events, stepNames, end) {
     for (const w of row.waits) if (w.pending) w.to = Math.min(w.to, end);
   }
   // Every step has its row, drawn empty while it has not run: where the saga stopped shows.
-  const actions = stepNames.map((name) => rows.get('action\u0000' + name) ||
-    { step: name, kind: 'action', attempts: [], waits: [], first: null, stuck: false });
+  const actions = stepNames.map((name) => rows.get('action\u0000' + name) || newRow(name, 'action'));
   const compensations = [...rows.values()].filter((r) => r.kind === 'compensate').sort((a, b) => a.first - b.first);
   return { actions, compensations, markers, compensationStart };
 }
@@ -839,16 +854,10 @@ function sagaPage(root, id, params) {
     if (!req) return null;
     const target = req.method ? req.method + ' ' + text(req.url)
       : req.topic !== undefined ? 'Kafka topic ' + text(req.topic) : 'local ' + text(req.operation);
-    const box = el('details', { className: 'request', dataset: { request: key } },
+    return rememberOpen(el('details', { className: 'request', dataset: { request: key } },
       el('summary', {}, 'request ', el('span', { className: 'mono' }, target)),
       el('div', { className: 'mono muted' }, 'Idempotency-Key: ' + text(req.idempotency_key)),
-      jsonBlock(req.body));
-    box.open = openRequests.has(key);
-    box.addEventListener('toggle', () => {
-      if (box.open) openRequests.add(key);
-      else openRequests.delete(key);
-    });
-    return box;
+      jsonBlock(req.body)), openRequests, key);
   }
 
   async function act(action) {
@@ -1092,16 +1101,9 @@ function workflowsPage(root) {
         pre.textContent = sources.get(w.hash);
       }).catch((e) => { pre.textContent = 'not read: ' + e.message; });
     };
-    box.open = openSources.has(name);
+    rememberOpen(box, openSources, name);
     if (box.open) load();
-    box.addEventListener('toggle', () => {
-      if (box.open) {
-        openSources.add(name);
-        load();
-      } else {
-        openSources.delete(name);
-      }
-    });
+    box.addEventListener('toggle', () => { if (box.open) load(); });
     return box;
   }
 
